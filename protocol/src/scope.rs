@@ -1,0 +1,1455 @@
+//! SMART App Launch scopes: one token ([`Scope`]) and the space-separated list sent as
+//! `scope=` ([`Scopes`]).
+//!
+//! The grammar is the one of [SMART App Launch 2.2 §scopes], in both its v1 form
+//! (`patient/Observation.read`) and its v2 form (`patient/Observation.rs`, with optional
+//! `?param=value` restrictions), plus the non-resource scopes (`openid`, `launch/patient`, ...).
+//! Blue Button 2.0 advertises v1 and v2 spellings side by side and strands the user on an
+//! "Invalid scopes." page for anything it does not know, so [`Scopes::check_supported`] lets
+//! callers refuse such a request before anyone navigates.
+//!
+//! [SMART App Launch 2.2 §scopes]: https://hl7.org/fhir/smart-app-launch/STU2.2/scopes-and-launch-context.html
+
+use std::{
+    fmt::{self, Write as _},
+    ops::{BitOr, BitOrAssign},
+    str::FromStr,
+};
+
+use serde::{
+    Deserialize, Deserializer, Serialize, Serializer,
+    de::{self, SeqAccess, Visitor},
+};
+
+use crate::error::{Error, Result};
+
+/// The `reason`s of [`Error::InvalidScope`], one per broken rule.
+mod reason {
+    pub(super) const EMPTY: &str = "empty scope";
+    pub(super) const EMPTY_LIST: &str = "empty scope list";
+    pub(super) const WHITESPACE: &str =
+        "contains whitespace (scopes are separated by single spaces)";
+    pub(super) const CONTROL: &str = "contains a control character";
+    pub(super) const QUOTE: &str = "contains a double quote or backslash";
+    pub(super) const NON_ASCII: &str = "contains a non-ASCII character";
+    pub(super) const UNKNOWN_COMPARTMENT: &str =
+        "unknown compartment (expected patient, user or system)";
+    pub(super) const MISSING_RESOURCE: &str = "missing resource type after the compartment";
+    pub(super) const BAD_RESOURCE: &str =
+        "resource type must be * or a FHIR resource type name such as Patient ([A-Z][A-Za-z]*)";
+    pub(super) const MISSING_DOT: &str = "missing '.' and permissions after the resource type";
+    pub(super) const EMPTY_PERMISSIONS: &str = "empty permissions after '.'";
+    pub(super) const STAR_NOT_ALONE: &str = "'*' must be the whole permission (SMART v1 .*)";
+    pub(super) const MIXED: &str = "mixes SMART v1 (read, write) and v2 (cruds) permissions";
+    pub(super) const UNKNOWN_PERMISSION: &str =
+        "unknown permission (v1 allows read, write or *; v2 allows the letters c r u d s)";
+    pub(super) const REPEATED_PERMISSION: &str = "repeated v2 permission letter";
+    pub(super) const PERMISSION_ORDER: &str =
+        "v2 permission letters must appear in the order c, r, u, d, s";
+    pub(super) const V1_PARAMETERS: &str =
+        "parameters after '?' need SMART v2 permissions (e.g. .rs, not .read)";
+    pub(super) const EMPTY_PARAMETERS: &str = "empty parameters after '?'";
+}
+
+/// The non-resource scopes that SMART App Launch 2.2 defines.
+const WELL_KNOWN: [&str; 8] = [
+    "openid",
+    "profile",
+    "fhirUser",
+    "launch",
+    "launch/patient",
+    "launch/encounter",
+    "offline_access",
+    "online_access",
+];
+
+/// The permissions of a resource scope, as a set of the SMART v2 letters `c r u d s`
+/// ([SMART App Launch 2.2 §scopes]).
+///
+/// SMART v1 permissions map onto this set: `read` is `rs` ([`Permissions::V1_READ`]), `write`
+/// is `cud` ([`Permissions::V1_WRITE`]) and `*` is `cruds` ([`Permissions::ALL`]). Its
+/// [`Display`](fmt::Display) writes the v2 letters in their canonical order.
+///
+/// [SMART App Launch 2.2 §scopes]: https://hl7.org/fhir/smart-app-launch/STU2.2/scopes-and-launch-context.html
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Permissions(u8);
+
+impl Permissions {
+    /// No permission at all.
+    pub const NONE: Self = Self(0);
+    /// `c`: create.
+    pub const CREATE: Self = Self(1);
+    /// `r`: read a resource by id.
+    pub const READ: Self = Self(1 << 1);
+    /// `u`: update.
+    pub const UPDATE: Self = Self(1 << 2);
+    /// `d`: delete.
+    pub const DELETE: Self = Self(1 << 3);
+    /// `s`: search.
+    pub const SEARCH: Self = Self(1 << 4);
+    /// `cruds`, the same as SMART v1 `*`.
+    pub const ALL: Self = Self(0b1_1111);
+    /// `rs`, the same as SMART v1 `read`.
+    pub const V1_READ: Self = Self(Self::READ.0 | Self::SEARCH.0);
+    /// `cud`, the same as SMART v1 `write`.
+    pub const V1_WRITE: Self = Self(Self::CREATE.0 | Self::UPDATE.0 | Self::DELETE.0);
+
+    /// The v2 letters in their required order, with their bits.
+    const LETTERS: [(u8, Permissions); 5] = [
+        (b'c', Self::CREATE),
+        (b'r', Self::READ),
+        (b'u', Self::UPDATE),
+        (b'd', Self::DELETE),
+        (b's', Self::SEARCH),
+    ];
+
+    /// Whether `c` (create) is granted.
+    pub const fn create(self) -> bool {
+        self.contains(Self::CREATE)
+    }
+
+    /// Whether `r` (read by id) is granted.
+    pub const fn read(self) -> bool {
+        self.contains(Self::READ)
+    }
+
+    /// Whether `u` (update) is granted.
+    pub const fn update(self) -> bool {
+        self.contains(Self::UPDATE)
+    }
+
+    /// Whether `d` (delete) is granted.
+    pub const fn delete(self) -> bool {
+        self.contains(Self::DELETE)
+    }
+
+    /// Whether `s` (search) is granted.
+    pub const fn search(self) -> bool {
+        self.contains(Self::SEARCH)
+    }
+
+    /// Whether every permission in `other` is also in `self`.
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The permissions in either set.
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// Whether no permission is granted.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The SMART v1 spelling of exactly this set (`read`, `write` or `*`), if there is one.
+    pub const fn v1_name(self) -> Option<&'static str> {
+        match self {
+            Self::V1_READ => Some("read"),
+            Self::V1_WRITE => Some("write"),
+            Self::ALL => Some("*"),
+            _ => None,
+        }
+    }
+
+    /// Parses a v2 permission string: a non-empty, in-order, repetition-free subset of `cruds`.
+    fn parse_v2(letters: &str) -> Result<Self, &'static str> {
+        let rank = |b: u8| Self::LETTERS.iter().position(|&(letter, _)| letter == b);
+        if letters.is_empty() {
+            return Err(reason::EMPTY_PERMISSIONS);
+        }
+        if letters.bytes().any(|b| rank(b).is_none()) {
+            return Err(reason::UNKNOWN_PERMISSION);
+        }
+        let mut set = Self::NONE;
+        for b in letters.bytes() {
+            let (_, bit) = Self::LETTERS[rank(b).unwrap_or_default()];
+            if set.contains(bit) {
+                return Err(reason::REPEATED_PERMISSION);
+            }
+            set |= bit;
+        }
+        let in_order = letters
+            .as_bytes()
+            .windows(2)
+            .all(|pair| rank(pair[0]) < rank(pair[1]));
+        if in_order {
+            Ok(set)
+        } else {
+            Err(reason::PERMISSION_ORDER)
+        }
+    }
+
+    /// Parses the part of a resource scope between `.` and `?`; the flag says it was v1.
+    fn parse(permissions: &str) -> Result<(Self, bool), &'static str> {
+        match permissions {
+            "read" => Ok((Self::V1_READ, true)),
+            "write" => Ok((Self::V1_WRITE, true)),
+            "*" => Ok((Self::ALL, true)),
+            _ if permissions.contains('*') => Err(reason::STAR_NOT_ALONE),
+            _ if permissions.contains("read") || permissions.contains("write") => {
+                Err(reason::MIXED)
+            }
+            _ => Self::parse_v2(permissions).map(|set| (set, false)),
+        }
+    }
+}
+
+impl BitOr for Permissions {
+    type Output = Self;
+
+    fn bitor(self, rhs: Self) -> Self {
+        self.union(rhs)
+    }
+}
+
+impl BitOrAssign for Permissions {
+    fn bitor_assign(&mut self, rhs: Self) {
+        *self = self.union(rhs);
+    }
+}
+
+impl fmt::Display for Permissions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (letter, bit) in Self::LETTERS {
+            if self.contains(bit) {
+                f.write_char(char::from(letter))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Permissions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Permissions({self})")
+    }
+}
+
+/// The compartment of a resource scope.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+enum Compartment {
+    Patient,
+    User,
+    System,
+}
+
+impl Compartment {
+    fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "patient" => Some(Self::Patient),
+            "user" => Some(Self::User),
+            "system" => Some(Self::System),
+            _ => None,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Patient => "patient",
+            Self::User => "user",
+            Self::System => "system",
+        }
+    }
+}
+
+/// Where the parts of a resource scope sit in its token.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+struct ResourceParts {
+    compartment: Compartment,
+    /// Byte index of the `.` between resource type and permissions.
+    dot: usize,
+    /// Byte index of the `?` that starts the parameters, if any.
+    query: Option<usize>,
+    permissions: Permissions,
+    /// Whether the permissions were written in SMART v1 (`read`, `write`, `*`).
+    v1: bool,
+}
+
+/// One scope token ([SMART App Launch 2.2 §scopes]).
+///
+/// Two kinds exist:
+///
+/// - **Resource scopes** `<compartment>/<resource>.<permissions>[?<parameters>]`, where the
+///   compartment is `patient`, `user` or `system`; the resource is `*` or a FHIR type name
+///   (`[A-Z][A-Za-z]*`); the permissions are SMART v1 `read` / `write` / `*` or SMART v2 a
+///   non-empty, in-order subset of `cruds`; and the parameters (v2 only), e.g.
+///   `category=laboratory`, are kept verbatim and narrow the scope.
+/// - **Other scopes**: `openid`, `profile`, `fhirUser`, `launch`, `launch/patient`,
+///   `launch/encounter`, `offline_access`, `online_access`, and any other RFC 6749 scope-token
+///   (`%x21 / %x23-5B / %x5D-7E`) that does not look like a resource scope. They are compared
+///   as exact tokens.
+///
+/// A scope keeps the token exactly as written ([`Scope::as_str`], [`Display`](fmt::Display)),
+/// so what is parsed is what is sent. v1 `read` is the same grant as v2 `rs`, `write` as `cud`
+/// and `*` as `cruds`: see [`Scope::equivalent`], [`Scope::covers`], [`Scope::to_v2`] and
+/// [`Scope::to_v1`]. Equality and hashing are on the exact token.
+///
+/// ```
+/// use connect_medicare_protocol::Scope;
+///
+/// let granted = Scope::parse("patient/Patient.read")?;
+/// assert_eq!(granted.to_v2().as_str(), "patient/Patient.rs");
+/// assert!(granted.covers(&Scope::parse("patient/Patient.s")?));
+/// assert!(Scope::parse("patient/Patient.sr").is_err()); // v2 letters out of order
+/// # Ok::<(), connect_medicare_protocol::Error>(())
+/// ```
+///
+/// [SMART App Launch 2.2 §scopes]: https://hl7.org/fhir/smart-app-launch/STU2.2/scopes-and-launch-context.html
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    raw: String,
+    resource: Option<ResourceParts>,
+}
+
+impl Scope {
+    /// Parses one scope token.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidScope`] with a specific reason when the token is empty, has characters
+    /// outside the RFC 6749 scope-token set, or looks like a resource scope but breaks the SMART
+    /// grammar (unknown compartment, bad resource type, missing or malformed permissions).
+    pub fn parse(token: &str) -> Result<Self> {
+        let invalid = |reason| Error::InvalidScope {
+            scope: token.to_owned(),
+            reason,
+        };
+        check_characters(token).map_err(invalid)?;
+        let resource = parse_resource(token).map_err(invalid)?;
+        Ok(Self {
+            raw: token.to_owned(),
+            resource,
+        })
+    }
+
+    /// The token exactly as written, as it goes into `scope=`.
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// Whether this is a resource scope (`patient/…`, `user/…`, `system/…`).
+    pub fn is_resource(&self) -> bool {
+        self.resource.is_some()
+    }
+
+    /// The compartment of a resource scope: `patient`, `user` or `system`.
+    pub fn compartment(&self) -> Option<&str> {
+        self.resource.map(|r| r.compartment.as_str())
+    }
+
+    /// The resource type of a resource scope (`Patient`, or `*` for every type).
+    pub fn resource_type(&self) -> Option<&str> {
+        self.resource
+            .map(|r| &self.raw[r.compartment.as_str().len() + 1..r.dot])
+    }
+
+    /// The permissions of a resource scope, with v1 spellings mapped to their v2 sets.
+    pub fn permissions(&self) -> Option<Permissions> {
+        self.resource.map(|r| r.permissions)
+    }
+
+    /// The parameters after `?` of a v2 resource scope, verbatim (`category=laboratory`).
+    pub fn parameters(&self) -> Option<&str> {
+        self.resource
+            .and_then(|r| r.query)
+            .map(|q| &self.raw[q + 1..])
+    }
+
+    /// Whether this is a resource scope written with SMART v1 permissions (`read`, `write`, `*`).
+    pub fn is_v1(&self) -> bool {
+        self.resource.is_some_and(|r| r.v1)
+    }
+
+    /// Whether this resource scope grants `r` (read by id), possibly restricted by parameters.
+    pub fn allows_read(&self) -> bool {
+        self.permissions().is_some_and(Permissions::read)
+    }
+
+    /// Whether this resource scope grants `s` (search), possibly restricted by parameters.
+    pub fn allows_search(&self) -> bool {
+        self.permissions().is_some_and(Permissions::search)
+    }
+
+    /// The SMART v2 spelling of this scope: `.read` becomes `.rs`, `.write` `.cud` and `.*`
+    /// `.cruds`. v2 resource scopes and other scopes are returned unchanged.
+    pub fn to_v2(&self) -> Scope {
+        match self.resource {
+            Some(r) if r.v1 => {
+                let raw = format!("{}.{}", &self.raw[..r.dot], r.permissions);
+                Self {
+                    raw,
+                    resource: Some(ResourceParts { v1: false, ..r }),
+                }
+            }
+            _ => self.clone(),
+        }
+    }
+
+    /// The SMART v1 spelling of this scope, when there is an exact one: `.rs` becomes `.read`,
+    /// `.cud` `.write` and `.cruds` `.*`. Other v2 permission sets and v2 scopes with
+    /// parameters have none (`None`). v1 resource scopes and other scopes, which are the same
+    /// in both versions, are returned unchanged.
+    pub fn to_v1(&self) -> Option<Scope> {
+        match self.resource {
+            Some(r) if !r.v1 => {
+                if r.query.is_some() {
+                    return None;
+                }
+                let name = r.permissions.v1_name()?;
+                Some(Self {
+                    raw: format!("{}.{name}", &self.raw[..r.dot]),
+                    resource: Some(ResourceParts { v1: true, ..r }),
+                })
+            }
+            _ => Some(self.clone()),
+        }
+    }
+
+    /// Whether both scopes grant exactly the same thing, across SMART v1 and v2 spellings:
+    /// `patient/Patient.read` is equivalent to `patient/Patient.rs` but not to
+    /// `patient/Patient.r`. Other scopes are equivalent only to the identical token.
+    pub fn equivalent(&self, other: &Scope) -> bool {
+        match (self.resource, other.resource) {
+            (Some(a), Some(b)) => {
+                a.compartment == b.compartment
+                    && a.permissions == b.permissions
+                    && self.resource_type() == other.resource_type()
+                    && self.parameters() == other.parameters()
+            }
+            (None, None) => self.raw == other.raw,
+            _ => false,
+        }
+    }
+
+    /// Whether a grant of `self` includes everything `needed` asks for.
+    ///
+    /// For resource scopes: the same compartment; the same resource type, or `*` in `self`;
+    /// `self`'s permissions a superset of `needed`'s (v1 and v2 alike); and, when `self` has
+    /// parameters, `needed` has exactly the same ones (a scope without parameters covers any
+    /// parameterised one, never the reverse). Other scopes cover only the identical token.
+    pub fn covers(&self, needed: &Scope) -> bool {
+        match (self.resource, needed.resource) {
+            (Some(_), Some(n)) => self.covers_parts(
+                n.compartment,
+                needed.resource_type().unwrap_or_default(),
+                n.permissions,
+                needed.parameters(),
+            ),
+            (None, None) => self.raw == needed.raw,
+            _ => false,
+        }
+    }
+
+    /// [`Scope::covers`] for a needed resource scope given by its parts.
+    fn covers_parts(
+        &self,
+        compartment: Compartment,
+        resource_type: &str,
+        permissions: Permissions,
+        parameters: Option<&str>,
+    ) -> bool {
+        let Some(r) = self.resource else {
+            return false;
+        };
+        let own_type = &self.raw[r.compartment.as_str().len() + 1..r.dot];
+        r.compartment == compartment
+            && (own_type == "*" || own_type == resource_type)
+            && r.permissions.contains(permissions)
+            && self.parameters().is_none_or(|own| parameters == Some(own))
+    }
+}
+
+/// Checks that `token` is a non-empty RFC 6749 scope-token (`%x21 / %x23-5B / %x5D-7E`).
+fn check_characters(token: &str) -> Result<(), &'static str> {
+    if token.is_empty() {
+        return Err(reason::EMPTY);
+    }
+    for c in token.chars() {
+        if c.is_whitespace() {
+            return Err(reason::WHITESPACE);
+        }
+        if c.is_control() {
+            return Err(reason::CONTROL);
+        }
+        if c == '"' || c == '\\' {
+            return Err(reason::QUOTE);
+        }
+        if !c.is_ascii() {
+            return Err(reason::NON_ASCII);
+        }
+    }
+    Ok(())
+}
+
+/// Whether a token with an unknown prefix before `/` still looks like a resource scope
+/// (`practitioner/Patient.read`), and so is a mistake rather than a custom scope.
+fn looks_like_resource_scope(prefix: &str, rest: &str) -> bool {
+    !prefix.is_empty()
+        && prefix.bytes().all(|b| b.is_ascii_alphabetic())
+        && rest
+            .bytes()
+            .next()
+            .is_some_and(|b| b == b'*' || b.is_ascii_uppercase())
+        && rest.contains('.')
+}
+
+/// Whether `name` is `*` or `[A-Z][A-Za-z]*`.
+fn is_resource_type(name: &str) -> bool {
+    if name == "*" {
+        return true;
+    }
+    let mut bytes = name.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_uppercase()) && bytes.all(|b| b.is_ascii_alphabetic())
+}
+
+/// Splits a token whose characters are valid into resource-scope parts, `None` for other
+/// scopes.
+fn parse_resource(token: &str) -> Result<Option<ResourceParts>, &'static str> {
+    if WELL_KNOWN.contains(&token) {
+        return Ok(None);
+    }
+    let Some((prefix, rest)) = token.split_once('/') else {
+        return Ok(None);
+    };
+    let Some(compartment) = Compartment::parse(prefix) else {
+        return if looks_like_resource_scope(prefix, rest) {
+            Err(reason::UNKNOWN_COMPARTMENT)
+        } else {
+            Ok(None)
+        };
+    };
+    let rest_start = prefix.len() + 1;
+    let type_end = rest.find(['.', '?']).unwrap_or(rest.len());
+    let resource_type = &rest[..type_end];
+    if resource_type.is_empty() {
+        return Err(reason::MISSING_RESOURCE);
+    }
+    if !is_resource_type(resource_type) {
+        return Err(reason::BAD_RESOURCE);
+    }
+    if !rest[type_end..].starts_with('.') {
+        return Err(reason::MISSING_DOT);
+    }
+    let suffix = &rest[type_end + 1..];
+    let (permissions, parameters) = match suffix.split_once('?') {
+        Some((permissions, parameters)) => (permissions, Some(parameters)),
+        None => (suffix, None),
+    };
+    let (set, v1) = Permissions::parse(permissions)?;
+    match parameters {
+        Some("") => return Err(reason::EMPTY_PARAMETERS),
+        Some(_) if v1 => return Err(reason::V1_PARAMETERS),
+        _ => {}
+    }
+    let dot = rest_start + type_end;
+    Ok(Some(ResourceParts {
+        compartment,
+        dot,
+        query: parameters.map(|_| dot + 1 + permissions.len()),
+        permissions: set,
+        v1,
+    }))
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Scope").field(&self.raw).finish()
+    }
+}
+
+impl FromStr for Scope {
+    type Err = Error;
+
+    fn from_str(token: &str) -> Result<Self> {
+        Self::parse(token)
+    }
+}
+
+impl AsRef<str> for Scope {
+    fn as_ref(&self) -> &str {
+        &self.raw
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.raw)
+    }
+}
+
+impl<'de> Deserialize<'de> for Scope {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScopeVisitor;
+
+        impl Visitor<'_> for ScopeVisitor {
+            type Value = Scope;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a SMART scope string")
+            }
+
+            fn visit_str<E: de::Error>(self, token: &str) -> Result<Scope, E> {
+                Scope::parse(token).map_err(E::custom)
+            }
+        }
+
+        deserializer.deserialize_str(ScopeVisitor)
+    }
+}
+
+/// An ordered list of scopes without duplicates: what goes into `scope=`
+/// ([SMART App Launch 2.2 §scopes]).
+///
+/// Order is kept as first inserted and duplicates (by exact token) are dropped. Two lists are
+/// equal when they hold the same tokens in the same order. [`Display`](fmt::Display) joins the
+/// tokens with single spaces, as sent. Serialized, it is a JSON array of strings; it
+/// deserializes from such an array or from one space-separated string, validating every token.
+///
+/// ```
+/// use connect_medicare_protocol::{Scope, Scopes};
+///
+/// let supported = Scopes::parse("openid patient/Patient.read patient/Coverage.rs")?;
+/// let wanted = Scopes::parse("openid  patient/Patient.rs patient/Coverage.s")?;
+/// assert_eq!(wanted.to_string(), "openid patient/Patient.rs patient/Coverage.s");
+/// wanted.check_supported(&supported)?;
+/// assert!(Scopes::parse("offline_access")?.check_supported(&supported).is_err());
+/// assert!(supported.allows_search("Coverage"));
+/// # Ok::<(), connect_medicare_protocol::Error>(())
+/// ```
+///
+/// [SMART App Launch 2.2 §scopes]: https://hl7.org/fhir/smart-app-launch/STU2.2/scopes-and-launch-context.html
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Scopes {
+    items: Vec<Scope>,
+}
+
+impl Scopes {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Parses a `scope` value: tokens separated by one or more ASCII spaces.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidScope`] for an empty or all-space string (reason "empty scope list":
+    /// Blue Button answers `scope=` with an "Invalid scopes." page) and for the first invalid
+    /// token (see [`Scope::parse`]).
+    pub fn parse(raw: &str) -> Result<Self> {
+        let scopes = raw
+            .split(' ')
+            .filter(|token| !token.is_empty())
+            .map(Scope::parse)
+            .collect::<Result<Scopes>>()?;
+        if scopes.is_empty() {
+            return Err(Error::InvalidScope {
+                scope: raw.to_owned(),
+                reason: reason::EMPTY_LIST,
+            });
+        }
+        Ok(scopes)
+    }
+
+    /// The scopes, in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Scope> {
+        self.items.iter()
+    }
+
+    /// How many scopes there are.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there is no scope.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Whether this exact token is in the list (no v1/v2 equivalence; see [`Scopes::covers`]).
+    pub fn contains(&self, scope: &Scope) -> bool {
+        self.items.contains(scope)
+    }
+
+    /// Appends `scope` unless the identical token is already there; says whether it was added.
+    pub fn insert(&mut self, scope: Scope) -> bool {
+        if self.contains(&scope) {
+            false
+        } else {
+            self.items.push(scope);
+            true
+        }
+    }
+
+    /// Keeps only the scopes for which `keep` says `true`, in order.
+    pub fn retain<F: FnMut(&Scope) -> bool>(&mut self, keep: F) {
+        self.items.retain(keep);
+    }
+
+    /// The space-separated `scope` value, as sent.
+    pub fn as_string(&self) -> String {
+        self.to_string()
+    }
+
+    /// Whether some scope in the list covers `needed` (see [`Scope::covers`]).
+    pub fn covers(&self, needed: &Scope) -> bool {
+        self.items.iter().any(|scope| scope.covers(needed))
+    }
+
+    /// Whether the list allows reading `resource_type` by id, unrestricted by parameters, in the
+    /// patient or the user compartment (`patient/Patient.read`, `user/*.rs`, ...).
+    pub fn allows_read(&self, resource_type: &str) -> bool {
+        self.allows(resource_type, Permissions::READ)
+    }
+
+    /// Whether the list allows searching `resource_type`, unrestricted by parameters, in the
+    /// patient or the user compartment (`patient/Patient.read`, `user/*.s`, ...).
+    pub fn allows_search(&self, resource_type: &str) -> bool {
+        self.allows(resource_type, Permissions::SEARCH)
+    }
+
+    fn allows(&self, resource_type: &str, permissions: Permissions) -> bool {
+        self.items.iter().any(|scope| {
+            [Compartment::Patient, Compartment::User]
+                .into_iter()
+                .any(|c| scope.covers_parts(c, resource_type, permissions, None))
+        })
+    }
+
+    /// Checks that every scope in `self` is covered by some scope in `supported` (a provider's
+    /// `scopes_supported`). Resource scopes are compared across v1 and v2 spellings and may be
+    /// narrower than what is supported; other scopes must appear exactly.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedScope`] with the first requested token that nothing covers, e.g.
+    /// `offline_access` against Blue Button 2.0.
+    pub fn check_supported(&self, supported: &Scopes) -> Result<()> {
+        match self.items.iter().find(|scope| !supported.covers(scope)) {
+            Some(scope) => Err(Error::UnsupportedScope(scope.raw.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl fmt::Display for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, scope) in self.items.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(&scope.raw)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Scopes")?;
+        f.debug_list()
+            .entries(self.items.iter().map(Scope::as_str))
+            .finish()
+    }
+}
+
+impl FromStr for Scopes {
+    type Err = Error;
+
+    fn from_str(raw: &str) -> Result<Self> {
+        Self::parse(raw)
+    }
+}
+
+impl FromIterator<Scope> for Scopes {
+    fn from_iter<I: IntoIterator<Item = Scope>>(iter: I) -> Self {
+        let mut scopes = Self::new();
+        scopes.extend(iter);
+        scopes
+    }
+}
+
+impl Extend<Scope> for Scopes {
+    fn extend<I: IntoIterator<Item = Scope>>(&mut self, iter: I) {
+        for scope in iter {
+            self.insert(scope);
+        }
+    }
+}
+
+impl IntoIterator for Scopes {
+    type Item = Scope;
+    type IntoIter = std::vec::IntoIter<Scope>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Scopes {
+    type Item = &'a Scope;
+    type IntoIter = std::slice::Iter<'a, Scope>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}
+
+impl Serialize for Scopes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.items.iter().map(Scope::as_str))
+    }
+}
+
+impl<'de> Deserialize<'de> for Scopes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScopesVisitor;
+
+        impl<'de> Visitor<'de> for ScopesVisitor {
+            type Value = Scopes;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a space-separated scope string or an array of scope strings")
+            }
+
+            fn visit_str<E: de::Error>(self, raw: &str) -> Result<Scopes, E> {
+                Scopes::parse(raw).map_err(E::custom)
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Scopes, A::Error> {
+                let mut scopes = Scopes::new();
+                while let Some(scope) = seq.next_element::<Scope>()? {
+                    scopes.insert(scope);
+                }
+                Ok(scopes)
+            }
+        }
+
+        deserializer.deserialize_any(ScopesVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BB2_SUPPORTED: &str = "openid profile launch/patient patient/Patient.read \
+        patient/ExplanationOfBenefit.read patient/Coverage.read patient/Patient.rs \
+        patient/ExplanationOfBenefit.rs patient/Coverage.rs";
+
+    fn scope(token: &str) -> Scope {
+        Scope::parse(token).unwrap_or_else(|e| panic!("{token:?} should parse: {e}"))
+    }
+
+    fn reason_of(token: &str) -> &'static str {
+        match Scope::parse(token) {
+            Err(Error::InvalidScope { scope, reason }) => {
+                assert_eq!(scope, token, "the error names the offending token");
+                reason
+            }
+            other => panic!("{token:?} should be rejected, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn well_known_scopes_are_non_resource() {
+        for token in WELL_KNOWN {
+            let s = scope(token);
+            assert!(!s.is_resource(), "{token}");
+            assert_eq!(s.as_str(), token);
+            assert_eq!(s.compartment(), None);
+            assert_eq!(s.resource_type(), None);
+            assert_eq!(s.permissions(), None);
+            assert_eq!(s.to_v2(), s);
+            assert_eq!(s.to_v1(), Some(s.clone()));
+        }
+    }
+
+    #[test]
+    fn other_tokens_are_kept_verbatim() {
+        for token in [
+            "launch/location",
+            "https://example.com/api.read",
+            "custom_scope",
+            "foo/bar.baz",
+            "patient",
+            "a!#$%&'()*+,-./:;<=>?@[]^_`{|}~",
+        ] {
+            let s = scope(token);
+            assert!(!s.is_resource(), "{token}");
+            assert_eq!(s.to_string(), token);
+        }
+    }
+
+    #[test]
+    fn v1_resource_scopes() {
+        let s = scope("patient/Patient.read");
+        assert!(s.is_resource());
+        assert!(s.is_v1());
+        assert_eq!(s.compartment(), Some("patient"));
+        assert_eq!(s.resource_type(), Some("Patient"));
+        assert_eq!(s.permissions(), Some(Permissions::V1_READ));
+        assert_eq!(s.parameters(), None);
+        assert!(s.allows_read() && s.allows_search());
+
+        let w = scope("user/Observation.write");
+        assert_eq!(w.compartment(), Some("user"));
+        assert_eq!(w.permissions(), Some(Permissions::V1_WRITE));
+        assert!(!w.allows_read() && !w.allows_search());
+
+        let all = scope("system/*.*");
+        assert_eq!(all.compartment(), Some("system"));
+        assert_eq!(all.resource_type(), Some("*"));
+        assert_eq!(all.permissions(), Some(Permissions::ALL));
+    }
+
+    #[test]
+    fn v2_resource_scopes() {
+        for (token, c, r, u, d, s) in [
+            ("patient/Patient.rs", false, true, false, false, true),
+            ("patient/Patient.r", false, true, false, false, false),
+            ("patient/Patient.s", false, false, false, false, true),
+            ("patient/Patient.cruds", true, true, true, true, true),
+            ("patient/Patient.cud", true, false, true, true, false),
+            ("user/*.c", true, false, false, false, false),
+        ] {
+            let scope = scope(token);
+            assert!(!scope.is_v1(), "{token}");
+            let p = scope.permissions().expect("resource scope");
+            assert_eq!(
+                (p.create(), p.read(), p.update(), p.delete(), p.search()),
+                (c, r, u, d, s),
+                "{token}"
+            );
+            assert_eq!(scope.as_str(), token);
+        }
+    }
+
+    #[test]
+    fn v2_parameters_are_kept_verbatim() {
+        let s = scope(
+            "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory",
+        );
+        assert_eq!(s.resource_type(), Some("Observation"));
+        assert_eq!(s.permissions(), Some(Permissions::V1_READ));
+        assert_eq!(
+            s.parameters(),
+            Some("category=http://terminology.hl7.org/CodeSystem/observation-category|laboratory")
+        );
+        assert_eq!(
+            scope("patient/Observation.rs?a=b?c").parameters(),
+            Some("a=b?c")
+        );
+    }
+
+    #[test]
+    fn character_rules() {
+        assert_eq!(reason_of(""), reason::EMPTY);
+        assert_eq!(reason_of("patient/Patient.read "), reason::WHITESPACE);
+        assert_eq!(reason_of("open\tid"), reason::WHITESPACE);
+        assert_eq!(reason_of("openid\n"), reason::WHITESPACE);
+        assert_eq!(reason_of("open\u{0}id"), reason::CONTROL);
+        assert_eq!(reason_of("open\u{7f}id"), reason::CONTROL);
+        assert_eq!(reason_of("\"openid\""), reason::QUOTE);
+        assert_eq!(reason_of("open\\id"), reason::QUOTE);
+        assert_eq!(reason_of("patient/Pätient.read"), reason::NON_ASCII);
+        assert_eq!(reason_of("open\u{a0}id"), reason::WHITESPACE);
+    }
+
+    #[test]
+    fn compartment_and_resource_rules() {
+        assert_eq!(
+            reason_of("practitioner/Patient.read"),
+            reason::UNKNOWN_COMPARTMENT
+        );
+        assert_eq!(reason_of("Patient/Patient.rs"), reason::UNKNOWN_COMPARTMENT);
+        assert_eq!(reason_of("launch/*.rs"), reason::UNKNOWN_COMPARTMENT);
+        assert_eq!(reason_of("patient/patient.read"), reason::BAD_RESOURCE);
+        assert_eq!(reason_of("patient/Pat-ient.rs"), reason::BAD_RESOURCE);
+        assert_eq!(reason_of("patient/Patient1.rs"), reason::BAD_RESOURCE);
+        assert_eq!(reason_of("patient/**.rs"), reason::BAD_RESOURCE);
+        assert_eq!(reason_of("patient/Patient/x.rs"), reason::BAD_RESOURCE);
+        assert_eq!(reason_of("patient/.rs"), reason::MISSING_RESOURCE);
+        assert_eq!(reason_of("patient/"), reason::MISSING_RESOURCE);
+        assert_eq!(reason_of("patient/Patient"), reason::MISSING_DOT);
+        assert_eq!(reason_of("patient/Patient?x=1"), reason::MISSING_DOT);
+        assert_eq!(reason_of("patient/Patient."), reason::EMPTY_PERMISSIONS);
+        assert_eq!(reason_of("patient/Patient.?a=b"), reason::EMPTY_PERMISSIONS);
+    }
+
+    #[test]
+    fn permission_rules() {
+        assert_eq!(reason_of("patient/Patient.sr"), reason::PERMISSION_ORDER);
+        assert_eq!(reason_of("patient/Patient.dc"), reason::PERMISSION_ORDER);
+        assert_eq!(reason_of("patient/Patient.scrud"), reason::PERMISSION_ORDER);
+        assert_eq!(reason_of("patient/Patient.rr"), reason::REPEATED_PERMISSION);
+        assert_eq!(
+            reason_of("patient/Patient.rsr"),
+            reason::REPEATED_PERMISSION
+        );
+        assert_eq!(reason_of("patient/Patient.rx"), reason::UNKNOWN_PERMISSION);
+        assert_eq!(reason_of("patient/Patient.R"), reason::UNKNOWN_PERMISSION);
+        assert_eq!(
+            reason_of("patient/Patient.Read"),
+            reason::UNKNOWN_PERMISSION
+        );
+        assert_eq!(
+            reason_of("patient/Patient.rs.x"),
+            reason::UNKNOWN_PERMISSION
+        );
+        assert_eq!(reason_of("patient/Patient.reads"), reason::MIXED);
+        assert_eq!(reason_of("patient/Patient.swrite"), reason::MIXED);
+        assert_eq!(reason_of("patient/Patient.r*"), reason::STAR_NOT_ALONE);
+        assert_eq!(reason_of("patient/Patient.**"), reason::STAR_NOT_ALONE);
+        assert_eq!(reason_of("patient/Patient.read?a=b"), reason::V1_PARAMETERS);
+        assert_eq!(reason_of("patient/Patient.*?a=b"), reason::V1_PARAMETERS);
+        assert_eq!(reason_of("patient/Patient.rs?"), reason::EMPTY_PARAMETERS);
+    }
+
+    #[test]
+    fn every_in_order_subset_of_cruds_parses() {
+        let letters = ['c', 'r', 'u', 'd', 's'];
+        for mask in 1u8..32 {
+            let perms: String = (0..5)
+                .filter(|i| mask & (1 << i) != 0)
+                .map(|i| letters[i])
+                .collect();
+            let s = scope(&format!("patient/Observation.{perms}"));
+            assert_eq!(s.permissions(), Some(Permissions(mask)), "{perms}");
+            assert_eq!(s.permissions().map(|p| p.to_string()), Some(perms));
+        }
+    }
+
+    #[test]
+    fn v1_v2_conversions() {
+        for (v1, v2) in [
+            ("patient/Patient.read", "patient/Patient.rs"),
+            ("user/Observation.write", "user/Observation.cud"),
+            ("system/*.*", "system/*.cruds"),
+        ] {
+            let (v1, v2) = (scope(v1), scope(v2));
+            assert_eq!(v1.to_v2(), v2);
+            assert_eq!(v2.to_v1(), Some(v1.clone()));
+            assert_eq!(v1.to_v1(), Some(v1.clone()));
+            assert_eq!(v2.to_v2(), v2);
+            // The converted scope's parts are right, not just its text.
+            assert_eq!(v1.to_v2().permissions(), v2.permissions());
+            assert!(!v1.to_v2().is_v1());
+            assert!(v2.to_v1().is_some_and(|s| s.is_v1()));
+            assert_eq!(
+                v2.to_v1()
+                    .and_then(|s| s.resource_type().map(str::to_owned)),
+                v2.resource_type().map(str::to_owned)
+            );
+        }
+        assert_eq!(scope("patient/Patient.r").to_v1(), None);
+        assert_eq!(scope("patient/Patient.cruds?a=b").to_v1(), None);
+        assert_eq!(
+            scope("patient/Patient.rs?a=b").to_v2(),
+            scope("patient/Patient.rs?a=b")
+        );
+    }
+
+    #[test]
+    fn equivalence_across_versions() {
+        let read = scope("patient/Patient.read");
+        let rs = scope("patient/Patient.rs");
+        assert!(read.equivalent(&rs) && rs.equivalent(&read));
+        assert_ne!(read, rs, "equality stays on the exact token");
+        assert!(!read.equivalent(&scope("patient/Patient.r")));
+        assert!(!read.equivalent(&scope("user/Patient.rs")));
+        assert!(!read.equivalent(&scope("patient/Coverage.rs")));
+        assert!(!rs.equivalent(&scope("patient/Patient.rs?a=b")));
+        assert!(scope("patient/*.*").equivalent(&scope("patient/*.cruds")));
+        assert!(scope("patient/X.write").equivalent(&scope("patient/X.cud")));
+        assert!(scope("openid").equivalent(&scope("openid")));
+        assert!(!scope("openid").equivalent(&scope("profile")));
+        assert!(!scope("openid").equivalent(&rs));
+    }
+
+    #[test]
+    fn coverage() {
+        let read = scope("patient/Patient.read");
+        // v1 granted, v2 needed.
+        for needed in [
+            "patient/Patient.rs",
+            "patient/Patient.r",
+            "patient/Patient.s",
+        ] {
+            assert!(read.covers(&scope(needed)), "{needed}");
+        }
+        assert!(!read.covers(&scope("patient/Patient.rds")));
+        assert!(!read.covers(&scope("patient/Patient.c")));
+        // v2 granted, v1 needed.
+        assert!(scope("patient/Patient.rs").covers(&read));
+        assert!(!scope("patient/Patient.r").covers(&read));
+        assert!(scope("patient/Patient.cruds").covers(&scope("patient/Patient.write")));
+        assert!(scope("patient/Patient.cruds").covers(&scope("patient/Patient.*")));
+        assert!(!scope("patient/Patient.cud").covers(&scope("patient/Patient.*")));
+        // Compartments must match.
+        assert!(!read.covers(&scope("user/Patient.r")));
+        assert!(!scope("user/Patient.read").covers(&scope("patient/Patient.r")));
+        // Wildcard resource.
+        let star = scope("patient/*.rs");
+        assert!(star.covers(&scope("patient/Observation.r")));
+        assert!(star.covers(&scope("patient/*.s")));
+        assert!(!read.covers(&scope("patient/*.r")));
+        assert!(!read.covers(&scope("patient/Coverage.r")));
+        // Parameters narrow.
+        let narrow = scope("patient/Observation.rs?category=x");
+        assert!(scope("patient/Observation.rs").covers(&narrow));
+        assert!(scope("patient/Observation.read").covers(&narrow));
+        assert!(star.covers(&narrow));
+        assert!(!narrow.covers(&scope("patient/Observation.rs")));
+        assert!(!narrow.covers(&scope("patient/Observation.rs?category=y")));
+        assert!(narrow.covers(&scope("patient/Observation.r?category=x")));
+        assert!(narrow.covers(&narrow));
+        // Non-resource scopes cover only themselves.
+        assert!(scope("openid").covers(&scope("openid")));
+        assert!(!scope("openid").covers(&scope("profile")));
+        assert!(!scope("launch").covers(&scope("launch/patient")));
+        assert!(!scope("openid").covers(&read));
+        assert!(!read.covers(&scope("openid")));
+    }
+
+    #[test]
+    fn scopes_parse_and_display() {
+        let s = Scopes::parse("  openid   profile patient/Patient.read openid ").expect("parses");
+        assert_eq!(s.len(), 3);
+        assert_eq!(s.to_string(), "openid profile patient/Patient.read");
+        assert_eq!(s.as_string(), "openid profile patient/Patient.read");
+        let order: Vec<&str> = s.iter().map(Scope::as_str).collect();
+        assert_eq!(order, ["openid", "profile", "patient/Patient.read"]);
+        assert!(s.contains(&scope("openid")));
+        assert!(
+            !s.contains(&scope("patient/Patient.rs")),
+            "contains is exact"
+        );
+        assert_eq!(
+            format!("{s:?}"),
+            r#"Scopes["openid", "profile", "patient/Patient.read"]"#
+        );
+
+        for empty in ["", " ", "    "] {
+            assert!(matches!(
+                Scopes::parse(empty),
+                Err(Error::InvalidScope { reason, .. }) if reason == reason::EMPTY_LIST
+            ));
+        }
+        assert!(matches!(
+            Scopes::parse("openid patient/Patient.sr"),
+            Err(Error::InvalidScope { scope, reason })
+                if scope == "patient/Patient.sr" && reason == reason::PERMISSION_ORDER
+        ));
+        assert!(matches!(
+            Scopes::parse("openid\tprofile"),
+            Err(Error::InvalidScope { reason, .. }) if reason == reason::WHITESPACE
+        ));
+        assert_eq!("openid profile".parse::<Scopes>().map(|s| s.len()), Ok(2));
+    }
+
+    #[test]
+    fn scopes_editing() {
+        let mut s: Scopes = [scope("openid"), scope("profile"), scope("openid")]
+            .into_iter()
+            .collect();
+        assert_eq!(s.len(), 2);
+        assert!(!s.insert(scope("profile")));
+        assert!(s.insert(scope("patient/Coverage.rs")));
+        assert_eq!(s.to_string(), "openid profile patient/Coverage.rs");
+        s.retain(Scope::is_resource);
+        assert_eq!(s.to_string(), "patient/Coverage.rs");
+        s.retain(|_| false);
+        assert!(s.is_empty());
+        assert_eq!(s.to_string(), "");
+        assert_eq!(Scopes::new(), s);
+    }
+
+    #[test]
+    fn round_trip_is_exact() {
+        for raw in [
+            "openid profile fhirUser launch launch/patient launch/encounter offline_access online_access",
+            "patient/Patient.read user/*.* system/Observation.cud patient/Observation.rs?category=laboratory",
+            "custom:scope https://example.com/x",
+        ] {
+            let parsed = Scopes::parse(raw).expect("parses");
+            assert_eq!(parsed.to_string(), raw);
+            for token in raw.split(' ') {
+                assert_eq!(scope(token).to_string(), token);
+                assert_eq!(
+                    token.parse::<Scope>().map(|s| s.to_string()),
+                    Ok(token.to_owned())
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn blue_button_supported_list() {
+        let bb2 = Scopes::parse(BB2_SUPPORTED).expect("BB2 list parses");
+        assert_eq!(bb2.len(), 9);
+        for ok in [
+            "openid profile launch/patient patient/Patient.rs patient/ExplanationOfBenefit.rs patient/Coverage.rs",
+            "patient/Coverage.r",
+            "patient/Coverage.s",
+            "patient/Coverage.read",
+            "patient/Patient.r patient/ExplanationOfBenefit.s",
+        ] {
+            let wanted = Scopes::parse(ok).expect("parses");
+            assert_eq!(wanted.check_supported(&bb2), Ok(()), "{ok}");
+        }
+        for (bad, first) in [
+            ("offline_access", "offline_access"),
+            ("openid offline_access", "offline_access"),
+            ("patient/Observation.rs", "patient/Observation.rs"),
+            (
+                "patient/Patient.rs patient/Patient.cruds",
+                "patient/Patient.cruds",
+            ),
+            ("patient/*.rs", "patient/*.rs"),
+            ("user/Patient.rs", "user/Patient.rs"),
+            ("launch", "launch"),
+        ] {
+            let wanted = Scopes::parse(bad).expect("parses");
+            assert_eq!(
+                wanted.check_supported(&bb2),
+                Err(Error::UnsupportedScope(first.to_owned())),
+                "{bad}"
+            );
+        }
+        assert!(bb2.allows_read("Coverage"));
+        assert!(bb2.allows_search("ExplanationOfBenefit"));
+        assert!(!bb2.allows_read("Observation"));
+        assert!(!bb2.allows_read("*"));
+    }
+
+    #[test]
+    fn allows_read_and_search() {
+        let s = Scopes::parse("user/*.r patient/Coverage.s system/Patient.rs").expect("parses");
+        assert!(s.allows_read("Observation"));
+        assert!(!s.allows_search("Observation"));
+        assert!(s.allows_search("Coverage"));
+        assert!(s.allows_read("Coverage"));
+        assert!(
+            !s.allows_search("Patient"),
+            "system compartment does not count"
+        );
+        let narrow = Scopes::parse("patient/Observation.rs?category=x").expect("parses");
+        assert!(
+            !narrow.allows_read("Observation"),
+            "parameters restrict the grant"
+        );
+        assert!(
+            !Scopes::parse("openid")
+                .expect("parses")
+                .allows_read("Patient")
+        );
+    }
+
+    #[test]
+    fn serde_shapes() {
+        let s = Scopes::parse("openid patient/Patient.rs").expect("parses");
+        assert_eq!(
+            serde_json::to_string(&s).expect("serializes"),
+            r#"["openid","patient/Patient.rs"]"#
+        );
+        let from_array: Scopes =
+            serde_json::from_str(r#"["openid","patient/Patient.rs","openid"]"#).expect("array");
+        assert_eq!(from_array, s);
+        let from_string: Scopes =
+            serde_json::from_str(r#""openid  patient/Patient.rs""#).expect("string");
+        assert_eq!(from_string, s);
+        let empty: Scopes = serde_json::from_str("[]").expect("empty array");
+        assert!(empty.is_empty());
+        assert_eq!(serde_json::to_string(&empty).expect("serializes"), "[]");
+
+        for bad in [
+            r#""""#,
+            r#""openid patient/Patient.sr""#,
+            r#"["openid profile"]"#,
+            r#"["patient/patient.read"]"#,
+            r#"[1]"#,
+            r#"{"scope":"openid"}"#,
+            "42",
+        ] {
+            assert!(serde_json::from_str::<Scopes>(bad).is_err(), "{bad}");
+        }
+        let err = serde_json::from_str::<Scopes>(r#"["practitioner/Patient.read"]"#)
+            .expect_err("invalid");
+        assert!(
+            err.to_string().contains(reason::UNKNOWN_COMPARTMENT),
+            "{err}"
+        );
+
+        let one = scope("patient/Observation.rs?category=x");
+        let json = serde_json::to_string(&one).expect("serializes");
+        assert_eq!(json, r#""patient/Observation.rs?category=x""#);
+        assert_eq!(serde_json::from_str::<Scope>(&json).expect("parses"), one);
+        // Owned strings (escapes) deserialize too.
+        assert_eq!(
+            serde_json::from_str::<Scope>(r#""open\u0069d""#).expect("parses"),
+            scope("openid")
+        );
+        assert!(serde_json::from_str::<Scope>(r#""patient/Patient.""#).is_err());
+        let value = serde_json::json!(["openid", "profile"]);
+        assert_eq!(
+            serde_json::from_value::<Scopes>(value)
+                .map(|s| s.to_string())
+                .ok(),
+            Some("openid profile".to_owned())
+        );
+    }
+
+    #[test]
+    fn error_message_names_token_and_reason() {
+        let err = Scope::parse("patient/Patient.sr").expect_err("invalid");
+        assert_eq!(err.code(), "invalid_scope");
+        let message = err.to_string();
+        assert!(message.contains("patient/Patient.sr"), "{message}");
+        assert!(message.contains(reason::PERMISSION_ORDER), "{message}");
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod proptests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const LETTERS: [char; 5] = ['c', 'r', 'u', 'd', 's'];
+
+    fn compartment() -> impl Strategy<Value = &'static str> {
+        prop::sample::select(vec!["patient", "user", "system"])
+    }
+
+    fn resource_type() -> impl Strategy<Value = String> {
+        prop_oneof![Just("*".to_owned()), "[A-Z][A-Za-z]{0,20}"]
+    }
+
+    fn v2_permissions() -> impl Strategy<Value = String> {
+        prop::sample::subsequence(LETTERS.to_vec(), 1..=5).prop_map(|l| l.into_iter().collect())
+    }
+
+    fn v1_scope() -> impl Strategy<Value = String> {
+        (
+            compartment(),
+            resource_type(),
+            prop::sample::select(vec!["read", "write", "*"]),
+        )
+            .prop_map(|(c, r, p)| format!("{c}/{r}.{p}"))
+    }
+
+    fn v2_scope() -> impl Strategy<Value = String> {
+        (
+            compartment(),
+            resource_type(),
+            v2_permissions(),
+            prop::option::of("[a-z_-]{1,10}=[A-Za-z0-9|:/.?=&,-]{1,20}"),
+        )
+            .prop_map(|(c, r, p, q)| match q {
+                Some(q) => format!("{c}/{r}.{p}?{q}"),
+                None => format!("{c}/{r}.{p}"),
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn well_formed_resource_scopes_parse_and_round_trip(
+            token in prop_oneof![v1_scope(), v2_scope()],
+        ) {
+            let parsed = Scope::parse(&token).expect("well-formed scope parses");
+            prop_assert!(parsed.is_resource());
+            prop_assert_eq!(parsed.as_str(), token.as_str());
+            prop_assert_eq!(parsed.to_string(), token.clone());
+            let (head, _) = token.split_once('.').expect("has a dot");
+            let (c, r) = head.split_once('/').expect("has a slash");
+            prop_assert_eq!(parsed.compartment(), Some(c));
+            prop_assert_eq!(parsed.resource_type(), Some(r));
+            prop_assert_eq!(parsed.parameters(), token.split_once('?').map(|(_, q)| q));
+            // The v2 form grants the same, and covers and is covered by the original.
+            let v2 = parsed.to_v2();
+            prop_assert!(v2.equivalent(&parsed) && parsed.equivalent(&v2));
+            prop_assert!(v2.covers(&parsed) && parsed.covers(&v2));
+            prop_assert_eq!(Scope::parse(v2.as_str()), Ok(v2.clone()));
+        }
+
+        #[test]
+        fn v1_to_v2_to_v1_is_identity(token in v1_scope()) {
+            let v1 = Scope::parse(&token).expect("parses");
+            let v2 = v1.to_v2();
+            prop_assert!(!v2.is_v1());
+            prop_assert_eq!(v2.to_v1(), Some(v1));
+        }
+
+        #[test]
+        fn v2_to_v1_to_v2_is_identity_where_defined(token in v2_scope()) {
+            let v2 = Scope::parse(&token).expect("parses");
+            match v2.to_v1() {
+                Some(v1) => {
+                    prop_assert!(v1.is_v1());
+                    prop_assert_eq!(Scope::parse(v1.as_str()), Ok(v1.clone()));
+                    prop_assert_eq!(v1.to_v2(), v2);
+                }
+                None => prop_assert!(
+                    v2.parameters().is_some()
+                        || v2.permissions().and_then(Permissions::v1_name).is_none()
+                ),
+            }
+        }
+
+        #[test]
+        fn permutations_out_of_order_are_rejected(
+            letters in prop::sample::subsequence(LETTERS.to_vec(), 1..=5)
+                .prop_flat_map(|l| Just(l).prop_shuffle()),
+        ) {
+            let perms: String = letters.iter().collect();
+            let in_order = letters.windows(2).all(|w| {
+                LETTERS.iter().position(|&l| l == w[0]) < LETTERS.iter().position(|&l| l == w[1])
+            });
+            let result = Scope::parse(&format!("patient/Observation.{perms}"));
+            if in_order {
+                prop_assert!(result.is_ok(), "{perms}");
+            } else {
+                let is_order_error = matches!(
+                    result,
+                    Err(Error::InvalidScope { reason, .. }) if reason == reason::PERMISSION_ORDER
+                );
+                prop_assert!(is_order_error, "{perms}");
+            }
+        }
+
+        #[test]
+        fn arbitrary_strings_never_panic(raw in any::<String>()) {
+            if let Ok(scope) = Scope::parse(&raw) {
+                prop_assert_eq!(scope.as_str(), raw.as_str());
+                let _ = (scope.to_v1(), scope.to_v2(), scope.covers(&scope));
+            }
+            let _ = Scopes::parse(&raw);
+        }
+
+        #[test]
+        fn scope_like_strings_never_panic(raw in "[a-zA-Z*/.?=&cruds \\-]{0,30}") {
+            if let Ok(scope) = Scope::parse(&raw) {
+                prop_assert_eq!(scope.as_str(), raw.as_str());
+                prop_assert!(scope.covers(&scope));
+                prop_assert!(scope.equivalent(&scope));
+                prop_assert!(scope.to_v2().equivalent(&scope));
+                if let Some(v1) = scope.to_v1() {
+                    prop_assert!(v1.equivalent(&scope));
+                }
+            }
+            if let Ok(scopes) = Scopes::parse(&raw) {
+                prop_assert_eq!(Scopes::parse(&scopes.to_string()), Ok(scopes.clone()));
+                prop_assert_eq!(scopes.check_supported(&scopes), Ok(()));
+            }
+        }
+    }
+}
