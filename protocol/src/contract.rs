@@ -16,13 +16,14 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::{
     authorize::{AuthorizeExpectations, AuthorizeRedirect},
     callback::AuthorizationCode,
     error::{Error, Result},
     ids::{ClientId, FhirBase, PatientId, RedirectUri},
+    newtype::string_newtype_serde,
     pkce::{PkceChallenge, PkceVerifier},
     provider::{EobType, ProviderKind},
     scope::Scopes,
@@ -84,24 +85,7 @@ impl ProviderId {
     }
 }
 
-impl fmt::Display for ProviderId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl Serialize for ProviderId {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for ProviderId {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(deserializer)?;
-        Self::new(&raw).map_err(serde::de::Error::custom)
-    }
-}
+string_newtype_serde!(ProviderId, ProviderId::new);
 
 /// `GET /v1/config`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -3,35 +3,12 @@
 use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{
     error::{Error, Result},
+    newtype::string_newtype_serde,
     url::SplitUrl,
 };
-
-macro_rules! string_newtype_serde {
-    ($ty:ident, $ctor:path) => {
-        impl Serialize for $ty {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let raw = String::deserialize(deserializer)?;
-                $ctor(&raw).map_err(serde::de::Error::custom)
-            }
-        }
-
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
 
 /// An OAuth `client_id` (RFC 6749 §2.2): 1–255 visible ASCII characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

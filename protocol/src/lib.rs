@@ -70,6 +70,7 @@ mod error;
 #[cfg(test)]
 mod golden;
 mod ids;
+mod newtype;
 mod oauth_error;
 mod paging;
 mod pkce;

@@ -8,7 +8,10 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    newtype::string_newtype_serde,
+};
 
 /// The only `code_challenge_method` this toolkit sends or accepts.
 pub const S256: &str = "S256";
@@ -113,18 +116,7 @@ impl PkceChallenge {
     }
 }
 
-impl Serialize for PkceChallenge {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for PkceChallenge {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let raw = String::deserialize(deserializer)?;
-        Self::parse(&raw).map_err(serde::de::Error::custom)
-    }
-}
+string_newtype_serde!(PkceChallenge, PkceChallenge::parse);
 
 /// Checks a `code_challenge_method` value: `S256` passes, everything else (`plain`,
 /// lowercase `s256`, empty) is refused.
