@@ -1,0 +1,101 @@
+//! The router: every route of both faces.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::{OriginalUri, Request},
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{any, get, post},
+};
+
+use crate::{authorize, discovery, fhir, state::Shared, token};
+
+/// Blue Button answers these paths without their trailing slash with a 301 to the slashed
+/// path — for POST as well, which turns a POST into a bodiless GET in every client.
+async fn append_slash(OriginalUri(uri): OriginalUri, _request: Request) -> Response {
+    let location = match uri.query() {
+        Some(query) => format!("{}/?{query}", uri.path()),
+        None => format!("{}/", uri.path()),
+    };
+    let mut response = StatusCode::MOVED_PERMANENTLY.into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// Builds the sandbox's router over its shared state.
+pub(crate) fn routes(shared: Arc<Shared>) -> Router {
+    Router::new()
+        // Blue Button 2.0, v2.
+        .route(
+            "/v2/fhir/.well-known/smart-configuration",
+            get(discovery::bb2_smart_configuration),
+        )
+        .route(
+            "/v2/connect/.well-known/openid-configuration",
+            get(discovery::bb2_openid_configuration),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::bb2_openid_configuration),
+        )
+        .route("/v2/o/authorize", any(append_slash))
+        .route(
+            "/v2/o/authorize/",
+            get(authorize::bb2_get).post(authorize::bb2_post),
+        )
+        .route("/v2/o/authorize/{uuid}/", post(authorize::consent))
+        .route(
+            "/mymedicare/login",
+            get(authorize::login_page).post(authorize::login_submit),
+        )
+        .route("/v2/o/token", post(token::bb2_token))
+        .route("/v2/o/token/", post(token::bb2_token))
+        .route("/v2/o/revoke_token", any(append_slash))
+        .route("/v2/o/revoke_token/", post(token::revoke_token))
+        .route("/v2/o/revoke", any(append_slash))
+        .route("/v2/o/revoke/", post(token::revoke_grant))
+        .route("/v2/o/introspect", any(append_slash))
+        .route("/v2/o/introspect/", post(token::introspect))
+        .route(
+            "/v2/o/expire_authenticated_user/{patient}",
+            any(append_slash),
+        )
+        .route(
+            "/v2/o/expire_authenticated_user/{patient}/",
+            post(token::expire_user),
+        )
+        .route("/v2/connect/userinfo", get(fhir::userinfo))
+        .route("/v2/fhir/metadata", get(fhir::bb2_metadata))
+        .route("/v2/fhir/{resource}", get(fhir::bb2_search))
+        .route("/v2/fhir/{resource}/", get(fhir::bb2_search))
+        .route("/v2/fhir/{resource}/{id}", get(fhir::bb2_read))
+        // A plain SMART App Launch 2.2 server.
+        .route(
+            "/smart/fhir/.well-known/smart-configuration",
+            get(discovery::smart_configuration),
+        )
+        .route(
+            "/smart/auth/authorize",
+            get(authorize::smart_get).post(authorize::smart_post),
+        )
+        .route("/smart/auth/consent/{uuid}", post(authorize::consent))
+        .route("/smart/auth/token", post(token::smart_token))
+        .route("/smart/auth/revoke", post(token::revoke_token))
+        .route("/smart/auth/introspect", post(token::introspect))
+        .route("/smart/fhir/metadata", get(fhir::smart_metadata))
+        .route("/smart/fhir/{resource}", get(fhir::smart_search))
+        .route("/smart/fhir/{resource}/{id}", get(fhir::smart_read))
+        .with_state(shared)
+}
+
+/// A router for a sandbox that will be reachable at `origin` (`http://127.0.0.1:PORT`),
+/// for embedding in another server or for `tower::ServiceExt::oneshot` tests.
+pub fn router(config: crate::SandboxConfig, clock: crate::Clock, origin: &str) -> Router {
+    let shared = Arc::new(Shared::new(config, clock));
+    let _ = shared.origin.set(origin.trim_end_matches('/').to_owned());
+    routes(shared)
+}

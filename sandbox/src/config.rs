@@ -1,0 +1,208 @@
+//! Registered apps and the sandbox's settings.
+
+use std::{fmt, str::FromStr};
+
+use serde::Deserialize;
+
+/// The kind of data-access grant an app receives (Blue Button's `data_access_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantKind {
+    /// 13 months from consent; refresh allowed (the default).
+    #[default]
+    ThirteenMonth,
+    /// One hour; refresh refused with 403 `invalid_client`.
+    OneTime,
+    /// No expiry; `access_grant_expiration` is `""`.
+    Research,
+}
+
+impl FromStr for GrantKind {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        match raw {
+            "thirteen_month" | "13-month" | "13month" => Ok(Self::ThirteenMonth),
+            "one_time" | "one-time" => Ok(Self::OneTime),
+            "research" | "research_study" => Ok(Self::Research),
+            other => Err(format!(
+                "unknown grant kind {other:?} (thirteen_month, one_time, research)"
+            )),
+        }
+    }
+}
+
+/// How `access_grant_expiration` is written: with `T` (the server's code) or with a space
+/// (the published docs). Clients must read both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpirationFormat {
+    /// `2027-12-22T10:11:42Z`.
+    #[default]
+    T,
+    /// `2027-12-22 10:11:42Z`.
+    Space,
+}
+
+/// An app registered with the sandbox.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// Display name shown on the consent page.
+    #[serde(default = "default_app_name")]
+    pub name: String,
+    /// The OAuth client id.
+    pub client_id: String,
+    /// The confidential client secret.
+    pub client_secret: String,
+    /// Registered redirect URIs, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// The grant kind.
+    #[serde(default)]
+    pub grant_kind: GrantKind,
+    /// Whether the app asks for demographics (`profile`, `patient/Patient.*`). When false, the
+    /// consent page has no choice and those scopes are never granted.
+    #[serde(default = "yes")]
+    pub require_demographics: bool,
+    /// Scopes the app may have; `None` means every scope the profile lists.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// How `access_grant_expiration` is written.
+    #[serde(default)]
+    pub expiration_format: ExpirationFormat,
+}
+
+fn default_app_name() -> String {
+    "Connect Medicare test app".to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl AppConfig {
+    /// An app with defaults: 13-month grants, demographics requested, every scope.
+    pub fn new(client_id: &str, client_secret: &str, redirect_uri: &str) -> Self {
+        Self {
+            name: default_app_name(),
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.to_owned(),
+            redirect_uris: vec![redirect_uri.to_owned()],
+            grant_kind: GrantKind::default(),
+            require_demographics: true,
+            scopes: None,
+            expiration_format: ExpirationFormat::default(),
+        }
+    }
+
+    /// Sets the grant kind.
+    pub fn with_grant_kind(mut self, kind: GrantKind) -> Self {
+        self.grant_kind = kind;
+        self
+    }
+}
+
+impl fmt::Debug for AppConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppConfig")
+            .field("name", &self.name)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("redirect_uris", &self.redirect_uris)
+            .field("grant_kind", &self.grant_kind)
+            .field("require_demographics", &self.require_demographics)
+            .finish()
+    }
+}
+
+/// `client_id:client_secret:redirect_uri[,redirect_uri…][:grant_kind]`, the command-line and
+/// environment form of an app (`--app`, `CM_SANDBOX_APPS` separated by `;`).
+impl FromStr for AppConfig {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        // Redirect URIs contain ':' themselves: split client id and secret off the front, and
+        // an optional grant kind off the back.
+        let (client_id, rest) = raw
+            .split_once(':')
+            .ok_or("expected client_id:client_secret:redirect_uri[:grant_kind]")?;
+        let (client_secret, rest) = rest
+            .split_once(':')
+            .ok_or("expected client_id:client_secret:redirect_uri[:grant_kind]")?;
+        let (uris, kind) = match rest.rsplit_once(':') {
+            Some((uris, kind)) if kind.parse::<GrantKind>().is_ok() => (uris, Some(kind)),
+            _ => (rest, None),
+        };
+        if client_id.is_empty() || client_secret.is_empty() || uris.is_empty() {
+            return Err("client id, secret and redirect URI must not be empty".to_owned());
+        }
+        let mut app = AppConfig::new(client_id, client_secret, "");
+        app.redirect_uris = uris.split(',').map(str::to_owned).collect();
+        if let Some(kind) = kind {
+            app.grant_kind = kind.parse()?;
+        }
+        Ok(app)
+    }
+}
+
+/// Settings of one sandbox server.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Registered apps (shared by both profiles).
+    pub apps: Vec<AppConfig>,
+    /// The origin written into Bundle links. Blue Button passes its backend's links through
+    /// unchanged, so by default they name a host that is not the sandbox's own.
+    pub link_origin: String,
+    /// Seed for tokens, codes and ids: the same seed gives the same values.
+    pub seed: u64,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            apps: Vec::new(),
+            link_origin: "https://prod-sbx.bfd.cms.example".to_owned(),
+            seed: 0,
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// A configuration with one app.
+    pub fn with_app(app: AppConfig) -> Self {
+        Self {
+            apps: vec![app],
+            ..Self::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_spec_parses_uris_with_colons() {
+        let app: AppConfig = "cid:secret:http://localhost:8080/cb,http://127.0.0.1:9/cb:research"
+            .parse()
+            .unwrap();
+        assert_eq!(app.client_id, "cid");
+        assert_eq!(app.client_secret, "secret");
+        assert_eq!(
+            app.redirect_uris,
+            vec!["http://localhost:8080/cb", "http://127.0.0.1:9/cb"]
+        );
+        assert_eq!(app.grant_kind, GrantKind::Research);
+        let plain: AppConfig = "a:b:https://x.example/cb".parse().unwrap();
+        assert_eq!(plain.grant_kind, GrantKind::ThirteenMonth);
+        assert_eq!(plain.redirect_uris, vec!["https://x.example/cb"]);
+        assert!("a:b".parse::<AppConfig>().is_err());
+        assert!("a::https://x/cb".parse::<AppConfig>().is_err());
+    }
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let app = AppConfig::new("cid", "canary-secret", "https://x.example/cb");
+        assert!(!format!("{app:?}").contains("canary"));
+    }
+}

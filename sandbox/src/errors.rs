@@ -1,0 +1,90 @@
+//! The sandbox's error answers, with the statuses and bodies Blue Button sends, verbatim
+//! (`research/mission-anchors.md` §0, §1.5 and §3.3; the message constants of the CMS
+//! server's settings).
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+/// "User access has timed out. …" — the grant's 13 months (or one hour) are over.
+pub(crate) const ACCESS_TIMED_OUT: &str = "User access has timed out. To refresh Medicare data, \
+     end user must re-authenticate and consent to share their data.";
+/// "User access cannot be found. …" — the grant was revoked or deleted.
+pub(crate) const ACCESS_NOT_FOUND: &str = "User access cannot be found. To refresh Medicare data, \
+     end user must re-authenticate and consent to share their data.";
+/// A one-time app tried to refresh.
+pub(crate) const ONE_TIME_REFRESH: &str = "Your application is not allowed to refresh tokens. \
+     To refresh Medicare data, end user must re-authenticate and consent to share their data. \
+     If your application needs to refresh tokens, contact us at BlueButtonAPI@cms.hhs.gov.";
+/// DRF's answer to a missing or unusable bearer token.
+pub(crate) const NOT_AUTHENTICATED: &str = "Authentication credentials were not provided.";
+/// DRF's answer to a missing scope (or withheld demographics).
+pub(crate) const NO_PERMISSION: &str = "You do not have permission to perform this action.";
+
+/// A JSON answer with `status` and `Cache-Control: no-store`.
+pub(crate) fn json(status: StatusCode, body: Value) -> Response {
+    let mut response = (status, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `{"status_code":N,"message":…}` — Blue Button's plain shape.
+pub(crate) fn bb2_message(status: StatusCode, message: &str) -> Response {
+    json(
+        status,
+        json!({"status_code": status.as_u16(), "message": message}),
+    )
+}
+
+/// `{"status_code":N,"error":…,"error_description":…}` — Blue Button's OAuth-wrapped shape.
+pub(crate) fn bb2_oauth(status: StatusCode, error: &str, description: &str) -> Response {
+    json(
+        status,
+        json!({"status_code": status.as_u16(), "error": error, "error_description": description}),
+    )
+}
+
+/// `{"error":…}` — RFC 6749 §5.2.
+pub(crate) fn oauth(status: StatusCode, error: &str) -> Response {
+    json(status, json!({"error": error}))
+}
+
+/// `{"error":…,"error_description":…}` — RFC 6749 §5.2 with a description.
+pub(crate) fn oauth_described(status: StatusCode, error: &str, description: &str) -> Response {
+    json(
+        status,
+        json!({"error": error, "error_description": description}),
+    )
+}
+
+/// `{"detail":…}` — the FHIR views' (Django REST framework) shape.
+pub(crate) fn detail(status: StatusCode, detail: &str) -> Response {
+    json(status, json!({"detail": detail}))
+}
+
+/// 401 `{"detail":"Authentication credentials were not provided."}` with the bearer
+/// challenge, for a missing, unknown, expired or revoked access token.
+pub(crate) fn invalid_token() -> Response {
+    let mut response = detail(StatusCode::UNAUTHORIZED, NOT_AUTHENTICATED);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(
+            "Bearer realm=\"api\",error=\"invalid_token\",error_description=\"The access token is invalid or expired.\"",
+        ),
+    );
+    response
+}
+
+/// A bare HTML page, as Django renders its error templates.
+pub(crate) fn html(status: StatusCode, title: &str, message: &str) -> Response {
+    let body = crate::pages::error_page(title, message);
+    let mut response = (status, axum::response::Html(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
