@@ -6,7 +6,74 @@
 //! token ever reaches the browser. It speaks the contract in
 //! [`connect_medicare_protocol::contract`].
 //!
-//! The service itself arrives with the broker issues; this crate has no routes yet and does
-//! not pretend to.
+//! What is here so far — the foundations the API routes are built on:
+//!
+//! - [`Config`]: the TOML file plus `CM_BROKER_*` overrides, validated once at start
+//!   (`broker.example.toml` documents every field).
+//! - [`KeyRing`]: tokens at rest, sealed with XChaCha20-Poly1305 and bound to their session
+//!   and field.
+//! - [`SessionId`], [`FlowCookie`] and the hashes the store keeps instead of them.
+//! - [`Store`]: flows, sessions, connections and the revocation queue; [`SqliteStore`] (WAL,
+//!   migrated at start) and [`MemoryStore`] (tests).
+//! - [`ApiError`] and [`ApiJson`]: one JSON error shape for every failure.
+//! - [`app`]: the router — for now `GET /healthz` and the optional static directory; the `/v1`
+//!   routes are not served yet.
+//!
+//! # Quick start
+//!
+//! What `connect-medicare-broker serve` does:
+//!
+//! ```no_run
+//! use std::{path::Path, sync::Arc};
+//!
+//! use connect_medicare_broker::{AppState, Config, SystemClock, open_store, serve};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = Config::load(Path::new("broker.toml"))?; // plus CM_BROKER_* overrides
+//! for warning in config.warnings() {
+//!     eprintln!("warning: {warning}");
+//! }
+//! let store = open_store(config.database()).await?; // migrations applied here
+//! let listener = tokio::net::TcpListener::bind(config.listen()).await?;
+//! let state = AppState::new(Arc::new(config), store, Arc::new(SystemClock));
+//! serve(listener, state, std::future::pending()).await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Security
+//!
+//! - The client secret, token-encryption keys, cookie values and tokens are secret types with
+//!   redacted `Debug`; configuration errors name fields, never values.
+//! - The store never sees a raw `state`, cookie value or plaintext token: flows are keyed by
+//!   SHA-256 of the state, sessions by SHA-256 of the cookie, tokens are ciphertexts.
+//! - Token writes are compare-and-set on a generation number, and flow completion is a single
+//!   atomic step, so concurrent requests cannot redeem a code twice or resurrect a
+//!   disconnected session.
 
 #![forbid(unsafe_code)]
+
+mod app;
+mod clock;
+mod config;
+mod crypto;
+mod error;
+mod ids;
+mod origin;
+mod store;
+
+pub use app::{AppState, app, serve};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{
+    Config, DatabaseConfig, ENV_PREFIX, Env, ProviderConfig, ProviderUpstream, ResolvedProvider,
+    UpstreamTimeouts,
+};
+pub use crypto::{Aad, Ciphertext, KeyId, KeyMaterial, KeyRing, TokenKind, new_key_id};
+pub use error::{ApiError, ApiJson, Error, Result};
+pub use ids::{FlowCookie, FlowCookieHash, FlowKey, SessionHash, SessionId};
+pub use origin::Origin;
+pub use store::{
+    BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, FlowStatus, MemoryStore,
+    NewRevocation, PendingRevocation, RevokePolicy, SessionRecord, SqliteStore, Store, TokenUpdate,
+    open_store,
+};

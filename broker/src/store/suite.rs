@@ -1,0 +1,932 @@
+//! One behavioural suite for every [`Store`]: `store_suite!` runs the same tests against each
+//! implementation (and, for stores that persist, the reopen tests too). Part 2's PostgreSQL
+//! store joins with one more line at the bottom.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use connect_medicare_protocol::{
+    PatientId, PkceChallenge, RedirectUri, Scopes, Timestamp,
+    contract::{ConnectionStatus, ProviderId},
+};
+use tokio::sync::Barrier;
+
+use super::*;
+use crate::{
+    crypto::{Ciphertext, TokenKind},
+    error::Error,
+    ids::{FlowCookie, FlowCookieHash, FlowKey, SessionHash, SessionId},
+};
+
+/// Opens a store, and reopens it on the same data when it persists.
+#[async_trait]
+trait Harness: Send {
+    /// The store under test.
+    fn store(&self) -> Arc<dyn Store>;
+    /// Drops the store and opens a new one on the same data.
+    async fn reopen(&mut self);
+}
+
+struct MemoryHarness(Arc<MemoryStore>);
+
+#[async_trait]
+impl Harness for MemoryHarness {
+    fn store(&self) -> Arc<dyn Store> {
+        self.0.clone()
+    }
+
+    async fn reopen(&mut self) {
+        unreachable!("the memory store does not persist");
+    }
+}
+
+async fn memory() -> MemoryHarness {
+    MemoryHarness(Arc::new(MemoryStore::new()))
+}
+
+struct SqliteHarness {
+    dir: tempfile::TempDir,
+    store: Arc<SqliteStore>,
+}
+
+impl SqliteHarness {
+    fn path(dir: &tempfile::TempDir) -> std::path::PathBuf {
+        dir.path().join("broker.db")
+    }
+}
+
+#[async_trait]
+impl Harness for SqliteHarness {
+    fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    async fn reopen(&mut self) {
+        self.store.close().await;
+        self.store = Arc::new(SqliteStore::open(&Self::path(&self.dir)).await.unwrap());
+    }
+}
+
+async fn sqlite_file() -> SqliteHarness {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&SqliteHarness::path(&dir)).await.unwrap());
+    SqliteHarness { dir, store }
+}
+
+struct SqliteMemoryHarness(Arc<SqliteStore>);
+
+#[async_trait]
+impl Harness for SqliteMemoryHarness {
+    fn store(&self) -> Arc<dyn Store> {
+        self.0.clone()
+    }
+
+    async fn reopen(&mut self) {
+        unreachable!("an in-memory database does not persist");
+    }
+}
+
+async fn sqlite_memory() -> SqliteMemoryHarness {
+    SqliteMemoryHarness(Arc::new(SqliteStore::open_in_memory().await.unwrap()))
+}
+
+// ---- fixtures ----
+
+const T0: i64 = 1_750_000_000;
+
+fn at(offset: i64) -> Timestamp {
+    Timestamp::from_unix_seconds(T0 + offset)
+}
+
+fn medicare() -> ProviderId {
+    ProviderId::new("medicare").unwrap()
+}
+
+fn epic() -> ProviderId {
+    ProviderId::new("epic").unwrap()
+}
+
+fn session(n: u8) -> SessionHash {
+    SessionId::from_random_bytes([n; 32]).hash()
+}
+
+fn cookie(n: u8) -> FlowCookieHash {
+    FlowCookie::from_random_bytes([n; 32]).hash()
+}
+
+fn flow_key(n: u8) -> FlowKey {
+    FlowKey::from_state(&connect_medicare_protocol::State::from_random_bytes(
+        [n; 32],
+    ))
+}
+
+fn flow(n: u8, cookie_n: u8, ttl: i64) -> FlowRecord {
+    FlowRecord {
+        key: flow_key(n),
+        provider: medicare(),
+        code_challenge: PkceChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+            .unwrap(),
+        redirect_uri: RedirectUri::parse("http://localhost:8080/callback").unwrap(),
+        cookie_hash: cookie(cookie_n),
+        created_at: at(0),
+        expires_at: at(ttl),
+        status: FlowStatus::Pending,
+        session_hash: None,
+    }
+}
+
+fn ct(tag: &str) -> Ciphertext {
+    // The store treats ciphertexts as opaque bytes; any bytes do (NUL included).
+    Ciphertext::from_bytes([&[1u8, 0, 255][..], tag.as_bytes()].concat())
+}
+
+fn connection(session_hash: SessionHash, provider: ProviderId) -> ConnectionRecord {
+    ConnectionRecord {
+        session_hash,
+        provider,
+        patient: Some(PatientId::new("-20140000008325").unwrap()),
+        scopes: Scopes::parse("openid patient/Patient.rs patient/ExplanationOfBenefit.rs").unwrap(),
+        demographics_shared: true,
+        grant_expires_at: Some(at(400 * 86_400)),
+        access_token_ct: ct("access-1"),
+        refresh_token_ct: Some(ct("refresh-1")),
+        access_expires_at: Some(at(3_600)),
+        generation: 0,
+        status: ConnectionStatus::Connected,
+        updated_at: at(0),
+    }
+}
+
+fn update(tag: &str) -> TokenUpdate {
+    TokenUpdate {
+        access_token_ct: ct(&format!("access-{tag}")),
+        refresh_token_ct: Some(ct(&format!("refresh-{tag}"))),
+        access_expires_at: Some(at(7_200)),
+        scopes: Scopes::parse("openid patient/ExplanationOfBenefit.rs").unwrap(),
+    }
+}
+
+fn revoke_refresh(_: &ConnectionRecord) -> Option<TokenKind> {
+    Some(TokenKind::RefreshToken)
+}
+
+fn revoke_nothing(_: &ConnectionRecord) -> Option<TokenKind> {
+    None
+}
+
+// ---- flows ----
+
+async fn flow_round_trip(h: impl Harness) {
+    let store = h.store();
+    let record = flow(1, 1, 600);
+    store.insert_flow(&record, 10, at(0)).await.unwrap();
+    assert_eq!(store.get_flow(&record.key).await.unwrap(), Some(record));
+    assert_eq!(store.get_flow(&flow_key(2)).await.unwrap(), None);
+}
+
+async fn duplicate_flow_is_refused(h: impl Harness) {
+    let store = h.store();
+    store
+        .insert_flow(&flow(1, 1, 600), 10, at(0))
+        .await
+        .unwrap();
+    let err = store
+        .insert_flow(&flow(1, 2, 600), 10, at(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists("flow")), "{err}");
+}
+
+async fn flow_cap_counts_only_unexpired(h: impl Harness) {
+    let store = h.store();
+    store.insert_flow(&flow(1, 1, 100), 2, at(0)).await.unwrap();
+    store.insert_flow(&flow(2, 2, 200), 2, at(0)).await.unwrap();
+    let err = store
+        .insert_flow(&flow(3, 3, 600), 2, at(50))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooManyFlows), "{err}");
+    // Flow 1 expires at +100: without any purge, there is room again.
+    store
+        .insert_flow(&flow(3, 3, 600), 2, at(100))
+        .await
+        .unwrap();
+    let err = store
+        .insert_flow(&flow(4, 4, 600), 2, at(150))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooManyFlows), "{err}");
+    // Completed flows count while unexpired too.
+    assert!(matches!(
+        store
+            .begin_completion(&flow_key(2), &cookie(2), at(150))
+            .await
+            .unwrap(),
+        BeginOutcome::Started(_)
+    ));
+    assert!(
+        store
+            .complete_flow(&flow_key(2), &session(1))
+            .await
+            .unwrap()
+    );
+    let err = store
+        .insert_flow(&flow(4, 4, 600), 2, at(150))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TooManyFlows), "{err}");
+    store
+        .insert_flow(&flow(4, 4, 600), 2, at(200))
+        .await
+        .unwrap();
+}
+
+async fn begin_completion_has_one_winner(h: impl Harness) {
+    const TASKS: usize = 50;
+    let store = h.store();
+    store
+        .insert_flow(&flow(1, 1, 600), 10, at(0))
+        .await
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(TASKS));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .begin_completion(&flow_key(1), &cookie(1), at(10))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut started = 0;
+    let mut in_progress = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            BeginOutcome::Started(record) => {
+                started += 1;
+                assert_eq!(record.status, FlowStatus::InProgress);
+                assert_eq!(record.key, flow_key(1));
+            }
+            BeginOutcome::InProgress => in_progress += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((started, in_progress), (1, TASKS - 1));
+}
+
+async fn completion_outcomes(h: impl Harness) {
+    let store = h.store();
+    let key = flow_key(1);
+    let (mine, theirs) = (cookie(1), cookie(2));
+    store
+        .insert_flow(&flow(1, 1, 600), 10, at(0))
+        .await
+        .unwrap();
+
+    // Unknown state; pending flow with another browser's cookie: not found.
+    let unknown = store.begin_completion(&flow_key(9), &mine, at(1)).await;
+    assert_eq!(unknown.unwrap(), BeginOutcome::NotFound);
+    let other = store.begin_completion(&key, &theirs, at(1)).await;
+    assert_eq!(other.unwrap(), BeginOutcome::NotFound);
+    assert_eq!(
+        store.get_flow(&key).await.unwrap().unwrap().status,
+        FlowStatus::Pending,
+        "a wrong cookie changes nothing"
+    );
+
+    // Completing requires an in-progress flow.
+    assert!(!store.complete_flow(&key, &session(1)).await.unwrap());
+    assert!(matches!(
+        store.begin_completion(&key, &mine, at(2)).await.unwrap(),
+        BeginOutcome::Started(_)
+    ));
+    assert_eq!(
+        store.begin_completion(&key, &mine, at(2)).await.unwrap(),
+        BeginOutcome::InProgress
+    );
+    assert_eq!(
+        store.begin_completion(&key, &theirs, at(2)).await.unwrap(),
+        BeginOutcome::Used
+    );
+    assert!(store.complete_flow(&key, &session(1)).await.unwrap());
+    assert!(!store.complete_flow(&key, &session(2)).await.unwrap());
+    assert!(!store.fail_flow(&key).await.unwrap());
+
+    // Replay with the same cookie: the same session, never a second start.
+    for _ in 0..3 {
+        assert_eq!(
+            store.begin_completion(&key, &mine, at(3)).await.unwrap(),
+            BeginOutcome::AlreadyCompleted {
+                session_hash: session(1)
+            }
+        );
+    }
+    let stored = store.get_flow(&key).await.unwrap().unwrap();
+    assert_eq!(stored.status, FlowStatus::Completed);
+    assert_eq!(stored.session_hash, Some(session(1)));
+    // Another browser: used.
+    assert_eq!(
+        store.begin_completion(&key, &theirs, at(3)).await.unwrap(),
+        BeginOutcome::Used
+    );
+    // After the TTL even the same browser is refused.
+    assert_eq!(
+        store.begin_completion(&key, &mine, at(600)).await.unwrap(),
+        BeginOutcome::Expired
+    );
+
+    // A failed flow is used for good.
+    store
+        .insert_flow(&flow(2, 1, 600), 10, at(0))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .begin_completion(&flow_key(2), &mine, at(1))
+            .await
+            .unwrap(),
+        BeginOutcome::Started(_)
+    ));
+    assert!(store.fail_flow(&flow_key(2)).await.unwrap());
+    assert_eq!(
+        store
+            .begin_completion(&flow_key(2), &mine, at(2))
+            .await
+            .unwrap(),
+        BeginOutcome::Used
+    );
+
+    // A pending flow past its TTL.
+    store.insert_flow(&flow(3, 1, 60), 10, at(0)).await.unwrap();
+    assert_eq!(
+        store
+            .begin_completion(&flow_key(3), &mine, at(60))
+            .await
+            .unwrap(),
+        BeginOutcome::Expired
+    );
+}
+
+async fn expired_flows_are_purged(h: impl Harness) {
+    let store = h.store();
+    store
+        .insert_flow(&flow(1, 1, 100), 10, at(0))
+        .await
+        .unwrap();
+    store
+        .insert_flow(&flow(2, 2, 200), 10, at(0))
+        .await
+        .unwrap();
+    assert_eq!(store.delete_expired_flows(at(99)).await.unwrap(), 0);
+    assert_eq!(store.delete_expired_flows(at(100)).await.unwrap(), 1);
+    assert_eq!(store.get_flow(&flow_key(1)).await.unwrap(), None);
+    assert!(store.get_flow(&flow_key(2)).await.unwrap().is_some());
+    assert_eq!(
+        store
+            .begin_completion(&flow_key(1), &cookie(1), at(100))
+            .await
+            .unwrap(),
+        BeginOutcome::NotFound
+    );
+}
+
+// ---- sessions and connections ----
+
+async fn session_life(h: impl Harness) {
+    let store = h.store();
+    let s = session(1);
+    store.create_session(&s, at(0), at(100)).await.unwrap();
+    let err = store.create_session(&s, at(0), at(100)).await.unwrap_err();
+    assert!(matches!(err, Error::AlreadyExists("session")), "{err}");
+    let record = store.get_session(&s, at(50)).await.unwrap().unwrap();
+    assert_eq!(
+        record,
+        SessionRecord {
+            session_hash: s,
+            created_at: at(0),
+            last_seen_at: at(0),
+            expires_at: at(100)
+        }
+    );
+    assert_eq!(
+        store.get_session(&s, at(100)).await.unwrap(),
+        None,
+        "expired"
+    );
+    assert!(store.touch_session(&s, at(90), at(200)).await.unwrap());
+    let record = store.get_session(&s, at(150)).await.unwrap().unwrap();
+    assert_eq!((record.last_seen_at, record.expires_at), (at(90), at(200)));
+    assert!(
+        !store
+            .touch_session(&session(2), at(90), at(200))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get_session(&session(2), at(0)).await.unwrap(), None);
+    assert!(
+        !store.touch_session(&s, at(200), at(300)).await.unwrap(),
+        "an expired session is not revived"
+    );
+    assert_eq!(store.get_session(&s, at(250)).await.unwrap(), None);
+
+    store
+        .upsert_connection(&connection(s, medicare()))
+        .await
+        .unwrap();
+    assert!(store.delete_session(&s).await.unwrap());
+    assert!(!store.delete_session(&s).await.unwrap());
+    assert_eq!(store.get_session(&s, at(150)).await.unwrap(), None);
+    assert_eq!(store.list_connections(&s).await.unwrap(), []);
+}
+
+async fn connections_round_trip(h: impl Harness) {
+    let store = h.store();
+    let s = session(1);
+    store.create_session(&s, at(0), at(1_000)).await.unwrap();
+    let mut expected = connection(s, medicare());
+    assert_eq!(store.upsert_connection(&expected).await.unwrap(), 1);
+    expected.generation = 1;
+    assert_eq!(
+        store.get_connection(&s, &medicare()).await.unwrap(),
+        Some(expected.clone())
+    );
+
+    // A second provider, with the optional fields empty.
+    let mut bare = connection(s, epic());
+    bare.patient = None;
+    bare.grant_expires_at = None;
+    bare.refresh_token_ct = None;
+    bare.access_expires_at = None;
+    bare.demographics_shared = false;
+    bare.scopes = Scopes::new();
+    store.upsert_connection(&bare).await.unwrap();
+    bare.generation = 1;
+    assert_eq!(
+        store.list_connections(&s).await.unwrap(),
+        [bare.clone(), expected.clone()],
+        "ordered by provider id"
+    );
+
+    // Reconnecting replaces the connection and moves its generation on.
+    let mut again = connection(s, medicare());
+    again.access_token_ct = ct("access-2");
+    assert_eq!(store.upsert_connection(&again).await.unwrap(), 2);
+    let stored = store
+        .get_connection(&s, &medicare())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.generation, stored.access_token_ct),
+        (2, ct("access-2"))
+    );
+
+    // Other sessions see nothing.
+    assert_eq!(store.list_connections(&session(2)).await.unwrap(), []);
+    assert_eq!(
+        store
+            .get_connection(&session(2), &medicare())
+            .await
+            .unwrap(),
+        None
+    );
+
+    assert!(store.delete_connection(&s, &epic()).await.unwrap());
+    assert!(!store.delete_connection(&s, &epic()).await.unwrap());
+    assert_eq!(store.list_connections(&s).await.unwrap().len(), 1);
+}
+
+async fn connection_needs_a_session(h: impl Harness) {
+    let store = h.store();
+    let err = store
+        .upsert_connection(&connection(session(1), medicare()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::SessionNotFound), "{err}");
+}
+
+async fn token_updates_compare_and_set(h: impl Harness) {
+    let store = h.store();
+    let s = session(1);
+    store.create_session(&s, at(0), at(1_000)).await.unwrap();
+    let generation = store
+        .upsert_connection(&connection(s, medicare()))
+        .await
+        .unwrap();
+
+    assert!(
+        store
+            .update_tokens(&s, &medicare(), generation, &update("2"), at(10))
+            .await
+            .unwrap()
+    );
+    let stored = store
+        .get_connection(&s, &medicare())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.generation, generation + 1);
+    assert_eq!(stored.access_token_ct, ct("access-2"));
+    assert_eq!(stored.refresh_token_ct, Some(ct("refresh-2")));
+    assert_eq!(stored.access_expires_at, Some(at(7_200)));
+    assert_eq!(stored.scopes, update("2").scopes);
+    assert_eq!(stored.updated_at, at(10));
+    assert_eq!(stored.patient, connection(s, medicare()).patient, "kept");
+
+    // A second refresh that read the old generation loses, and changes nothing.
+    assert!(
+        !store
+            .update_tokens(&s, &medicare(), generation, &update("3"), at(11))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .get_connection(&s, &medicare())
+            .await
+            .unwrap()
+            .unwrap(),
+        stored
+    );
+
+    // invalid_grant: reconnect required, also compare-and-set.
+    assert!(
+        !store
+            .mark_reconnect_required(&s, &medicare(), generation, at(12))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .mark_reconnect_required(&s, &medicare(), generation + 1, at(12))
+            .await
+            .unwrap()
+    );
+    let stored = store
+        .get_connection(&s, &medicare())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, ConnectionStatus::ReconnectRequired);
+    assert_eq!(stored.generation, generation + 2);
+
+    // After a disconnect, a late writer holding the current generation cannot resurrect it.
+    store.delete_connection(&s, &medicare()).await.unwrap();
+    assert!(
+        !store
+            .update_tokens(&s, &medicare(), generation + 2, &update("4"), at(13))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .mark_reconnect_required(&s, &medicare(), generation + 2, at(13))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get_connection(&s, &medicare()).await.unwrap(), None);
+}
+
+async fn concurrent_refreshes_have_one_winner(h: impl Harness) {
+    const TASKS: usize = 50;
+    let store = h.store();
+    let s = session(1);
+    store.create_session(&s, at(0), at(1_000)).await.unwrap();
+    let generation = store
+        .upsert_connection(&connection(s, medicare()))
+        .await
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(TASKS));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|i| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .update_tokens(&s, &medicare(), generation, &update(&i.to_string()), at(5))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        winners += usize::from(task.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+    let stored = store
+        .get_connection(&s, &medicare())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.generation, generation + 1);
+}
+
+async fn disconnect_queues_revocations_atomically(h: impl Harness) {
+    let store = h.store();
+    let s = session(1);
+    store.create_session(&s, at(0), at(1_000)).await.unwrap();
+    store
+        .upsert_connection(&connection(s, medicare()))
+        .await
+        .unwrap();
+    let mut no_refresh = connection(s, epic());
+    no_refresh.refresh_token_ct = None;
+    store.upsert_connection(&no_refresh).await.unwrap();
+
+    // One provider: its connection goes, its latest refresh token is queued, due now.
+    let generation = store
+        .get_connection(&s, &medicare())
+        .await
+        .unwrap()
+        .unwrap()
+        .generation;
+    store
+        .update_tokens(&s, &medicare(), generation, &update("latest"), at(5))
+        .await
+        .unwrap();
+    let removed = store
+        .disconnect(&s, Some(&medicare()), &revoke_refresh, at(10))
+        .await
+        .unwrap();
+    assert_eq!(removed.len(), 1);
+    assert_eq!(removed[0].connection.provider, medicare());
+    let queued = removed[0].revocation.clone().unwrap();
+    assert_eq!(queued.token_kind, TokenKind::RefreshToken);
+    assert_eq!(queued.token_ct, ct("refresh-latest"));
+    assert_eq!(queued.session_hash, s);
+    assert_eq!((queued.attempts, queued.next_attempt_at), (0, at(10)));
+    assert_eq!(store.due_revocations(at(10), 10).await.unwrap(), [queued]);
+    assert!(
+        store.get_session(&s, at(10)).await.unwrap().is_some(),
+        "session kept"
+    );
+    assert_eq!(store.get_connection(&s, &medicare()).await.unwrap(), None);
+
+    // Idempotent.
+    let again = store
+        .disconnect(&s, Some(&medicare()), &revoke_refresh, at(11))
+        .await
+        .unwrap();
+    assert_eq!(again, []);
+
+    // Everything: the session goes too; without a refresh token the access token is queued.
+    let removed = store
+        .disconnect(&s, None, &revoke_refresh, at(12))
+        .await
+        .unwrap();
+    assert_eq!(removed.len(), 1);
+    let queued_epic = removed[0].revocation.clone().unwrap();
+    assert_eq!(
+        (queued_epic.provider.clone(), queued_epic.token_kind),
+        (epic(), TokenKind::AccessToken)
+    );
+    assert_eq!(store.get_session(&s, at(12)).await.unwrap(), None);
+    assert_eq!(store.list_connections(&s).await.unwrap(), []);
+    assert_eq!(
+        store
+            .disconnect(&s, None, &revoke_refresh, at(13))
+            .await
+            .unwrap(),
+        []
+    );
+
+    // A provider without revocation: nothing queued.
+    let s2 = session(2);
+    store.create_session(&s2, at(0), at(1_000)).await.unwrap();
+    store
+        .upsert_connection(&connection(s2, medicare()))
+        .await
+        .unwrap();
+    let removed = store
+        .disconnect(&s2, None, &revoke_nothing, at(14))
+        .await
+        .unwrap();
+    assert_eq!(removed.len(), 1);
+    assert_eq!(removed[0].revocation, None);
+    assert_eq!(store.due_revocations(at(100), 10).await.unwrap().len(), 2);
+}
+
+async fn revocation_queue(h: impl Harness) {
+    let store = h.store();
+    let new = |n: u8| NewRevocation {
+        session_hash: session(n),
+        provider: medicare(),
+        token_kind: TokenKind::RefreshToken,
+        token_ct: ct(&format!("refresh-{n}")),
+    };
+    let first = store.enqueue_revocation(&new(1), at(0)).await.unwrap();
+    let second = store.enqueue_revocation(&new(2), at(5)).await.unwrap();
+    let third = store.enqueue_revocation(&new(3), at(5)).await.unwrap();
+    assert!(first < second && second < third);
+
+    let ids = |list: Vec<PendingRevocation>| list.iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.due_revocations(at(0), 10).await.unwrap()),
+        [first]
+    );
+    assert_eq!(
+        ids(store.due_revocations(at(5), 10).await.unwrap()),
+        [first, second, third]
+    );
+    assert_eq!(
+        ids(store.due_revocations(at(5), 2).await.unwrap()),
+        [first, second]
+    );
+
+    // A failed attempt: due again later, attempts counted.
+    assert!(store.reschedule_revocation(first, at(60), 1).await.unwrap());
+    assert_eq!(
+        ids(store.due_revocations(at(59), 10).await.unwrap()),
+        [second, third]
+    );
+    let due = store.due_revocations(at(60), 10).await.unwrap();
+    assert_eq!(ids(due.clone()), [second, third, first]);
+    let rescheduled = due.into_iter().find(|r| r.id == first).unwrap();
+    assert_eq!(rescheduled.attempts, 1);
+    assert_eq!(rescheduled.created_at, at(0));
+    assert_eq!(rescheduled.token_ct, ct("refresh-1"));
+    assert_eq!(rescheduled.session_hash, session(1));
+
+    assert!(store.finish_revocation(second).await.unwrap());
+    assert!(!store.finish_revocation(second).await.unwrap());
+    assert!(!store.reschedule_revocation(second, at(1), 1).await.unwrap());
+    assert_eq!(
+        ids(store.due_revocations(at(100), 10).await.unwrap()),
+        [third, first]
+    );
+}
+
+async fn expired_sessions_are_purged(h: impl Harness) {
+    let store = h.store();
+    store
+        .create_session(&session(1), at(0), at(100))
+        .await
+        .unwrap();
+    store
+        .create_session(&session(2), at(0), at(200))
+        .await
+        .unwrap();
+    store
+        .upsert_connection(&connection(session(1), medicare()))
+        .await
+        .unwrap();
+    store
+        .upsert_connection(&connection(session(2), medicare()))
+        .await
+        .unwrap();
+    store
+        .enqueue_revocation(
+            &NewRevocation {
+                session_hash: session(1),
+                provider: medicare(),
+                token_kind: TokenKind::RefreshToken,
+                token_ct: ct("r"),
+            },
+            at(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.delete_expired_sessions(at(99)).await.unwrap(), 0);
+    assert_eq!(store.delete_expired_sessions(at(100)).await.unwrap(), 1);
+    assert_eq!(store.list_connections(&session(1)).await.unwrap(), []);
+    assert_eq!(store.list_connections(&session(2)).await.unwrap().len(), 1);
+    assert!(
+        store
+            .get_session(&session(2), at(100))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store.due_revocations(at(100), 10).await.unwrap().len(),
+        1,
+        "queued revocations outlive their session"
+    );
+    // A connection cannot be written into a purged session.
+    let err = store
+        .upsert_connection(&connection(session(1), medicare()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::SessionNotFound), "{err}");
+}
+
+// ---- persistence (stores that keep data across restarts) ----
+
+async fn everything_survives_reopening(mut h: impl Harness) {
+    let s = session(1);
+    {
+        let store = h.store();
+        store
+            .insert_flow(&flow(1, 1, 600), 10, at(0))
+            .await
+            .unwrap();
+        store.create_session(&s, at(0), at(1_000)).await.unwrap();
+        store
+            .upsert_connection(&connection(s, medicare()))
+            .await
+            .unwrap();
+        store
+            .enqueue_revocation(
+                &NewRevocation {
+                    session_hash: session(2),
+                    provider: epic(),
+                    token_kind: TokenKind::AccessToken,
+                    token_ct: ct("pending"),
+                },
+                at(0),
+            )
+            .await
+            .unwrap();
+    }
+    h.reopen().await;
+    let store = h.store();
+    assert!(store.get_flow(&flow_key(1)).await.unwrap().is_some());
+    assert!(store.get_session(&s, at(10)).await.unwrap().is_some());
+    let mut expected = connection(s, medicare());
+    expected.generation = 1;
+    assert_eq!(
+        store.get_connection(&s, &medicare()).await.unwrap(),
+        Some(expected)
+    );
+    let due = store.due_revocations(at(10), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].token_ct, ct("pending"));
+    assert_eq!(due[0].provider, epic());
+}
+
+async fn revocations_queued_by_disconnect_survive_reopening(mut h: impl Harness) {
+    let s = session(1);
+    {
+        let store = h.store();
+        store.create_session(&s, at(0), at(1_000)).await.unwrap();
+        store
+            .upsert_connection(&connection(s, medicare()))
+            .await
+            .unwrap();
+        let removed = store
+            .disconnect(&s, None, &revoke_refresh, at(5))
+            .await
+            .unwrap();
+        let id = removed[0].revocation.as_ref().unwrap().id;
+        // The upstream call failed: try again in a minute.
+        assert!(store.reschedule_revocation(id, at(65), 1).await.unwrap());
+    }
+    h.reopen().await;
+    let store = h.store();
+    assert_eq!(store.get_session(&s, at(10)).await.unwrap(), None);
+    assert_eq!(store.due_revocations(at(64), 10).await.unwrap(), []);
+    let due = store.due_revocations(at(65), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(
+        (due[0].token_kind, due[0].attempts, &due[0].token_ct),
+        (TokenKind::RefreshToken, 1, &ct("refresh-1"))
+    );
+}
+
+/// Runs the behavioural suite against one store (`$open` names an `async fn` giving its
+/// [`Harness`]); `persistent` adds the reopen tests.
+macro_rules! store_suite {
+    ($name:ident, $open:ident $(, $persistent:ident)?) => {
+        mod $name {
+            store_suite!(@tests $open, [
+                flow_round_trip,
+                duplicate_flow_is_refused,
+                flow_cap_counts_only_unexpired,
+                begin_completion_has_one_winner,
+                completion_outcomes,
+                expired_flows_are_purged,
+                session_life,
+                connections_round_trip,
+                connection_needs_a_session,
+                token_updates_compare_and_set,
+                concurrent_refreshes_have_one_winner,
+                disconnect_queues_revocations_atomically,
+                revocation_queue,
+                expired_sessions_are_purged,
+            ]);
+            $( store_suite!(@$persistent $open); )?
+        }
+    };
+    (@persistent $open:ident) => {
+        store_suite!(@tests $open, [
+            everything_survives_reopening,
+            revocations_queued_by_disconnect_survive_reopening,
+        ]);
+    };
+    (@tests $open:ident, [$($test:ident),* $(,)?]) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $test() {
+                super::$test(super::$open().await).await;
+            }
+        )*
+    };
+}
+
+store_suite!(memory_store, memory);
+store_suite!(sqlite_memory_store, sqlite_memory);
+store_suite!(sqlite_file_store, sqlite_file, persistent);

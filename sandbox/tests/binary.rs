@@ -1,0 +1,114 @@
+//! The `connect-medicare-sandbox serve` binary: flags, an apps file, and a real socket.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Child, Command, Stdio},
+};
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the binary on an ephemeral port and returns it with its origin, read from the
+/// line it logs once listening.
+fn serve(args: &[&str]) -> (Running, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_connect-medicare-sandbox"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let running = Running(child);
+    // Read the log on a thread, so a sandbox that never says it listens fails the test
+    // instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                let origin = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let _ = tx.send(origin);
+            }
+        }
+    });
+    let origin = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the sandbox logs the address it listens on");
+    (running, origin)
+}
+
+#[tokio::test]
+async fn serves_discovery_for_apps_from_flags_and_file() {
+    let dir = std::env::temp_dir().join(format!("cm-sandbox-apps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("apps.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[apps]]
+client_id = "from-file"
+client_secret = "file-secret"
+redirect_uris = ["http://localhost:9000/cb"]
+grant_kind = "research"
+require_demographics = false
+"#,
+    )
+    .unwrap();
+    let (_running, origin) = serve(&[
+        "--app",
+        "from-flag:flag-secret:http://localhost:8080/callback:one_time",
+        "--apps-file",
+        file.to_str().unwrap(),
+    ]);
+    let config: serde_json::Value =
+        reqwest::get(format!("{origin}/v2/fhir/.well-known/smart-configuration"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        config["authorization_endpoint"],
+        format!("{origin}/v2/o/authorize")
+    );
+    // Both apps are registered: each authenticates at the token endpoint (and is refused
+    // only for the missing grant type, not as an unknown client).
+    for (id, secret) in [("from-flag", "flag-secret"), ("from-file", "file-secret")] {
+        let response = reqwest::Client::new()
+            .post(format!("{origin}/v2/o/token/"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "password")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{id}");
+        assert_eq!(
+            response.text().await.unwrap(),
+            r#"{"error":"unsupported_grant_type"}"#
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn refuses_to_start_without_apps() {
+    let output = Command::new(env!("CARGO_BIN_EXE_connect-medicare-sandbox"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("CM_SANDBOX_APPS")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("register at least one app"));
+}
