@@ -1,73 +1,281 @@
-//! The HTTP application: the state every handler shares, and the router the binary serves.
-//!
-//! So far the router serves `GET /healthz` and, when configured, a static directory. The
-//! `/v1` API routes are added by the flows, session and FHIR modules.
+//! The HTTP application: the state every handler shares, the router the binary serves, and
+//! the middleware in front of `/v1` (origin check, CSRF header, CORS).
 
-use std::{future::Future, sync::Arc};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    extract::Request,
-    http::{HeaderValue, header},
+    extract::{Request, State},
+    http::{HeaderValue, Method, header},
+    middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
-use connect_medicare_protocol::{Timestamp, contract::ErrorCode};
+use connect_medicare_protocol::{
+    Timestamp,
+    contract::{CSRF_HEADER, CSRF_VALUE, ErrorCode, ProviderId},
+};
 use tokio::net::TcpListener;
-use tower_http::{services::ServeDir, trace::TraceLayer};
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    services::ServeDir,
+    trace::TraceLayer,
+};
 
-use crate::{clock::Clock, config::Config, crypto::KeyRing, error::ApiError, store::Store};
+use crate::{
+    clock::Clock,
+    config::{Config, ProviderConfig, ResolvedProvider},
+    crypto::KeyRing,
+    error::{ApiError, Error, Result},
+    fhir, flows,
+    refresh::Locks,
+    session,
+    store::Store,
+    upstream::Upstream,
+};
+
+/// One provider ready to serve: its configuration (which holds the client secret) and its
+/// resolved profile.
+#[derive(Debug)]
+pub(crate) struct ServedProvider {
+    config: Arc<Config>,
+    index: usize,
+    pub(crate) resolved: ResolvedProvider,
+}
+
+impl ServedProvider {
+    /// The provider's configuration (which holds its client secret).
+    pub(crate) fn config(&self) -> &ProviderConfig {
+        &self.config.providers()[self.index]
+    }
+}
+
+struct Inner {
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    upstream: Upstream,
+    providers: Vec<ServedProvider>,
+    locks: Locks,
+    budget: fhir::Budget,
+    completions: flows::Completions,
+}
 
 /// What every handler shares. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    config: Arc<Config>,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
+    inner: Arc<Inner>,
 }
 
 impl AppState {
-    /// State from a validated configuration, an opened store and a clock.
-    pub fn new(config: Arc<Config>, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            config,
-            store,
-            clock,
+    /// State from a validated configuration, an opened store and a clock. Builds the one
+    /// upstream HTTP client and resolves every provider — fetching the discovery document of
+    /// each SMART provider — so a broker that cannot reach a SMART server does not start.
+    pub async fn new(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let upstream =
+            Upstream::new(config.upstream_timeouts()).map_err(|e| Error::InvalidConfig {
+                problems: vec![format!("cannot build the HTTP client: {e}")],
+            })?;
+        let mut providers = Vec::new();
+        for (index, provider) in config.providers().iter().enumerate() {
+            let discovered = match provider.discovery_url() {
+                Some(url) => {
+                    Some(
+                        upstream
+                            .discover(&url)
+                            .await
+                            .map_err(|e| Error::InvalidConfig {
+                                problems: vec![format!(
+                                    "providers.{}: cannot use {url}: {e}",
+                                    provider.id().as_str()
+                                )],
+                            })?,
+                    )
+                }
+                None => None,
+            };
+            providers.push(ServedProvider {
+                resolved: provider.resolve(discovered.as_ref())?,
+                config: config.clone(),
+                index,
+            });
         }
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                store,
+                clock,
+                upstream,
+                providers,
+                locks: Locks::default(),
+                budget: fhir::Budget::default(),
+                completions: flows::Completions::default(),
+            }),
+        })
     }
 
     /// The configuration.
     pub fn config(&self) -> &Arc<Config> {
-        &self.config
+        &self.inner.config
     }
 
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+        &self.inner.store
     }
 
     /// The clock.
     pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
+        &self.inner.clock
     }
 
     /// The token-encryption key ring.
     pub fn keys(&self) -> &KeyRing {
-        self.config.key_ring()
+        self.inner.config.key_ring()
     }
 
     /// The current time, by the injected clock.
     pub fn now(&self) -> Timestamp {
-        self.clock.now()
+        self.inner.clock.now()
+    }
+
+    pub(crate) fn upstream(&self) -> &Upstream {
+        &self.inner.upstream
+    }
+
+    pub(crate) fn providers(&self) -> &[ServedProvider] {
+        &self.inner.providers
+    }
+
+    /// The served provider with this id, or `unknown_provider`.
+    pub(crate) fn provider(
+        &self,
+        id: &ProviderId,
+    ) -> std::result::Result<&ServedProvider, ApiError> {
+        self.inner
+            .providers
+            .iter()
+            .find(|p| p.resolved.id() == id)
+            .ok_or_else(|| ApiError::new(ErrorCode::UnknownProvider, "no such provider"))
+    }
+
+    /// The served provider named by a raw path segment, or `unknown_provider`.
+    pub(crate) fn provider_by_name(
+        &self,
+        raw: &str,
+    ) -> std::result::Result<&ServedProvider, ApiError> {
+        let id = ProviderId::new(raw)
+            .map_err(|_| ApiError::new(ErrorCode::UnknownProvider, "no such provider"))?;
+        self.provider(&id)
+    }
+
+    pub(crate) fn locks(&self) -> &Locks {
+        &self.inner.locks
+    }
+
+    pub(crate) fn budget(&self) -> &fhir::Budget {
+        &self.inner.budget
+    }
+
+    pub(crate) fn completions(&self) -> &flows::Completions {
+        &self.inner.completions
     }
 }
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AppState")
-            .field("config", &self.config)
+            .field("config", &self.inner.config)
             .finish_non_exhaustive()
     }
+}
+
+/// The `/v1` API.
+fn api(state: &AppState) -> Router<AppState> {
+    let origins: Vec<HeaderValue> = state
+        .config()
+        .allowed_origins()
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.as_str()).ok())
+        .collect();
+    // Exact configured origins only, never a reflection of the request's.
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static(CSRF_HEADER),
+        ])
+        .max_age(Duration::from_secs(600));
+    Router::new()
+        .route("/config", get(config_route))
+        .route("/flows", post(flows::create))
+        .route("/flows/complete", post(flows::complete))
+        .route("/session", get(session::get_session))
+        .route("/session/disconnect", post(session::disconnect))
+        .route("/fhir/{provider}/{resource}", get(fhir::search))
+        .route("/fhir/{provider}/{resource}/{id}", get(fhir::read))
+        .route("/userinfo/{provider}", get(fhir::userinfo))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(cors)
+}
+
+/// Every `/v1` request must carry the CSRF header (a custom header forces a CORS preflight,
+/// which only configured origins pass), and a request that names an `Origin` must name a
+/// configured one.
+async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        let allowed = origin.to_str().is_ok_and(|origin| {
+            state
+                .config()
+                .allowed_origins()
+                .iter()
+                .any(|o| o.as_str() == origin)
+        });
+        if !allowed {
+            return ApiError::new(
+                ErrorCode::OriginNotAllowed,
+                "this origin may not call the broker",
+            )
+            .into_response();
+        }
+    }
+    if request
+        .headers()
+        .get(CSRF_HEADER)
+        .map(HeaderValue::as_bytes)
+        != Some(CSRF_VALUE.as_bytes())
+    {
+        return ApiError::new(
+            ErrorCode::CsrfRequired,
+            "every broker request needs the x-connect-medicare: 1 header",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// `GET /v1/config`: the providers this broker serves. No secret is in it.
+async fn config_route(State(state): State<AppState>) -> Response {
+    let providers = state
+        .providers()
+        .iter()
+        .map(|p| p.resolved.info())
+        .collect();
+    let mut response =
+        crate::error::ApiJson(connect_medicare_protocol::contract::ConfigResponse { providers })
+            .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The router the binary serves; tests call it with `oneshot`.
@@ -75,8 +283,10 @@ impl std::fmt::Debug for AppState {
 /// Request spans carry the method and the path only — never the query string, which on the
 /// app's callback page holds the authorization code and `state`.
 pub fn app(state: AppState) -> Router {
-    let router = Router::new().route("/healthz", get(healthz));
-    let router = match state.config.static_dir() {
+    let router = Router::new()
+        .route("/healthz", get(healthz))
+        .nest("/v1", api(&state));
+    let router = match state.config().static_dir() {
         Some(dir) => router.fallback_service(ServeDir::new(dir)),
         None => router.fallback(not_found),
     };
@@ -94,15 +304,39 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves `app(state)` on `listener` until `shutdown` resolves, then finishes the requests in
-/// flight.
+/// flight. Housekeeping runs beside it: pending revocations are retried and expired flows and
+/// sessions purged, every `HOUSEKEEPING_PERIOD`.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
+    let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    housekeeping.abort();
+    result
+}
+
+/// How often housekeeping runs.
+const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(30);
+
+async fn housekeeping(state: AppState) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_PERIOD);
+    loop {
+        tick.tick().await;
+        if let Err(e) = session::drain_revocations(&state).await {
+            tracing::warn!(error = %e, "retrying pending revocations failed");
+        }
+        let now = state.now();
+        if let Err(e) = state.store().delete_expired_flows(now).await {
+            tracing::warn!(error = %e, "purging expired flows failed");
+        }
+        if let Err(e) = state.store().delete_expired_sessions(now).await {
+            tracing::warn!(error = %e, "purging expired sessions failed");
+        }
+    }
 }
 
 /// `GET /healthz`: the process is up and serving.
@@ -118,6 +352,13 @@ async fn not_found() -> ApiError {
     ApiError::new(ErrorCode::NotFound, "no such route")
 }
 
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "this method is not allowed here",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -129,7 +370,7 @@ mod tests {
     use super::*;
     use crate::{clock::ManualClock, config::Env, store::MemoryStore};
 
-    fn state(static_dir: Option<&Path>) -> AppState {
+    async fn state(static_dir: Option<&Path>) -> AppState {
         let static_line = static_dir
             .map(|d| format!("static_dir = {:?}\n", d.display().to_string()))
             .unwrap_or_default();
@@ -156,6 +397,8 @@ redirect_uri = "http://localhost:8080/callback"
             Arc::new(MemoryStore::new()),
             Arc::new(ManualClock::new(Timestamp::from_unix_seconds(1_000))),
         )
+        .await
+        .unwrap()
     }
 
     async fn get(app: Router, uri: &str) -> Response {
@@ -173,7 +416,7 @@ redirect_uri = "http://localhost:8080/callback"
 
     #[tokio::test]
     async fn healthz_answers() {
-        let response = get(app(state(None)), "/healthz").await;
+        let response = get(app(state(None).await), "/healthz").await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
         assert_eq!(text(response).await, "ok\n");
@@ -181,10 +424,55 @@ redirect_uri = "http://localhost:8080/callback"
 
     #[tokio::test]
     async fn unknown_routes_are_json_not_found() {
-        let response = get(app(state(None)), "/v1/nothing-here").await;
-        assert_eq!(response.status(), StatusCode::NOT_FOUND);
-        let body: ErrorBody = serde_json::from_str(&text(response).await).unwrap();
-        assert_eq!(body.code, ErrorCode::NotFound);
+        let app = app(state(None).await);
+        for (uri, csrf) in [("/v1/nothing-here", true), ("/nothing-here", false)] {
+            let mut request = Request::get(uri);
+            if csrf {
+                request = request.header(CSRF_HEADER, CSRF_VALUE);
+            }
+            let response = app
+                .clone()
+                .oneshot(request.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{uri}");
+            let body: ErrorBody = serde_json::from_str(&text(response).await).unwrap();
+            assert_eq!(body.code, ErrorCode::NotFound);
+        }
+    }
+
+    #[tokio::test]
+    async fn every_api_route_requires_the_csrf_header() {
+        let app = app(state(None).await);
+        for (method, uri) in [
+            ("GET", "/v1/config"),
+            ("POST", "/v1/flows"),
+            ("POST", "/v1/flows/complete"),
+            ("GET", "/v1/session"),
+            ("POST", "/v1/session/disconnect"),
+            ("GET", "/v1/fhir/medicare/Patient"),
+            ("GET", "/v1/fhir/medicare/Patient/-1"),
+            ("GET", "/v1/userinfo/medicare"),
+        ] {
+            for value in [None, Some("0"), Some("true")] {
+                let mut request = Request::builder().method(method).uri(uri);
+                if let Some(value) = value {
+                    request = request.header(CSRF_HEADER, value);
+                }
+                let response = app
+                    .clone()
+                    .oneshot(request.body(Body::empty()).unwrap())
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    response.status(),
+                    StatusCode::FORBIDDEN,
+                    "{method} {uri} {value:?}"
+                );
+                let body: ErrorBody = serde_json::from_str(&text(response).await).unwrap();
+                assert_eq!(body.code, ErrorCode::CsrfRequired);
+            }
+        }
     }
 
     #[tokio::test]
@@ -196,7 +484,7 @@ redirect_uri = "http://localhost:8080/callback"
         let outside = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(outside.path(), "secret outside").unwrap();
 
-        let app = app(state(Some(dir.path())));
+        let app = app(state(Some(dir.path())).await);
         let response = get(app.clone(), "/").await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(text(response).await, "<h1>demo</h1>");
@@ -215,9 +503,9 @@ redirect_uri = "http://localhost:8080/callback"
         }
     }
 
-    #[test]
-    fn state_exposes_the_key_ring_and_clock() {
-        let state = state(None);
+    #[tokio::test]
+    async fn state_exposes_the_key_ring_and_clock() {
+        let state = state(None).await;
         assert_eq!(state.keys().current_key_id().as_str(), "k1");
         assert_eq!(state.now(), Timestamp::from_unix_seconds(1_000));
         assert!(!format!("{state:?}").contains("AAAAAAAA"));

@@ -56,11 +56,17 @@
 mod app;
 mod clock;
 mod config;
+mod cookies;
 mod crypto;
 mod error;
+mod fhir;
+mod flows;
 mod ids;
 mod origin;
+mod refresh;
+mod session;
 mod store;
+mod upstream;
 
 pub use app::{AppState, app, serve};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -72,6 +78,7 @@ pub use crypto::{Aad, Ciphertext, KeyId, KeyMaterial, KeyRing, TokenKind, new_ke
 pub use error::{ApiError, ApiJson, Error, Result};
 pub use ids::{FlowCookie, FlowCookieHash, FlowKey, SessionHash, SessionId};
 pub use origin::Origin;
+pub use session::drain_revocations;
 pub use store::{
     BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, FlowStatus, MemoryStore,
     NewRevocation, PendingRevocation, RevokePolicy, SessionRecord, SqliteStore, Store, TokenUpdate,

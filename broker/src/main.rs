@@ -118,7 +118,7 @@ async fn run_serve(path: PathBuf) -> anyhow::Result<()> {
         public_base_url = %config.public_base_url(),
         "serving"
     );
-    let state = AppState::new(Arc::new(config), store, Arc::new(SystemClock));
+    let state = AppState::new(Arc::new(config), store, Arc::new(SystemClock)).await?;
     serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -1,0 +1,118 @@
+//! The broker's two cookies. Both are `__Host-`, `Secure`, `HttpOnly`, `Path=/`, without
+//! `Domain`; the session cookie is `SameSite=Strict`, the flow cookie `SameSite=Lax` (it must
+//! survive the top-level navigation back from the authorization server). There is no switch
+//! to make them less strict: Chromium treats `http://localhost` as a secure context, and
+//! Rust tests send the `Cookie` header themselves.
+
+use axum::http::{HeaderMap, HeaderValue, header};
+use connect_medicare_protocol::contract::{FLOW_COOKIE, SESSION_COOKIE};
+
+use crate::ids::{FlowCookie, SessionId};
+
+/// `Set-Cookie` for a new session.
+pub(crate) fn session(id: &SessionId, max_age: i64) -> HeaderValue {
+    set(SESSION_COOKIE, id.expose_secret(), "Strict", max_age)
+}
+
+/// `Set-Cookie` for a new flow.
+pub(crate) fn flow(cookie: &FlowCookie, max_age: i64) -> HeaderValue {
+    set(FLOW_COOKIE, cookie.expose_secret(), "Lax", max_age)
+}
+
+/// `Set-Cookie` that deletes the session cookie.
+pub(crate) fn clear_session() -> HeaderValue {
+    set(SESSION_COOKIE, "", "Strict", 0)
+}
+
+/// `Set-Cookie` that deletes the flow cookie.
+pub(crate) fn clear_flow() -> HeaderValue {
+    set(FLOW_COOKIE, "", "Lax", 0)
+}
+
+fn set(name: &str, value: &str, same_site: &str, max_age: i64) -> HeaderValue {
+    let cookie = format!(
+        "{name}={value}; Path=/; Secure; HttpOnly; SameSite={same_site}; Max-Age={max_age}"
+    );
+    // Cookie values are base64url, names are constants: always a valid header value.
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers. A cookie sent twice (a
+/// shadowing attempt from a sibling subdomain cannot set `__Host-`, but be strict anyway)
+/// counts as absent.
+fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let mut found = None;
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for pair in value.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=')
+                && k == name
+            {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(v);
+            }
+        }
+    }
+    found
+}
+
+/// The session id the browser sent, if well formed.
+pub(crate) fn session_id(headers: &HeaderMap) -> Option<SessionId> {
+    get(headers, SESSION_COOKIE).and_then(SessionId::parse)
+}
+
+/// The flow cookie the browser sent, if well formed.
+pub(crate) fn flow_cookie(headers: &HeaderMap) -> Option<FlowCookie> {
+    get(headers, FLOW_COOKIE).and_then(FlowCookie::parse)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_carry_every_attribute() {
+        let id = SessionId::from_random_bytes([7; 32]);
+        let value = session(&id, 100);
+        let text = value.to_str().unwrap();
+        assert!(text.starts_with("__Host-cm-session="));
+        for attribute in [
+            "Path=/",
+            "Secure",
+            "HttpOnly",
+            "SameSite=Strict",
+            "Max-Age=100",
+        ] {
+            assert!(text.contains(attribute), "{text}");
+        }
+        assert!(!text.contains("Domain"));
+        let flow_text = flow(&FlowCookie::from_random_bytes([8; 32]), 600);
+        assert!(flow_text.to_str().unwrap().contains("SameSite=Lax"));
+        assert!(clear_session().to_str().unwrap().contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn reads_cookies_and_refuses_duplicates() {
+        let id = SessionId::from_random_bytes([7; 32]);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("a=1; __Host-cm-session={}", id.expose_secret()))
+                .unwrap(),
+        );
+        assert_eq!(session_id(&headers).unwrap().hash(), id.hash());
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("__Host-cm-session={}", id.expose_secret())).unwrap(),
+        );
+        assert!(session_id(&headers).is_none());
+        let mut bad = HeaderMap::new();
+        bad.insert(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-cm-session=short"),
+        );
+        assert!(session_id(&bad).is_none());
+    }
+}

@@ -1,0 +1,365 @@
+//! `POST /v1/flows` and `POST /v1/flows/complete`: registering an authorization flow, and
+//! finishing it with the callback's code.
+
+use std::{collections::HashMap, sync::Mutex, time::Duration};
+
+use axum::{
+    extract::State,
+    http::{HeaderMap, header},
+    response::{IntoResponse, Response},
+};
+use connect_medicare_protocol::{
+    AuthorizeRequest, PkceChallenge, Timestamp,
+    contract::{
+        AuthorizeMethod, CompleteFlowRequest, CreateFlowRequest, CreateFlowResponse, ErrorCode,
+    },
+};
+use secrecy::SecretString;
+use tokio::sync::watch;
+
+use crate::{
+    app::AppState,
+    cookies,
+    crypto::{Aad, TokenKind},
+    error::{ApiError, ApiJson},
+    ids::{FlowCookie, FlowKey, SessionHash, SessionId},
+    session::session_response,
+    store::{BeginOutcome, ConnectionRecord, FlowRecord, FlowStatus},
+    upstream::UpstreamError,
+};
+
+/// How long a replayed completion waits for the first one to finish.
+const REPLAY_WAIT: Duration = Duration::from_secs(20);
+
+/// Completions in progress in this process, so a replay (React StrictMode, a double click)
+/// waits for the first one instead of failing.
+#[derive(Debug, Default)]
+pub(crate) struct Completions {
+    map: Mutex<HashMap<FlowKey, watch::Receiver<Option<SessionHash>>>>,
+}
+
+impl Completions {
+    fn start(&self, key: FlowKey) -> watch::Sender<Option<SessionHash>> {
+        let (tx, rx) = watch::channel(None);
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, rx);
+        tx
+    }
+
+    fn waiter(&self, key: &FlowKey) -> Option<watch::Receiver<Option<SessionHash>>> {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn finish(&self, key: &FlowKey) {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+}
+
+/// `POST /v1/flows`: `{provider, state, code_challenge, redirect_uri, method?}` → the
+/// authorize request, built from configuration, and an HttpOnly flow cookie.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CreateFlowRequest>,
+) -> Result<Response, ApiError> {
+    let provider = state.provider(&request.provider)?;
+    let resolved = &provider.resolved;
+    if &request.redirect_uri != resolved.redirect_uri() {
+        return Err(ApiError::new(
+            ErrorCode::RedirectUriMismatch,
+            "redirect_uri must equal the configured redirect URI exactly",
+        ));
+    }
+    let post = request.method == AuthorizeMethod::Post;
+    if post && !resolved.authorize_post() {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "this provider does not accept POST authorize requests",
+        ));
+    }
+    let authorize = AuthorizeRequest::new(
+        resolved.provider(),
+        resolved.client_id().clone(),
+        resolved.redirect_uri().clone(),
+        resolved.scopes().clone(),
+        &request.state,
+        &request.code_challenge,
+    )
+    .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;
+    let redirect = authorize.to_redirect(post);
+    // The same validation the SDK runs before navigating.
+    let info = resolved.info();
+    redirect
+        .validate(&info.expectations(&request.state, &request.code_challenge))
+        .map_err(ApiError::internal)?;
+
+    let now = state.now();
+    let ttl = state.config().flow_ttl_seconds();
+    let cookie = FlowCookie::generate().map_err(ApiError::from)?;
+    let record = FlowRecord {
+        key: FlowKey::from_state(&request.state),
+        provider: request.provider.clone(),
+        code_challenge: request.code_challenge.clone(),
+        redirect_uri: request.redirect_uri.clone(),
+        cookie_hash: cookie.hash(),
+        created_at: now,
+        expires_at: Timestamp::from_unix_seconds(now.unix_seconds() + ttl),
+        status: FlowStatus::Pending,
+        session_hash: None,
+    };
+    state
+        .store()
+        .insert_flow(&record, state.config().max_pending_flows(), now)
+        .await
+        .map_err(ApiError::from)?;
+    let mut response = ApiJson(CreateFlowResponse {
+        authorize: redirect,
+        expires_in: u64::try_from(ttl).unwrap_or(0),
+    })
+    .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::SET_COOKIE, cookies::flow(&cookie, ttl));
+    headers.insert(
+        header::CACHE_CONTROL,
+        "no-store".parse().expect("static header"),
+    );
+    Ok(response)
+}
+
+/// `POST /v1/flows/complete`: `{state, code, code_verifier}` → the session.
+///
+/// The flow record and its cookie are checked first, then S256(verifier) against the
+/// registered challenge — all before any token call. A replay of the same flow with the same
+/// cookie answers the session the first completion made; any other reuse is `state_used` or
+/// `flow_not_found`.
+pub(crate) async fn complete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<CompleteFlowRequest>,
+) -> Result<Response, ApiError> {
+    let flow_not_found = || {
+        ApiError::new(
+            ErrorCode::FlowNotFound,
+            "no sign-in is pending for this state in this browser",
+        )
+    };
+    let cookie = cookies::flow_cookie(&headers).ok_or_else(flow_not_found)?;
+    let key = FlowKey::from_state(&request.state);
+    let now = state.now();
+    let outcome = state
+        .store()
+        .begin_completion(&key, &cookie.hash(), now)
+        .await
+        .map_err(ApiError::from)?;
+    let flow = match outcome {
+        BeginOutcome::Started(flow) => flow,
+        BeginOutcome::AlreadyCompleted { session_hash } => {
+            return replayed(&state, &session_hash).await;
+        }
+        BeginOutcome::InProgress => {
+            let session_hash = wait_for(&state, &key).await?;
+            return replayed(&state, &session_hash).await;
+        }
+        BeginOutcome::Used => {
+            return Err(ApiError::new(
+                ErrorCode::StateUsed,
+                "this sign-in was already used",
+            ));
+        }
+        BeginOutcome::NotFound | BeginOutcome::Expired => return Err(flow_not_found()),
+    };
+    let done = state.completions().start(key);
+    let result = redeem(&state, &headers, &flow, &request).await;
+    match &result {
+        Ok((session_hash, _)) => {
+            if let Err(e) = state.store().complete_flow(&key, session_hash).await {
+                tracing::error!(error = %e, "recording the completed flow failed");
+            }
+            let _ = done.send(Some(*session_hash));
+        }
+        Err(_) => {
+            if let Err(e) = state.store().fail_flow(&key).await {
+                tracing::error!(error = %e, "recording the failed flow failed");
+            }
+        }
+    }
+    state.completions().finish(&key);
+    let (session_hash, new_cookie) = result?;
+    let mut response = session_response(&state, &session_hash).await?;
+    let headers = response.headers_mut();
+    if let Some(session_id) = new_cookie {
+        headers.append(
+            header::SET_COOKIE,
+            cookies::session(&session_id, state.config().session_ttl_seconds()),
+        );
+    }
+    headers.append(header::SET_COOKIE, cookies::clear_flow());
+    Ok(response)
+}
+
+/// The answer to a replayed completion: the session the first one made.
+async fn replayed(state: &AppState, session_hash: &SessionHash) -> Result<Response, ApiError> {
+    session_response(state, session_hash).await
+}
+
+/// Waits for the in-flight completion of `key` (in this process, or — polling the store — in
+/// another replica).
+async fn wait_for(state: &AppState, key: &FlowKey) -> Result<SessionHash, ApiError> {
+    let failed = || ApiError::new(ErrorCode::StateUsed, "this sign-in did not complete");
+    if let Some(mut rx) = state.completions().waiter(key) {
+        let finished = tokio::time::timeout(REPLAY_WAIT, rx.wait_for(Option::is_some)).await;
+        return match finished {
+            Ok(Ok(value)) => value.ok_or_else(failed),
+            _ => Err(failed()),
+        };
+    }
+    let deadline = tokio::time::Instant::now() + REPLAY_WAIT;
+    while tokio::time::Instant::now() < deadline {
+        match state.store().get_flow(key).await.map_err(ApiError::from)? {
+            Some(FlowRecord {
+                status: FlowStatus::Completed,
+                session_hash: Some(session_hash),
+                ..
+            }) => return Ok(session_hash),
+            Some(FlowRecord {
+                status: FlowStatus::InProgress,
+                ..
+            }) => tokio::time::sleep(Duration::from_millis(100)).await,
+            _ => return Err(failed()),
+        }
+    }
+    Err(failed())
+}
+
+/// Checks the verifier, redeems the code, stores the encrypted tokens. Returns the session
+/// and, when a new session was made, its id for the cookie.
+async fn redeem(
+    state: &AppState,
+    headers: &HeaderMap,
+    flow: &FlowRecord,
+    request: &CompleteFlowRequest,
+) -> Result<(SessionHash, Option<SessionId>), ApiError> {
+    let challenge: &PkceChallenge = &flow.code_challenge;
+    if !challenge.is_satisfied_by(&request.code_verifier) {
+        return Err(ApiError::new(
+            ErrorCode::PkceMismatch,
+            "the code verifier does not match the registered challenge",
+        ));
+    }
+    let provider = state.provider(&flow.provider)?;
+    let resolved = &provider.resolved;
+    let tokens = state
+        .upstream()
+        .token(
+            resolved.provider().token_endpoint(),
+            resolved.client_id(),
+            provider.config().client_secret(),
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", request.code.expose_secret()),
+                ("redirect_uri", flow.redirect_uri.as_str()),
+                ("code_verifier", request.code_verifier.expose_secret()),
+            ],
+            resolved.scopes(),
+        )
+        .await
+        .map_err(|e| match e {
+            UpstreamError::OAuth(e) if e.is_invalid_grant() => ApiError::new(
+                ErrorCode::StateUsed,
+                "the provider refused the authorization code (used or expired): connect again",
+            ),
+            UpstreamError::OAuth(e) => {
+                tracing::warn!(error = %e.code(), status = ?e.status(), "code redemption refused");
+                ApiError::new(ErrorCode::UpstreamError, "the provider refused the sign-in")
+            }
+            UpstreamError::Unavailable(why) => {
+                tracing::warn!(why, "code redemption failed");
+                ApiError::new(
+                    ErrorCode::UpstreamUnavailable,
+                    "the provider could not be reached",
+                )
+            }
+        })?;
+
+    let now = state.now();
+    // Keep the browser's session if it has one (a second provider joins it); else make one.
+    let existing = match cookies::session_id(headers) {
+        Some(id) => state
+            .store()
+            .get_session(&id.hash(), now)
+            .await
+            .map_err(ApiError::from)?
+            .map(|s| s.session_hash),
+        None => None,
+    };
+    let (session_hash, new_id) = match existing {
+        Some(hash) => (hash, None),
+        None => {
+            let id = SessionId::generate().map_err(ApiError::from)?;
+            let hash = id.hash();
+            let expires = Timestamp::from_unix_seconds(
+                now.unix_seconds() + state.config().session_ttl_seconds(),
+            );
+            state
+                .store()
+                .create_session(&hash, now, expires)
+                .await
+                .map_err(ApiError::from)?;
+            (hash, Some(id))
+        }
+    };
+    let id = resolved.id();
+    let scopes = tokens.scope().clone();
+    let demographics_shared =
+        scopes.allows_read("Patient") || scopes.iter().any(|s| s.as_str() == "profile");
+    let grant_expires_at = tokens.access_grant_expiration().and_then(|g| g.at());
+    let access_expires_at = tokens.expires_at(now);
+    let patient = tokens.patient().cloned();
+    let (access, refresh) = tokens.into_tokens();
+    let access_token_ct = state
+        .keys()
+        .encrypt(
+            &SecretString::from(access.expose_secret()),
+            &Aad::new(&session_hash, id, TokenKind::AccessToken),
+        )
+        .map_err(ApiError::internal)?;
+    let refresh_token_ct = match refresh {
+        Some(token) => Some(
+            state
+                .keys()
+                .encrypt(
+                    &SecretString::from(token.expose_secret()),
+                    &Aad::new(&session_hash, id, TokenKind::RefreshToken),
+                )
+                .map_err(ApiError::internal)?,
+        ),
+        None => None,
+    };
+    state
+        .store()
+        .upsert_connection(&ConnectionRecord {
+            session_hash,
+            provider: id.clone(),
+            patient,
+            scopes,
+            demographics_shared,
+            grant_expires_at,
+            access_token_ct,
+            refresh_token_ct,
+            access_expires_at,
+            generation: 0,
+            status: connect_medicare_protocol::contract::ConnectionStatus::Connected,
+            updated_at: now,
+        })
+        .await
+        .map_err(ApiError::from)?;
+    Ok((session_hash, new_id))
+}

@@ -1,0 +1,241 @@
+//! `GET /v1/session`, `POST /v1/session/disconnect`, and the revocations that disconnect
+//! leaves behind when the provider cannot be reached.
+
+use axum::{
+    extract::State,
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use connect_medicare_protocol::{
+    DisconnectKind, Timestamp,
+    contract::{
+        Connection, ConnectionStatus, DisconnectRequest, DisconnectResponse, SessionResponse,
+    },
+};
+use secrecy::ExposeSecret;
+
+use crate::{
+    app::AppState,
+    cookies,
+    crypto::{Aad, TokenKind},
+    error::{ApiError, ApiJson, Result},
+    ids::SessionHash,
+    store::{ConnectionRecord, PendingRevocation},
+};
+
+/// Attempts after which a revocation is given up (and logged): about a day of backoff.
+const MAX_REVOKE_ATTEMPTS: u32 = 12;
+
+/// The session the browser's cookie names, if it exists and has not expired.
+pub(crate) async fn current(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<SessionHash>, ApiError> {
+    let Some(id) = cookies::session_id(headers) else {
+        return Ok(None);
+    };
+    let hash = id.hash();
+    let now = state.now();
+    let found = state
+        .store()
+        .get_session(&hash, now)
+        .await
+        .map_err(ApiError::from)?;
+    if found.is_some() {
+        let expires =
+            Timestamp::from_unix_seconds(now.unix_seconds() + state.config().session_ttl_seconds());
+        state
+            .store()
+            .touch_session(&hash, now, expires)
+            .await
+            .map_err(ApiError::from)?;
+    }
+    Ok(found.map(|s| s.session_hash))
+}
+
+fn connection(state: &AppState, record: ConnectionRecord) -> Connection {
+    let over = record.grant_expires_at.is_some_and(|at| state.now() >= at);
+    Connection {
+        provider: record.provider,
+        status: if over {
+            ConnectionStatus::ReconnectRequired
+        } else {
+            record.status
+        },
+        patient: record.patient,
+        scopes: record.scopes,
+        demographics_shared: record.demographics_shared,
+        grant_expires_at: record.grant_expires_at,
+    }
+}
+
+/// The session as JSON: one entry per connection.
+pub(crate) async fn session_response(
+    state: &AppState,
+    session: &SessionHash,
+) -> Result<Response, ApiError> {
+    let connections = state
+        .store()
+        .list_connections(session)
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .map(|record| connection(state, record))
+        .collect();
+    let mut response = ApiJson(SessionResponse { connections }).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// `GET /v1/session`: the browser's connections (none without a session).
+pub(crate) async fn get_session(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    match current(&state, &headers).await? {
+        Some(session) => session_response(&state, &session).await,
+        None => {
+            let mut response = ApiJson(SessionResponse::default()).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(response)
+        }
+    }
+}
+
+/// `POST /v1/session/disconnect` `{provider?}`: deletes the connection(s) and, for all, the
+/// session; queues the upstream revocation in the same store transaction, then tries it at
+/// once. Local deletion never waits for the provider; a revocation that fails stays queued
+/// and is retried (it survives a restart). Idempotent.
+pub(crate) async fn disconnect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(request): ApiJson<DisconnectRequest>,
+) -> Result<Response, ApiError> {
+    if let Some(provider) = &request.provider {
+        state.provider(provider)?;
+    }
+    let session = current(&state, &headers).await?;
+    let mut disconnected = Vec::new();
+    if let Some(session) = session {
+        let policy = |record: &ConnectionRecord| {
+            let provider = state.provider(&record.provider).ok()?;
+            match provider.resolved.provider().disconnect() {
+                (DisconnectKind::None, _) | (_, None) => None,
+                // Blue Button's /v2/o/revoke/ takes either token; RFC 7009 servers get the
+                // refresh token, which takes the access token with it.
+                _ => Some(TokenKind::RefreshToken),
+            }
+        };
+        let removed = state
+            .store()
+            .disconnect(&session, request.provider.as_ref(), &policy, state.now())
+            .await
+            .map_err(ApiError::from)?;
+        for gone in removed {
+            disconnected.push(gone.connection.provider.clone());
+            if let Some(revocation) = gone.revocation {
+                // Best effort now; housekeeping retries what fails.
+                let _ = attempt(&state, &revocation).await;
+            }
+        }
+    }
+    let mut response = ApiJson(DisconnectResponse { disconnected }).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if request.provider.is_none() {
+        headers.insert(header::SET_COOKIE, cookies::clear_session());
+    }
+    Ok(response)
+}
+
+/// Tries one queued revocation; on failure reschedules it with exponential backoff.
+async fn attempt(state: &AppState, revocation: &PendingRevocation) -> Result<bool, ApiError> {
+    let store = state.store();
+    let Ok(provider) = state.provider(&revocation.provider) else {
+        // The provider left the configuration: nothing can be revoked any more.
+        store
+            .finish_revocation(revocation.id)
+            .await
+            .map_err(ApiError::from)?;
+        return Ok(false);
+    };
+    let (_, Some(endpoint)) = provider.resolved.provider().disconnect() else {
+        store
+            .finish_revocation(revocation.id)
+            .await
+            .map_err(ApiError::from)?;
+        return Ok(false);
+    };
+    let aad = Aad::new(
+        &revocation.session_hash,
+        &revocation.provider,
+        revocation.token_kind,
+    );
+    let token = state
+        .keys()
+        .decrypt(&revocation.token_ct, &aad)
+        .map_err(ApiError::internal)?;
+    let hint = match revocation.token_kind {
+        TokenKind::AccessToken => "access_token",
+        TokenKind::RefreshToken => "refresh_token",
+    };
+    let result = state
+        .upstream()
+        .revoke(
+            endpoint,
+            provider.resolved.client_id(),
+            provider.config().client_secret(),
+            token.expose_secret(),
+            hint,
+        )
+        .await;
+    match result {
+        Ok(()) => {
+            store
+                .finish_revocation(revocation.id)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(true)
+        }
+        Err(e) => {
+            let attempts = revocation.attempts + 1;
+            if attempts >= MAX_REVOKE_ATTEMPTS {
+                tracing::error!(provider = %revocation.provider, error = %e, "giving up a revocation");
+                store
+                    .finish_revocation(revocation.id)
+                    .await
+                    .map_err(ApiError::from)?;
+            } else {
+                let delay = 30_i64 << attempts.min(11);
+                let next = Timestamp::from_unix_seconds(state.now().unix_seconds() + delay);
+                tracing::warn!(provider = %revocation.provider, error = %e, attempts, "revocation failed; will retry");
+                store
+                    .reschedule_revocation(revocation.id, next, attempts)
+                    .await
+                    .map_err(ApiError::from)?;
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// Retries every due revocation once. Housekeeping calls it periodically; so may tests.
+/// Returns how many succeeded.
+pub async fn drain_revocations(state: &AppState) -> Result<usize, ApiError> {
+    let due = state
+        .store()
+        .due_revocations(state.now(), 100)
+        .await
+        .map_err(ApiError::from)?;
+    let mut done = 0;
+    for revocation in &due {
+        if attempt(state, revocation).await? {
+            done += 1;
+        }
+    }
+    Ok(done)
+}

@@ -1,0 +1,220 @@
+//! Talking to upstream servers: discovery, the token endpoint, revocation. One HTTP client,
+//! built once, that never follows a redirect and never decompresses behind our back.
+
+use std::time::Duration;
+
+use connect_medicare_protocol::{
+    ClientId, ClientSecret, OAuthError, Scopes, SmartConfiguration, TokenResponse,
+};
+use reqwest::{Client, Response, header};
+
+use crate::config::UpstreamTimeouts;
+
+/// Token and discovery bodies larger than this are refused (they are a few hundred bytes).
+const MAX_SMALL_BODY: usize = 64 * 1024;
+
+/// Why an upstream call failed.
+#[derive(Debug)]
+pub(crate) enum UpstreamError {
+    /// The server answered with an OAuth (or Blue Button) error body.
+    OAuth(OAuthError),
+    /// No usable answer: connection refused, timeout, reset, a redirect, an oversized or
+    /// unparseable body. The text never contains a token or a secret.
+    Unavailable(String),
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamError::OAuth(e) => write!(f, "{e}"),
+            UpstreamError::Unavailable(why) => f.write_str(why),
+        }
+    }
+}
+
+/// The shared upstream client.
+#[derive(Debug, Clone)]
+pub(crate) struct Upstream {
+    client: Client,
+}
+
+/// Describes a transport failure without its URL's query or any header.
+fn transport(error: &reqwest::Error) -> UpstreamError {
+    let what = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "connection failed"
+    } else if error.is_body() || error.is_decode() {
+        "the response body failed"
+    } else {
+        "the request failed"
+    };
+    UpstreamError::Unavailable(what.to_owned())
+}
+
+impl Upstream {
+    /// A client with the configured timeouts, no redirects, no automatic decompression.
+    pub(crate) fn new(timeouts: UpstreamTimeouts) -> reqwest::Result<Self> {
+        let client = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(timeouts.connect())
+            .read_timeout(timeouts.request())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .no_gzip()
+            .user_agent(concat!(
+                "connect-medicare-broker/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .build()?;
+        Ok(Self { client })
+    }
+
+    /// The client, for the FHIR proxy's streamed requests.
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Fetches and checks a SMART discovery document.
+    pub(crate) async fn discover(&self, url: &str) -> Result<SmartConfiguration, UpstreamError> {
+        let response = self
+            .client
+            .get(url)
+            .header(header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
+        let status = response.status().as_u16();
+        let body = small_body(response).await?;
+        if status != 200 {
+            return Err(UpstreamError::Unavailable(format!(
+                "discovery answered HTTP {status}"
+            )));
+        }
+        SmartConfiguration::from_json(&body)
+            .map_err(|e| UpstreamError::Unavailable(format!("unusable discovery document: {e}")))
+    }
+
+    /// A token request (authorization code or refresh), with HTTP Basic client
+    /// authentication. Never retried: a refresh token is single use.
+    pub(crate) async fn token(
+        &self,
+        endpoint: &str,
+        client_id: &ClientId,
+        secret: &ClientSecret,
+        form: &[(&str, &str)],
+        requested: &Scopes,
+    ) -> Result<TokenResponse, UpstreamError> {
+        let response = self
+            .client
+            .post(endpoint)
+            .header(header::AUTHORIZATION, basic(client_id, secret))
+            .header(header::ACCEPT, "application/json")
+            .form(form)
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
+        let status = response.status().as_u16();
+        let content_type = content_type(&response);
+        let body = small_body(response).await?;
+        if status == 200 {
+            return TokenResponse::from_json(&body, requested).map_err(|e| {
+                UpstreamError::Unavailable(format!("unusable token response: {}", e.code()))
+            });
+        }
+        if (300..400).contains(&status) {
+            return Err(UpstreamError::Unavailable(format!(
+                "the token endpoint redirected (HTTP {status})"
+            )));
+        }
+        Err(UpstreamError::OAuth(OAuthError::from_response(
+            status,
+            content_type.as_deref(),
+            &body,
+        )))
+    }
+
+    /// A revocation: RFC 7009, or Blue Button's grant-deleting `/v2/o/revoke/` (same form).
+    pub(crate) async fn revoke(
+        &self,
+        endpoint: &str,
+        client_id: &ClientId,
+        secret: &ClientSecret,
+        token: &str,
+        hint: &str,
+    ) -> Result<(), UpstreamError> {
+        let response = self
+            .client
+            .post(endpoint)
+            .header(header::AUTHORIZATION, basic(client_id, secret))
+            .form(&[("token", token), ("token_type_hint", hint)])
+            .send()
+            .await
+            .map_err(|e| transport(&e))?;
+        let status = response.status().as_u16();
+        let content_type = content_type(&response);
+        let body = small_body(response).await?;
+        match status {
+            200 | 204 => Ok(()),
+            300..=399 => Err(UpstreamError::Unavailable(format!(
+                "the revocation endpoint redirected (HTTP {status})"
+            ))),
+            _ => Err(UpstreamError::OAuth(OAuthError::from_response(
+                status,
+                content_type.as_deref(),
+                &body,
+            ))),
+        }
+    }
+}
+
+fn content_type(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Reads a small body, refusing more than [`MAX_SMALL_BODY`] bytes.
+async fn small_body(mut response: Response) -> Result<Vec<u8>, UpstreamError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| transport(&e))? {
+        if body.len() + chunk.len() > MAX_SMALL_BODY {
+            return Err(UpstreamError::Unavailable(
+                "the response body is too large".to_owned(),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// `Basic base64(urlencode(client_id):urlencode(secret))` (RFC 6749 §2.3.1).
+fn basic(client_id: &ClientId, secret: &ClientSecret) -> String {
+    use base64::{Engine as _, engine::general_purpose::STANDARD};
+    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let pair = format!(
+        "{}:{}",
+        encode(client_id.as_str()),
+        encode(secret.expose_secret())
+    );
+    format!("Basic {}", STANDARD.encode(pair))
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_encoded_first() {
+        let id = ClientId::new("my+client").unwrap();
+        let secret = ClientSecret::new(SecretString::from("p:ss/word"));
+        let header = basic(&id, &secret);
+        use base64::{Engine as _, engine::general_purpose::STANDARD};
+        let decoded =
+            String::from_utf8(STANDARD.decode(&header["Basic ".len()..]).unwrap()).unwrap();
+        assert_eq!(decoded, "my%2Bclient:p%3Ass%2Fword");
+    }
+}

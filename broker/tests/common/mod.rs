@@ -1,0 +1,439 @@
+//! Shared helpers for the broker's whole-flow tests: a sandbox and a broker on ephemeral
+//! loopback ports, a cookie-keeping client that speaks the `/v1` contract, and a sign-in
+//! through the sandbox's real pages.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::{collections::HashMap, path::PathBuf, sync::Arc};
+
+use connect_medicare_broker::{
+    AppState, Config, Env, ManualClock, SessionId, SqliteStore, Store, serve,
+};
+use connect_medicare_protocol::{
+    AuthorizeRedirect, Callback, PkceVerifier, State, Timestamp,
+    contract::{
+        CSRF_HEADER, CSRF_VALUE, CreateFlowResponse, ErrorBody, ErrorCode, SessionResponse,
+    },
+};
+use connect_medicare_sandbox::{
+    AppConfig, Clock as SandboxClock, Sandbox, SandboxConfig,
+    driver::{Browser, Consent, Outcome},
+};
+use reqwest::{Method, StatusCode, header};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const CLIENT_ID: &str = "broker-test-client";
+/// A canary: it must never appear in a response, a log or the browser.
+pub const CLIENT_SECRET: &str = "canary-client-secret-4f1d";
+pub const APP_ORIGIN: &str = "http://localhost:8080";
+pub const REDIRECT_URI: &str = "http://localhost:8080/callback";
+pub const KEY: &str = "ZXhhbXBsZS1rZXktZG8tbm90LXVzZS0zMi1ieXRlcyE=";
+
+/// A sandbox with the broker's app registered.
+pub async fn sandbox() -> Sandbox {
+    let app = AppConfig::new(CLIENT_ID, CLIENT_SECRET, REDIRECT_URI);
+    Sandbox::start(SandboxConfig::with_app(app), SandboxClock::new())
+        .await
+        .expect("sandbox starts")
+}
+
+/// Broker settings for a test.
+pub struct BrokerSetup {
+    pub dir: tempfile::TempDir,
+    pub sandbox_origin: String,
+    pub extra: String,
+}
+
+impl BrokerSetup {
+    pub fn new(sandbox: &Sandbox) -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            sandbox_origin: sandbox.origin().to_owned(),
+            extra: String::new(),
+        }
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.dir.path().join("broker.db")
+    }
+
+    pub fn config(&self) -> Config {
+        let text = format!(
+            r#"
+public_base_url = "{APP_ORIGIN}"
+database = "sqlite://{db}"
+{extra}
+[[keys]]
+id = "k1"
+key = "{KEY}"
+
+[[providers]]
+id = "medicare"
+name = "Medicare"
+kind = "blue_button"
+base_url = "{sandbox}"
+client_id = "{CLIENT_ID}"
+redirect_uri = "{REDIRECT_URI}"
+"#,
+            db = self.database().display(),
+            extra = self.extra,
+            sandbox = self.sandbox_origin,
+        );
+        let env = Env::from_pairs([(
+            "CM_BROKER_PROVIDERS__MEDICARE__CLIENT_SECRET",
+            CLIENT_SECRET,
+        )]);
+        Config::parse(&text, &self.dir.path().join("broker.toml"), env).expect("valid config")
+    }
+}
+
+/// A running broker.
+pub struct Broker {
+    pub base: String,
+    pub clock: Arc<ManualClock>,
+    pub store: Arc<SqliteStore>,
+    pub state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Broker {
+    pub async fn start(setup: &BrokerSetup) -> Broker {
+        Self::start_at(setup, Timestamp::from_unix_seconds(now())).await
+    }
+
+    pub async fn start_at(setup: &BrokerSetup, at: Timestamp) -> Broker {
+        let config = setup.config();
+        let store = Arc::new(SqliteStore::open(&setup.database()).await.unwrap());
+        let clock = Arc::new(ManualClock::new(at));
+        let state = AppState::new(Arc::new(config), store.clone(), clock.clone())
+            .await
+            .expect("broker state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, state.clone(), async {
+            let _ = rx.await;
+        }));
+        Broker {
+            base,
+            clock,
+            store,
+            state,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server and closes the store (so the same file can be reopened).
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        self.store.close().await;
+    }
+
+    pub fn advance(&self, seconds: i64) {
+        self.clock.advance(seconds);
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A browser as the broker sees it: it keeps the broker's cookies (which are `Secure` and
+/// `__Host-`, so a plain cookie store over http would refuse them) and sends the CSRF header.
+#[derive(Clone)]
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub cookies: HashMap<String, String>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+            panic!(
+                "not JSON (HTTP {}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn error(&self) -> ErrorBody {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+            panic!(
+                "not an error body (HTTP {}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        self.error().code
+    }
+
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+impl Client {
+    pub fn new(broker: &Broker) -> Self {
+        Self {
+            base: broker.base.clone(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookies: HashMap::new(),
+        }
+    }
+
+    /// The same cookie jar against another broker process (a restart, a replica).
+    pub fn at(&self, broker: &Broker) -> Self {
+        Self {
+            base: broker.base.clone(),
+            ..self.clone()
+        }
+    }
+
+    pub async fn send(&mut self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.send_with(method, path, body, &[]).await
+    }
+
+    pub async fn send_with(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header(CSRF_HEADER, CSRF_VALUE);
+        if !self.cookies.is_empty() {
+            let cookie = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            request = request.header(header::COOKIE, cookie);
+        }
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let reply = Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.bytes().await.unwrap().to_vec(),
+        };
+        for cookie in reply.set_cookies() {
+            let (pair, attributes) = cookie.split_once(';').unwrap_or((&cookie, ""));
+            let (name, value) = pair.split_once('=').unwrap();
+            if attributes.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), value.to_owned());
+            }
+        }
+        reply
+    }
+
+    pub async fn get(&mut self, path: &str) -> Reply {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&mut self, path: &str, body: Value) -> Reply {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    /// The session cookie's id, as the store knows it (hashed).
+    pub fn session(&self) -> Option<SessionId> {
+        self.cookies
+            .get("__Host-cm-session")
+            .and_then(|v| SessionId::parse(v))
+    }
+}
+
+/// One flow's browser-side secrets.
+pub struct Flow {
+    pub state: State,
+    pub verifier: PkceVerifier,
+    pub authorize: AuthorizeRedirect,
+}
+
+pub fn random32() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).unwrap();
+    bytes
+}
+
+/// `POST /v1/flows` with fresh PKCE and state.
+pub async fn start_flow(client: &mut Client, method: &str) -> Flow {
+    let state = State::from_random_bytes(random32());
+    let verifier = PkceVerifier::from_random_bytes(random32());
+    let reply = client
+        .post(
+            "/v1/flows",
+            json!({
+                "provider": "medicare",
+                "state": state.as_str(),
+                "code_challenge": verifier.challenge().as_str(),
+                "redirect_uri": REDIRECT_URI,
+                "method": method,
+            }),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let created: CreateFlowResponse = serde_json::from_slice(&reply.body).unwrap();
+    Flow {
+        state,
+        verifier,
+        authorize: created.authorize,
+    }
+}
+
+/// Signs in at the sandbox as `BBUser000NN` and returns the callback URL.
+pub async fn sign_in(sandbox: &Sandbox, flow: &Flow, user: usize, consent: Consent) -> String {
+    let outcome = Browser::new(sandbox.origin())
+        .unwrap()
+        .authorize(
+            &flow.authorize,
+            &format!("BBUser{user:05}"),
+            &format!("PW{user:05}!"),
+            consent,
+        )
+        .await
+        .unwrap();
+    match outcome {
+        Outcome::Redirected(url) => url,
+        other => panic!("expected the redirect back to the app, got {other:?}"),
+    }
+}
+
+/// The code from a callback URL, with `state` checked as the SDK does.
+pub fn code_from(callback: &str, flow: &Flow) -> String {
+    Callback::parse(callback)
+        .unwrap()
+        .expect("a callback")
+        .verify(&flow.state)
+        .unwrap()
+        .expose_secret()
+        .to_owned()
+}
+
+pub async fn complete(client: &mut Client, flow: &Flow, code: &str) -> Reply {
+    client
+        .post(
+            "/v1/flows/complete",
+            json!({
+                "state": flow.state.as_str(),
+                "code": code,
+                "code_verifier": flow.verifier.expose_secret(),
+            }),
+        )
+        .await
+}
+
+/// Connects `client` as `BBUser000NN` all the way to a session.
+pub async fn connect(client: &mut Client, sandbox: &Sandbox, user: usize) -> SessionResponse {
+    let flow = start_flow(client, "get").await;
+    let callback = sign_in(sandbox, &flow, user, Consent::ALLOW).await;
+    let reply = complete(client, &flow, &code_from(&callback, &flow)).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    serde_json::from_slice(&reply.body).unwrap()
+}
+
+/// Reads the stored tokens of a session's connection, decrypted with the test key ring.
+pub async fn stored_tokens(broker: &Broker, client: &Client) -> (String, Option<String>, i64) {
+    use connect_medicare_broker::{Aad, TokenKind};
+    use connect_medicare_protocol::contract::ProviderId;
+    use secrecy::ExposeSecret;
+    let session = client.session().expect("a session cookie").hash();
+    let provider = ProviderId::new("medicare").unwrap();
+    let record = broker
+        .store
+        .get_connection(&session, &provider)
+        .await
+        .unwrap()
+        .expect("a connection");
+    let keys = broker.state.keys();
+    let access = keys
+        .decrypt(
+            &record.access_token_ct,
+            &Aad::new(&session, &provider, TokenKind::AccessToken),
+        )
+        .unwrap();
+    let refresh = record.refresh_token_ct.as_ref().map(|ct| {
+        keys.decrypt(ct, &Aad::new(&session, &provider, TokenKind::RefreshToken))
+            .unwrap()
+            .expose_secret()
+            .to_owned()
+    });
+    (
+        access.expose_secret().to_owned(),
+        refresh,
+        record.generation,
+    )
+}
+
+/// Refreshes directly at the sandbox with `refresh_token` (what an attacker holding a spent
+/// or revoked token could try), returning the status and body.
+pub async fn sandbox_refresh(sandbox: &Sandbox, refresh_token: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/v2/o/token/", sandbox.origin()))
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
