@@ -30,7 +30,7 @@ use crate::{
 /// roughly 10 per second): paced here so users rarely see a 429 at all.
 const REQUESTS_PER_SECOND: u32 = 8;
 /// The longest a request waits for its turn before the broker answers `rate_limited`.
-const MAX_BUDGET_WAIT: Duration = Duration::from_secs(5);
+const MAX_BUDGET_WAIT: Duration = Duration::from_secs(15);
 /// The longest upstream `Retry-After` the broker waits out itself, once.
 const MAX_HONOURED_RETRY_AFTER: u64 = 2;
 /// Retries of a read after a 5xx or a transport failure.
