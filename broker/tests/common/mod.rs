@@ -43,6 +43,8 @@ pub struct BrokerSetup {
     pub dir: tempfile::TempDir,
     pub sandbox_origin: String,
     pub extra: String,
+    /// More `[[providers]]` blocks, appended after Medicare's.
+    pub more_providers: String,
 }
 
 impl BrokerSetup {
@@ -51,6 +53,7 @@ impl BrokerSetup {
             dir: tempfile::tempdir().unwrap(),
             sandbox_origin: sandbox.origin().to_owned(),
             extra: String::new(),
+            more_providers: String::new(),
         }
     }
 
@@ -75,15 +78,21 @@ kind = "blue_button"
 base_url = "{sandbox}"
 client_id = "{CLIENT_ID}"
 redirect_uri = "{REDIRECT_URI}"
+{more}
 "#,
+            more = self.more_providers,
             db = self.database().display(),
             extra = self.extra,
             sandbox = self.sandbox_origin,
         );
-        let env = Env::from_pairs([(
+        let mut secrets = vec![(
             "CM_BROKER_PROVIDERS__MEDICARE__CLIENT_SECRET",
             CLIENT_SECRET,
-        )]);
+        )];
+        if self.more_providers.contains(r#"id = "ehr""#) {
+            secrets.push(("CM_BROKER_PROVIDERS__EHR__CLIENT_SECRET", CLIENT_SECRET));
+        }
+        let env = Env::from_pairs(secrets);
         Config::parse(&text, &self.dir.path().join("broker.toml"), env).expect("valid config")
     }
 }
@@ -305,13 +314,18 @@ pub fn random32() -> [u8; 32] {
 
 /// `POST /v1/flows` with fresh PKCE and state.
 pub async fn start_flow(client: &mut Client, method: &str) -> Flow {
+    start_flow_for(client, "medicare", method).await
+}
+
+/// `POST /v1/flows` for `provider`.
+pub async fn start_flow_for(client: &mut Client, provider: &str, method: &str) -> Flow {
     let state = State::from_random_bytes(random32());
     let verifier = PkceVerifier::from_random_bytes(random32());
     let reply = client
         .post(
             "/v1/flows",
             json!({
-                "provider": "medicare",
+                "provider": provider,
                 "state": state.as_str(),
                 "code_challenge": verifier.challenge().as_str(),
                 "redirect_uri": REDIRECT_URI,

@@ -1,0 +1,136 @@
+//! A generic SMART App Launch provider beside Medicare in one session: discovery fetched at
+//! start, POST authorize, refresh tokens via offline_access, RFC 7009 on disconnect.
+
+mod common;
+
+use common::*;
+use connect_medicare_protocol::{
+    ProviderKind,
+    contract::{ConfigResponse, SessionResponse},
+};
+use connect_medicare_sandbox::driver::Consent;
+use serde_json::json;
+
+fn with_ehr(setup: &mut BrokerSetup, sandbox: &connect_medicare_sandbox::Sandbox) {
+    setup.more_providers = format!(
+        r#"
+[[providers]]
+id = "ehr"
+name = "Example EHR"
+kind = "smart"
+fhir_base_url = "{}"
+client_id = "{CLIENT_ID}"
+redirect_uri = "{REDIRECT_URI}"
+"#,
+        sandbox.smart_fhir_base()
+    );
+}
+
+#[tokio::test]
+async fn medicare_and_a_smart_server_in_one_session() {
+    let sandbox = sandbox().await;
+    let mut setup = BrokerSetup::new(&sandbox);
+    with_ehr(&mut setup, &sandbox);
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+
+    let config: ConfigResponse =
+        serde_json::from_slice(&browser.get("/v1/config").await.body).unwrap();
+    let ehr = config
+        .providers
+        .iter()
+        .find(|p| p.id.as_str() == "ehr")
+        .unwrap();
+    assert_eq!(ehr.kind, ProviderKind::Smart);
+    assert_eq!(ehr.aud.as_str(), sandbox.smart_fhir_base());
+    assert!(ehr.scopes.to_string().contains("offline_access"));
+
+    connect(&mut browser, &sandbox, 16).await;
+    let flow = start_flow_for(&mut browser, "ehr", "post").await;
+    flow.authorize
+        .validate(&ehr.expectations(&flow.state, &flow.verifier.challenge()))
+        .unwrap();
+    let callback = sign_in(&sandbox, &flow, 16, Consent::ALLOW).await;
+    let reply = complete(&mut browser, &flow, &code_from(&callback, &flow)).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let session: SessionResponse = serde_json::from_slice(&reply.body).unwrap();
+    let providers: Vec<&str> = session
+        .connections
+        .iter()
+        .map(|c| c.provider.as_str())
+        .collect();
+    assert_eq!(providers, ["ehr", "medicare"]);
+
+    // Reads from both.
+    assert_eq!(
+        browser
+            .get("/v1/fhir/ehr/ExplanationOfBenefit?_count=5")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        browser
+            .get("/v1/fhir/medicare/ExplanationOfBenefit?_count=5")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        browser.get("/v1/userinfo/ehr").await.status,
+        404,
+        "no userinfo advertised"
+    );
+
+    // Refresh on the SMART side works through offline_access.
+    broker.advance(3601);
+    sandbox.clock().advance(3601);
+    assert_eq!(browser.get("/v1/fhir/ehr/Coverage").await.status, 200);
+
+    // Disconnect one: the other stays.
+    let reply = browser
+        .post("/v1/session/disconnect", json!({"provider": "ehr"}))
+        .await;
+    assert_eq!(reply.json(), json!({"disconnected": ["ehr"]}));
+    let session: SessionResponse =
+        serde_json::from_slice(&browser.get("/v1/session").await.body).unwrap();
+    let providers: Vec<&str> = session
+        .connections
+        .iter()
+        .map(|c| c.provider.as_str())
+        .collect();
+    assert_eq!(providers, ["medicare"]);
+    assert!(browser.cookies.contains_key("__Host-cm-session"));
+}
+
+#[tokio::test]
+async fn a_smart_server_that_cannot_be_discovered_stops_the_broker_at_start() {
+    let sandbox = sandbox().await;
+    let mut setup = BrokerSetup::new(&sandbox);
+    setup.more_providers = format!(
+        r#"
+[[providers]]
+id = "ehr"
+name = "Gone"
+kind = "smart"
+fhir_base_url = "{}/nowhere/fhir/"
+client_id = "x"
+redirect_uri = "{REDIRECT_URI}"
+"#,
+        sandbox.origin()
+    );
+    let config = setup.config();
+    let store = std::sync::Arc::new(connect_medicare_broker::MemoryStore::new());
+    let clock = std::sync::Arc::new(connect_medicare_broker::SystemClock);
+    let error = connect_medicare_broker::AppState::new(std::sync::Arc::new(config), store, clock)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("providers.ehr"), "{error}");
+    assert!(!error.contains(CLIENT_SECRET));
+}
