@@ -44,7 +44,7 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the broker (for now: GET /healthz and the static directory, if configured).
+    /// Serve the broker: the /v1 API, GET /healthz, and the static directory if configured.
     Serve {
         /// The configuration file (see broker.example.toml).
         #[arg(long, short, env = "CM_BROKER_CONFIG")]
