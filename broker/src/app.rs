@@ -1,12 +1,12 @@
 //! The HTTP application: the state every handler shares, the router the binary serves, and
 //! the middleware in front of `/v1` (origin check, CSRF header, CORS).
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    extract::{Request, State},
-    http::{HeaderValue, Method, header},
+    extract::{DefaultBodyLimit, MatchedPath, Request, State},
+    http::{HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -15,9 +15,9 @@ use connect_medicare_protocol::{
     Timestamp,
     contract::{CSRF_HEADER, CSRF_VALUE, ErrorCode, ProviderId},
 };
-use tokio::net::TcpListener;
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
+    request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
     services::ServeDir,
     trace::TraceLayer,
 };
@@ -28,6 +28,7 @@ use crate::{
     crypto::KeyRing,
     error::{ApiError, Error, Result},
     fhir, flows,
+    metrics::Metrics,
     refresh::Locks,
     session,
     store::Store,
@@ -59,6 +60,7 @@ struct Inner {
     locks: Locks,
     budget: fhir::Budget,
     completions: flows::Completions,
+    metrics: Arc<Metrics>,
 }
 
 /// What every handler shares. Cheap to clone.
@@ -76,10 +78,12 @@ impl AppState {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        let upstream =
-            Upstream::new(config.upstream_timeouts()).map_err(|e| Error::InvalidConfig {
+        let metrics = Arc::new(Metrics::default());
+        let upstream = Upstream::new(config.upstream_timeouts(), metrics.clone()).map_err(|e| {
+            Error::InvalidConfig {
                 problems: vec![format!("cannot build the HTTP client: {e}")],
-            })?;
+            }
+        })?;
         let mut providers = Vec::new();
         for (index, provider) in config.providers().iter().enumerate() {
             let discovered = match provider.discovery_url() {
@@ -114,6 +118,7 @@ impl AppState {
                 locks: Locks::default(),
                 budget: fhir::Budget::default(),
                 completions: flows::Completions::default(),
+                metrics,
             }),
         })
     }
@@ -184,6 +189,10 @@ impl AppState {
     pub(crate) fn completions(&self) -> &flows::Completions {
         &self.inner.completions
     }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
 }
 
 impl std::fmt::Debug for AppState {
@@ -193,6 +202,9 @@ impl std::fmt::Debug for AppState {
             .finish_non_exhaustive()
     }
 }
+
+/// The largest request body accepted (the API's bodies are a few hundred bytes).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The `/v1` API.
 fn api(state: &AppState) -> Router<AppState> {
@@ -223,6 +235,7 @@ fn api(state: &AppState) -> Router<AppState> {
         .route("/userinfo/{provider}", get(fhir::userinfo))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(cors)
 }
@@ -285,44 +298,136 @@ async fn config_route(State(state): State<AppState>) -> Response {
 pub fn app(state: AppState) -> Router {
     let router = Router::new()
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_route))
+        .route("/openapi.json", get(openapi))
         .nest("/v1", api(&state));
     let router = match state.config().static_dir() {
         Some(dir) => router.fallback_service(ServeDir::new(dir)),
         None => router.fallback(not_found),
     };
     router
+        .layer(middleware::from_fn_with_state(state.clone(), record))
+        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let id = request
+                    .extensions()
+                    .get::<RequestId>()
+                    .and_then(|id| id.header_value().to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
                 tracing::info_span!(
                     "request",
+                    id = %id,
                     method = %request.method(),
                     path = %request.uri().path(),
                 )
             }),
         )
+        .layer(SetRequestIdLayer::x_request_id(NewRequestId))
         .with_state(state)
 }
 
-/// Serves `app(state)` on `listener` until `shutdown` resolves, then finishes the requests in
-/// flight. Housekeeping runs beside it: pending revocations are retried and expired flows and
-/// sessions purged, every `HOUSEKEEPING_PERIOD`.
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let housekeeping = tokio::spawn(housekeeping(state.clone()));
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    housekeeping.abort();
-    result
+/// Request ids: 96 random bits, hex.
+#[derive(Clone, Copy)]
+struct NewRequestId;
+
+impl MakeRequestId for NewRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let mut bytes = [0u8; 12];
+        getrandom::fill(&mut bytes).ok()?;
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        HeaderValue::from_str(&hex).ok().map(RequestId::new)
+    }
+}
+
+/// Counts every answered request by method, route template and status.
+async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let response = next.run(request).await;
+    state
+        .metrics()
+        .request(&method, &route, response.status().as_u16());
+    response
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics_route(State(state): State<AppState>) -> Response {
+    let mut response = state.metrics().render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
+}
+
+/// The OpenAPI description of `/v1`, checked in beside the code.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// `GET /openapi.json`.
+async fn openapi() -> Response {
+    let mut response = OPENAPI.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// `GET /readyz`: 200 when the store answers and every provider's discovery document can be
+/// fetched; 503 otherwise, naming what failed.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let mut ready = true;
+    let probe = crate::ids::SessionId::from_random_bytes([0; 32]).hash();
+    let store = match state.store().get_session(&probe, state.now()).await {
+        Ok(_) => "ok",
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: the store failed");
+            ready = false;
+            "unavailable"
+        }
+    };
+    let mut providers = serde_json::Map::new();
+    for provider in state.providers() {
+        let url = provider
+            .resolved
+            .provider()
+            .fhir_base()
+            .join(".well-known/smart-configuration");
+        let request = state.upstream().client().get(&url).send();
+        let ok = tokio::time::timeout(Duration::from_secs(3), request)
+            .await
+            .is_ok_and(|r| r.is_ok_and(|r| r.status().is_success()));
+        ready &= ok;
+        providers.insert(
+            provider.resolved.id().as_str().to_owned(),
+            serde_json::Value::from(if ok { "ok" } else { "unavailable" }),
+        );
+    }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({"store": store, "providers": providers});
+    let mut response = (status, axum::Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// How often housekeeping runs.
 const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(30);
 
-async fn housekeeping(state: AppState) {
+/// Retries pending revocations and purges expired flows and sessions, forever.
+pub(crate) async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(HOUSEKEEPING_PERIOD);
     loop {
         tick.tick().await;

@@ -405,7 +405,12 @@ async fn proxy(
         if gzip {
             request = request.header(header::ACCEPT_ENCODING, "gzip");
         }
-        let response = match request.send().await {
+        let started = std::time::Instant::now();
+        let sent = request.send().await;
+        state
+            .upstream()
+            .observe(crate::metrics::UpstreamCall::Fhir, started);
+        let response = match sent {
             Ok(response) => response,
             Err(e) if retries < MAX_RETRIES => {
                 tracing::info!(timeout = e.is_timeout(), "upstream read failed; retrying");
@@ -423,8 +428,10 @@ async fn proxy(
             401 if !refreshed => {
                 // The token died upstream (revoked, rotated elsewhere, expired early):
                 // refresh once and replay this request once.
-                live =
-                    refresh::refresh(state, session, provider, live.connection.generation).await?;
+                let refreshed_live =
+                    refresh::refresh(state, session, provider, live.connection.generation).await;
+                state.metrics().refresh(refreshed_live.is_ok());
+                live = refreshed_live?;
                 refreshed = true;
             }
             401 => return Err(refresh::reconnect_required()),
@@ -439,6 +446,7 @@ async fn proxy(
             }
             404 => return Err(ApiError::new(ErrorCode::NotFound, "no such resource")),
             429 => {
+                state.metrics().throttled();
                 let retry_after = response
                     .headers()
                     .get(header::RETRY_AFTER)

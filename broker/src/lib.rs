@@ -62,13 +62,15 @@ mod error;
 mod fhir;
 mod flows;
 mod ids;
+mod metrics;
 mod origin;
 mod refresh;
+mod server;
 mod session;
 mod store;
 mod upstream;
 
-pub use app::{AppState, app, serve};
+pub use app::{AppState, MAX_BODY_BYTES, OPENAPI, app};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     Config, DatabaseConfig, ENV_PREFIX, Env, ProviderConfig, ProviderUpstream, ResolvedProvider,
@@ -78,6 +80,7 @@ pub use crypto::{Aad, Ciphertext, KeyId, KeyMaterial, KeyRing, TokenKind, new_ke
 pub use error::{ApiError, ApiJson, Error, Result};
 pub use ids::{FlowCookie, FlowCookieHash, FlowKey, SessionHash, SessionId};
 pub use origin::Origin;
+pub use server::{HEADER_READ_TIMEOUT, MAX_HEADER_BYTES, SHUTDOWN_GRACE, serve};
 pub use session::drain_revocations;
 pub use store::{
     BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, FlowStatus, MemoryStore,

@@ -36,11 +36,13 @@ pub(crate) async fn current(
     };
     let hash = id.hash();
     let now = state.now();
+    let started = std::time::Instant::now();
     let found = state
         .store()
         .get_session(&hash, now)
         .await
         .map_err(ApiError::from)?;
+    state.metrics().store(started.elapsed());
     if found.is_some() {
         let expires =
             Timestamp::from_unix_seconds(now.unix_seconds() + state.config().session_ttl_seconds());

@@ -1,14 +1,20 @@
 //! Talking to upstream servers: discovery, the token endpoint, revocation. One HTTP client,
 //! built once, that never follows a redirect and never decompresses behind our back.
 
-use std::time::Duration;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use connect_medicare_protocol::{
     ClientId, ClientSecret, OAuthError, Scopes, SmartConfiguration, TokenResponse,
 };
 use reqwest::{Client, Response, header};
 
-use crate::config::UpstreamTimeouts;
+use crate::{
+    config::UpstreamTimeouts,
+    metrics::{Metrics, UpstreamCall},
+};
 
 /// Token and discovery bodies larger than this are refused (they are a few hundred bytes).
 const MAX_SMALL_BODY: usize = 64 * 1024;
@@ -36,6 +42,7 @@ impl std::fmt::Display for UpstreamError {
 #[derive(Debug, Clone)]
 pub(crate) struct Upstream {
     client: Client,
+    metrics: Arc<Metrics>,
 }
 
 /// Describes a transport failure without its URL's query or any header.
@@ -54,7 +61,7 @@ fn transport(error: &reqwest::Error) -> UpstreamError {
 
 impl Upstream {
     /// A client with the configured timeouts, no redirects, no automatic decompression.
-    pub(crate) fn new(timeouts: UpstreamTimeouts) -> reqwest::Result<Self> {
+    pub(crate) fn new(timeouts: UpstreamTimeouts, metrics: Arc<Metrics>) -> reqwest::Result<Self> {
         let client = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(timeouts.connect())
@@ -66,7 +73,7 @@ impl Upstream {
                 env!("CARGO_PKG_VERSION")
             ))
             .build()?;
-        Ok(Self { client })
+        Ok(Self { client, metrics })
     }
 
     /// The client, for the FHIR proxy's streamed requests.
@@ -74,8 +81,14 @@ impl Upstream {
         &self.client
     }
 
+    /// Records an upstream call's latency.
+    pub(crate) fn observe(&self, call: UpstreamCall, started: Instant) {
+        self.metrics.upstream(call, started.elapsed());
+    }
+
     /// Fetches and checks a SMART discovery document.
     pub(crate) async fn discover(&self, url: &str) -> Result<SmartConfiguration, UpstreamError> {
+        let started = Instant::now();
         let response = self
             .client
             .get(url)
@@ -85,6 +98,7 @@ impl Upstream {
             .map_err(|e| transport(&e))?;
         let status = response.status().as_u16();
         let body = small_body(response).await?;
+        self.observe(UpstreamCall::Discovery, started);
         if status != 200 {
             return Err(UpstreamError::Unavailable(format!(
                 "discovery answered HTTP {status}"
@@ -104,6 +118,7 @@ impl Upstream {
         form: &[(&str, &str)],
         requested: &Scopes,
     ) -> Result<TokenResponse, UpstreamError> {
+        let started = Instant::now();
         let response = self
             .client
             .post(endpoint)
@@ -116,6 +131,7 @@ impl Upstream {
         let status = response.status().as_u16();
         let content_type = content_type(&response);
         let body = small_body(response).await?;
+        self.observe(UpstreamCall::Token, started);
         if status == 200 {
             return TokenResponse::from_json(&body, requested).map_err(|e| {
                 UpstreamError::Unavailable(format!("unusable token response: {}", e.code()))
@@ -142,6 +158,7 @@ impl Upstream {
         token: &str,
         hint: &str,
     ) -> Result<(), UpstreamError> {
+        let started = Instant::now();
         let response = self
             .client
             .post(endpoint)
@@ -153,6 +170,7 @@ impl Upstream {
         let status = response.status().as_u16();
         let content_type = content_type(&response);
         let body = small_body(response).await?;
+        self.observe(UpstreamCall::Revoke, started);
         match status {
             200 | 204 => Ok(()),
             300..=399 => Err(UpstreamError::Unavailable(format!(

@@ -1,0 +1,109 @@
+//! The whole flow at trace level, every crate's logs captured: not one secret, token, code,
+//! verifier, state, cookie or beneficiary identifier appears in them.
+
+mod common;
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex},
+};
+
+use common::*;
+use connect_medicare_sandbox::driver::Consent;
+use serde_json::json;
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn nothing_sensitive_is_logged_at_trace_level() {
+    let capture = Capture::default();
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .json()
+        .init();
+
+    let sandbox = sandbox().await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    let mut secrets: Vec<String> = vec![CLIENT_SECRET.to_owned()];
+
+    let flow = start_flow(&mut browser, "get").await;
+    let callback = sign_in(&sandbox, &flow, 21, Consent::ALLOW).await;
+    let code = code_from(&callback, &flow);
+    let reply = complete(&mut browser, &flow, &code).await;
+    assert_eq!(reply.status, 200);
+    secrets.extend([
+        code,
+        flow.verifier.expose_secret().to_owned(),
+        flow.state.as_str().to_owned(),
+        browser.cookies["__Host-cm-session"].clone(),
+    ]);
+    let (access, refresh, _) = stored_tokens(&broker, &browser).await;
+    secrets.push(access);
+    secrets.extend(refresh);
+
+    assert_eq!(browser.get("/v1/fhir/medicare/Patient").await.status, 200);
+    assert_eq!(browser.get("/v1/userinfo/medicare").await.status, 200);
+    assert_eq!(
+        browser
+            .get("/v1/fhir/medicare/ExplanationOfBenefit?_count=5")
+            .await
+            .status,
+        200
+    );
+    sandbox.clock().advance(3601);
+    assert_eq!(browser.get("/v1/fhir/medicare/Coverage").await.status, 200);
+    let (access, refresh, _) = stored_tokens(&broker, &browser).await;
+    secrets.push(access);
+    secrets.extend(refresh);
+    assert_eq!(
+        browser
+            .post("/v1/session/disconnect", json!({}))
+            .await
+            .status,
+        200
+    );
+    // The beneficiary: BBUser00021's patient id and name.
+    secrets.extend([
+        "-20140000008346".to_owned(),
+        "Daniel".to_owned(),
+        "Lee".to_owned(),
+    ]);
+
+    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        log.lines().count() > 50,
+        "trace logging was captured ({} lines)",
+        log.lines().count()
+    );
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret of {} chars is in the log",
+            secret.len()
+        );
+    }
+}

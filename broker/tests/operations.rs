@@ -1,0 +1,231 @@
+//! Running the broker for real: limits, readiness, metrics, request ids, the OpenAPI
+//! description, and logs free of secrets at trace level.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use connect_medicare_protocol::contract::{ErrorCode, routes};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn raw(base: &str, request: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response).await;
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test]
+async fn oversized_bodies_and_headers_are_refused() {
+    let sandbox = sandbox().await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    let big = json!({"provider": "medicare", "state": "x".repeat(64 * 1024)});
+    let reply = browser.post("/v1/flows", big).await;
+    assert_eq!(reply.status, 413);
+    assert_eq!(reply.code(), ErrorCode::PayloadTooLarge);
+
+    let header = format!(
+        "GET /v1/config HTTP/1.1\r\nHost: x\r\nx-connect-medicare: 1\r\nx-filler: {}\r\n\r\n",
+        "a".repeat(connect_medicare_broker::MAX_HEADER_BYTES + 1024)
+    );
+    let response = raw(&broker.base, header.as_bytes()).await;
+    assert!(
+        response.starts_with("HTTP/1.1 431"),
+        "{}",
+        &response[..response.len().min(80)]
+    );
+}
+
+#[tokio::test]
+async fn a_slow_client_is_disconnected_after_the_header_read_timeout() {
+    let sandbox = sandbox().await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    let mut stream = tokio::net::TcpStream::connect(broker.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // Never finish the headers: the broker must close the connection by itself.
+    let mut buffer = Vec::new();
+    let closed = tokio::time::timeout(
+        connect_medicare_broker::HEADER_READ_TIMEOUT + Duration::from_secs(20),
+        stream.read_to_end(&mut buffer),
+    )
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the connection was still open long after the timeout"
+    );
+}
+
+#[tokio::test]
+async fn readiness_follows_the_store_and_the_provider() {
+    let sandbox = sandbox().await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    let http = reqwest::Client::new();
+    let ready = http
+        .get(format!("{}/readyz", broker.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(
+        ready.json::<Value>().await.unwrap(),
+        json!({"store": "ok", "providers": {"medicare": "ok"}})
+    );
+    let health = http
+        .get(format!("{}/healthz", broker.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    sandbox.stop().await.unwrap();
+    let down = http
+        .get(format!("{}/readyz", broker.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(down.status(), 503);
+    assert_eq!(
+        down.json::<Value>().await.unwrap()["providers"]["medicare"],
+        "unavailable"
+    );
+    // Liveness does not depend on the provider.
+    assert_eq!(
+        http.get(format!("{}/healthz", broker.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_routes_refreshes_and_upstream_latency_without_secrets() {
+    let sandbox = sandbox().await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    connect(&mut browser, &sandbox, 20).await;
+    assert_eq!(browser.get("/v1/fhir/medicare/Coverage").await.status, 200);
+    // Make the upstream token die so the proxy refreshes reactively.
+    sandbox.clock().advance(3601);
+    assert_eq!(browser.get("/v1/fhir/medicare/Coverage").await.status, 200);
+    let (access, refresh, _) = stored_tokens(&broker, &browser).await;
+    let text = reqwest::get(format!("{}/metrics", broker.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains(r#"cm_broker_requests_total{method="GET",route="/v1/fhir/{provider}/{resource}",status="200"} 2"#), "{text}");
+    assert!(text.contains(
+        r#"cm_broker_requests_total{method="POST",route="/v1/flows/complete",status="200"} 1"#
+    ));
+    assert!(text.contains("cm_broker_refreshes_total 1"));
+    assert!(
+        text.contains(r#"cm_broker_upstream_seconds_count{call="token"} 2"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"cm_broker_upstream_seconds_count{call="fhir"}"#));
+    assert!(text.contains("cm_broker_store_seconds_count"));
+    for secret in [
+        CLIENT_SECRET,
+        access.as_str(),
+        refresh.as_deref().unwrap(),
+        "-20140000008345",
+    ] {
+        assert!(!text.contains(secret), "metrics leak");
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let sandbox = sandbox().await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    let a = browser.get("/v1/config").await;
+    let b = browser.get("/v1/nope").await;
+    let id = |r: &Reply| r.headers["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id(&a).len(), 24);
+    assert_ne!(id(&a), id(&b));
+    // A caller's own id is kept (for tracing through a reverse proxy).
+    let c = browser
+        .send_with(
+            Method::GET,
+            "/v1/config",
+            None,
+            &[("x-request-id", "from-the-proxy")],
+        )
+        .await;
+    assert_eq!(id(&c), "from-the-proxy");
+}
+
+#[tokio::test]
+async fn the_openapi_description_matches_the_routes() {
+    let sandbox = sandbox().await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    let served: Value = reqwest::get(format!("{}/openapi.json", broker.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let checked_in: Value = serde_json::from_str(connect_medicare_broker::OPENAPI).unwrap();
+    assert_eq!(served, checked_in);
+    let paths = served["paths"].as_object().unwrap();
+    // Every route of the contract (what the SDK calls) is documented...
+    for route in [
+        routes::CONFIG,
+        routes::FLOWS,
+        routes::FLOWS_COMPLETE,
+        routes::SESSION,
+        routes::DISCONNECT,
+    ] {
+        assert!(paths.contains_key(route), "{route} is not documented");
+    }
+    assert!(paths.contains_key(&format!("{}{{provider}}/{{resource}}", routes::FHIR)));
+    assert!(paths.contains_key(&format!("{}{{provider}}/{{resource}}/{{id}}", routes::FHIR)));
+    assert!(paths.contains_key(&format!("{}{{provider}}", routes::USERINFO)));
+    assert_eq!(
+        paths.len(),
+        8,
+        "a documented route that the contract does not name"
+    );
+    // ...and every documented operation is served: never "no such route" or a wrong method.
+    let mut browser = Client::new(&broker);
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            let concrete = path
+                .replace("{provider}", "medicare")
+                .replace("{resource}", "Patient")
+                .replace("{id}", "-1");
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let body = (method == Method::POST).then(|| json!({}));
+            let reply = browser.send(method.clone(), &concrete, body).await;
+            if !reply.status.is_success() {
+                let error = reply.error();
+                assert_ne!(error.code, ErrorCode::MethodNotAllowed, "{method} {path}");
+                assert!(
+                    !(error.code == ErrorCode::NotFound && error.message == "no such route"),
+                    "{method} {path}"
+                );
+            }
+        }
+    }
+}
