@@ -303,7 +303,7 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .nest("/v1", api(&state));
     let router = match state.config().static_dir() {
-        Some(dir) => router.fallback_service(ServeDir::new(dir)),
+        Some(dir) => router.fallback(static_site(&state, dir)),
         None => router.fallback(not_found),
     };
     router
@@ -327,6 +327,70 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::x_request_id(NewRequestId))
         .with_state(state)
+}
+
+/// The static site (an example app, the demo): files from `dir`, unknown paths answered
+/// with `index.html` (a single-page app's routes, its callback route among them), and every
+/// page under a strict Content-Security-Policy — scripts from the site only, WebAssembly
+/// allowed (`'wasm-unsafe-eval'`), nothing else unsafe; forms may post only to the site and
+/// to the providers' authorization endpoints — with `Referrer-Policy: no-referrer`, so the
+/// callback URL's code never leaks in a `Referer`.
+fn static_site(state: &AppState, dir: &std::path::Path) -> axum::routing::MethodRouter<AppState> {
+    use tower_http::{services::ServeFile, set_header::SetResponseHeaderLayer};
+    let csp = HeaderValue::from_str(&content_security_policy(state))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
+    let index = ServeFile::new(dir.join("index.html"));
+    let service = tower::ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CONTENT_SECURITY_POLICY,
+            csp,
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .service(
+            ServeDir::new(dir).fallback(tower::service_fn(move |request: Request| {
+                let index = index.clone();
+                async move {
+                    // A path naming a file that is not there is a 404; any other path is one of
+                    // the app's routes (its callback among them): the app's index.html.
+                    let last = request.uri().path().rsplit('/').next().unwrap_or_default();
+                    if last.contains('.') {
+                        return Ok::<_, std::convert::Infallible>(
+                            StatusCode::NOT_FOUND.into_response(),
+                        );
+                    }
+                    Ok(tower::ServiceExt::oneshot(index, request)
+                        .await?
+                        .into_response())
+                }
+            })),
+        );
+    axum::routing::get_service(service)
+}
+
+/// The static site's Content-Security-Policy.
+pub fn content_security_policy(state: &AppState) -> String {
+    let mut form_action = vec!["'self'".to_owned()];
+    for provider in state.providers() {
+        if let Ok(url) = url::Url::parse(provider.resolved.provider().authorization_endpoint()) {
+            let origin = url.origin().ascii_serialization();
+            if !form_action.contains(&origin) {
+                form_action.push(origin);
+            }
+        }
+    }
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self'; form-action {}; frame-ancestors 'none'; \
+         base-uri 'none'; object-src 'none'",
+        form_action.join(" ")
+    )
 }
 
 /// Request ids: 96 random bits, hex.
@@ -600,6 +664,31 @@ redirect_uri = "http://localhost:8080/callback"
         assert_eq!(
             get(app.clone(), "/missing.js").await.status(),
             StatusCode::NOT_FOUND
+        );
+        // An app route (no file extension) is the app's index.html.
+        let response = get(app.clone(), "/claims/2024?tab=pde").await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(response.headers()[header::REFERRER_POLICY], "no-referrer");
+        assert_eq!(
+            response.headers()[header::X_CONTENT_TYPE_OPTIONS],
+            "nosniff"
+        );
+        assert_eq!(text(response).await, "<h1>demo</h1>");
+        assert!(
+            csp.contains("script-src 'self' 'wasm-unsafe-eval';"),
+            "{csp}"
+        );
+        assert!(
+            csp.contains("form-action 'self' http://127.0.0.1:8123;"),
+            "{csp}"
+        );
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("'unsafe-eval'"),
+            "{csp}"
         );
         let name = outside.path().file_name().unwrap().to_str().unwrap();
         for traversal in [format!("/../{name}"), format!("/%2e%2e/{name}")] {

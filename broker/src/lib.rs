@@ -70,7 +70,7 @@ mod session;
 mod store;
 mod upstream;
 
-pub use app::{AppState, MAX_BODY_BYTES, OPENAPI, app};
+pub use app::{AppState, MAX_BODY_BYTES, OPENAPI, app, content_security_policy};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     Config, DatabaseConfig, ENV_PREFIX, Env, ProviderConfig, ProviderUpstream, ResolvedProvider,
