@@ -6,10 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    error::{Error, Result},
-    url::unique_pairs,
-};
+use crate::error::{Error, Result};
 
 /// The most pages a plan may hold: 10,000 pages of 50 is far past any beneficiary.
 const MAX_PLANNED_PAGES: u32 = 10_000;
@@ -34,11 +31,18 @@ impl PageRequest {
             .split_once('?')
             .map(|(_, q)| q)
             .ok_or(Error::InvalidPaging("link has no query"))?;
-        let pairs = unique_pairs(query)?;
+        // Other parameters may repeat (Blue Button's links repeat `service-date` and
+        // `_lastUpdated` for a date interval); only `startIndex` and `_count` must not.
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
         let number = |name: &str| -> Result<Option<u32>> {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
+            let mut values = pairs.iter().filter(|(k, _)| k == name);
+            let first = values.next();
+            if values.next().is_some() {
+                return Err(Error::DuplicateParameter(name.to_owned()));
+            }
+            first
                 .map(|(_, v)| {
                     v.parse::<u32>()
                         .map_err(|_| Error::InvalidPaging("startIndex and _count must be integers"))
@@ -256,6 +260,17 @@ mod tests {
                 ("startIndex".to_owned(), "20".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn date_intervals_repeat_their_parameter() {
+        let p = PageRequest::from_link(
+            "http://x/ExplanationOfBenefit?service-date=ge2020-01-01&service-date=le2020-12-31&startIndex=50&_count=50",
+        )
+        .unwrap();
+        assert_eq!((p.start_index, p.count), (50, Some(50)));
+        let original = [("service-date", "ge2020-01-01"), ("service-date", "le2020-12-31")];
+        assert_eq!(p.apply_to(original).len(), 4);
     }
 
     #[test]

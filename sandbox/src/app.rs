@@ -6,11 +6,16 @@ use axum::{
     Router,
     extract::{OriginalUri, Request},
     http::{HeaderValue, StatusCode, header},
+    middleware,
     response::{IntoResponse, Response},
     routing::{any, get, post},
 };
+use tower_http::compression::{CompressionLayer, predicate::SizeAbove};
 
-use crate::{authorize, discovery, fhir, state::Shared, token};
+use crate::{admin, authorize, discovery, faults, fhir, state::Shared, token};
+
+/// Blue Button compresses an answer only when it is larger than 1 KB.
+const GZIP_ABOVE_BYTES: u16 = 1024;
 
 /// Blue Button answers these paths without their trailing slash with a 301 to the slashed
 /// path — for POST as well, which turns a POST into a bodiless GET in every client.
@@ -26,9 +31,52 @@ async fn append_slash(OriginalUri(uri): OriginalUri, _request: Request) -> Respo
     response
 }
 
+/// Keeps only `gzip` in `Accept-Encoding` (the one coding Blue Button serves), so the
+/// compression layer never picks another one whatever features the workspace enables.
+async fn gzip_only(mut request: Request) -> Request {
+    let wants_gzip = request
+        .headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or_default().trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        });
+    let headers = request.headers_mut();
+    headers.remove(header::ACCEPT_ENCODING);
+    if wants_gzip {
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    request
+}
+
 /// Builds the sandbox's router over its shared state.
 pub(crate) fn routes(shared: Arc<Shared>) -> Router {
-    Router::new()
+    // The API routes: injected latency and dropped connections apply here.
+    let api = Router::new()
+        .route("/v2/o/token", post(token::bb2_token))
+        .route("/v2/o/token/", post(token::bb2_token))
+        .route("/v2/connect/userinfo", get(fhir::userinfo))
+        .route("/v2/fhir/{resource}", get(fhir::bb2_search))
+        .route("/v2/fhir/{resource}/", get(fhir::bb2_search))
+        .route("/v2/fhir/{resource}/{id}", get(fhir::bb2_read))
+        .route("/smart/auth/token", post(token::smart_token))
+        .route("/smart/fhir/{resource}", get(fhir::smart_search))
+        .route("/smart/fhir/{resource}/{id}", get(fhir::smart_read))
+        .route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            faults::network,
+        ));
+    let mut app = Router::new()
         // Blue Button 2.0, v2.
         .route(
             "/v2/fhir/.well-known/smart-configuration",
@@ -52,8 +100,6 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router {
             "/mymedicare/login",
             get(authorize::login_page).post(authorize::login_submit),
         )
-        .route("/v2/o/token", post(token::bb2_token))
-        .route("/v2/o/token/", post(token::bb2_token))
         .route("/v2/o/revoke_token", any(append_slash))
         .route("/v2/o/revoke_token/", post(token::revoke_token))
         .route("/v2/o/revoke", any(append_slash))
@@ -68,11 +114,7 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router {
             "/v2/o/expire_authenticated_user/{patient}/",
             post(token::expire_user),
         )
-        .route("/v2/connect/userinfo", get(fhir::userinfo))
         .route("/v2/fhir/metadata", get(fhir::bb2_metadata))
-        .route("/v2/fhir/{resource}", get(fhir::bb2_search))
-        .route("/v2/fhir/{resource}/", get(fhir::bb2_search))
-        .route("/v2/fhir/{resource}/{id}", get(fhir::bb2_read))
         // A plain SMART App Launch 2.2 server.
         .route(
             "/smart/fhir/.well-known/smart-configuration",
@@ -83,13 +125,16 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router {
             get(authorize::smart_get).post(authorize::smart_post),
         )
         .route("/smart/auth/consent/{uuid}", post(authorize::consent))
-        .route("/smart/auth/token", post(token::smart_token))
         .route("/smart/auth/revoke", post(token::revoke_token))
         .route("/smart/auth/introspect", post(token::introspect))
         .route("/smart/fhir/metadata", get(fhir::smart_metadata))
-        .route("/smart/fhir/{resource}", get(fhir::smart_search))
-        .route("/smart/fhir/{resource}/{id}", get(fhir::smart_read))
-        .with_state(shared)
+        .merge(api);
+    if shared.config.admin {
+        app = app.merge(admin::routes());
+    }
+    app.with_state(shared)
+        .layer(CompressionLayer::new().compress_when(SizeAbove::new(GZIP_ABOVE_BYTES + 1)))
+        .layer(middleware::map_request(gzip_only))
 }
 
 /// A router for a sandbox that will be reachable at `origin` (`http://127.0.0.1:PORT`),

@@ -1,5 +1,5 @@
-//! The sandbox's clock: the system time plus an offset that tests move forward, so grants
-//! and tokens can be aged without waiting.
+//! The sandbox's clock: the system time (or a frozen instant) plus an offset that tests move
+//! forward, so grants, tokens and rate-limit windows can be aged without waiting.
 
 use std::{
     sync::{
@@ -9,35 +9,119 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-/// A shared, adjustable clock. Clones share the same offset.
-#[derive(Debug, Clone, Default)]
+/// A shared, adjustable clock with millisecond precision. Clones share the same state.
+///
+/// By default it follows the system time plus an offset that tests move forward, so grants,
+/// tokens and throttle windows can be aged without waiting. A *frozen* clock stands still
+/// until it is advanced, which makes sub-second behaviour (the rate limit) deterministic.
+#[derive(Debug, Clone)]
 pub struct Clock {
-    offset_seconds: Arc<AtomicI64>,
+    state: Arc<ClockState>,
+}
+
+#[derive(Debug)]
+struct ClockState {
+    offset_millis: AtomicI64,
+    /// Where a frozen clock stands (unix milliseconds, before the offset); `LIVE` when the
+    /// clock follows the system time.
+    frozen_at: AtomicI64,
+}
+
+const LIVE: i64 = i64::MIN;
+
+fn system_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Clock {
     /// A clock at the system time.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            state: Arc::new(ClockState {
+                offset_millis: AtomicI64::new(0),
+                frozen_at: AtomicI64::new(LIVE),
+            }),
+        }
     }
 
-    /// Now, in unix seconds.
+    /// A clock that stands still at the current system time until it is advanced.
+    pub fn frozen() -> Self {
+        let clock = Self::new();
+        clock.freeze();
+        clock
+    }
+
+    /// A clock that stands still at `unix_seconds` until it is advanced.
+    pub fn frozen_at(unix_seconds: i64) -> Self {
+        let clock = Self::new();
+        clock
+            .state
+            .frozen_at
+            .store(unix_seconds.saturating_mul(1000), Ordering::SeqCst);
+        clock
+    }
+
+    /// Now, in unix seconds (rounded down).
     pub fn now(&self) -> i64 {
-        let system = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        system.saturating_add(self.offset_seconds.load(Ordering::SeqCst))
+        self.now_millis().div_euclid(1000)
+    }
+
+    /// Now, in unix milliseconds.
+    pub fn now_millis(&self) -> i64 {
+        let base = match self.state.frozen_at.load(Ordering::SeqCst) {
+            LIVE => system_millis(),
+            frozen => frozen,
+        };
+        base.saturating_add(self.state.offset_millis.load(Ordering::SeqCst))
     }
 
     /// Moves the clock forward (or back, with a negative value) by `seconds`.
     pub fn advance(&self, seconds: i64) {
-        self.offset_seconds.fetch_add(seconds, Ordering::SeqCst);
+        self.advance_millis(seconds.saturating_mul(1000));
     }
 
-    /// The current offset from the system time, in seconds.
+    /// Moves the clock forward (or back, with a negative value) by `millis` milliseconds.
+    pub fn advance_millis(&self, millis: i64) {
+        self.state.offset_millis.fetch_add(millis, Ordering::SeqCst);
+    }
+
+    /// The current offset from the clock's base (the system time, or where it was frozen), in
+    /// whole seconds.
     pub fn offset(&self) -> i64 {
-        self.offset_seconds.load(Ordering::SeqCst)
+        self.offset_millis().div_euclid(1000)
+    }
+
+    /// The current offset from the clock's base, in milliseconds.
+    pub fn offset_millis(&self) -> i64 {
+        self.state.offset_millis.load(Ordering::SeqCst)
+    }
+
+    /// Stops the clock where it stands now; [`Clock::advance`] still moves it.
+    pub fn freeze(&self) {
+        if !self.is_frozen() {
+            self.state
+                .frozen_at
+                .store(system_millis(), Ordering::SeqCst);
+        }
+    }
+
+    /// Lets a frozen clock follow the system time again, keeping its offset.
+    pub fn resume(&self) {
+        self.state.frozen_at.store(LIVE, Ordering::SeqCst);
+    }
+
+    /// Whether the clock stands still.
+    pub fn is_frozen(&self) -> bool {
+        self.state.frozen_at.load(Ordering::SeqCst) != LIVE
     }
 }
 
@@ -65,6 +149,30 @@ pub(crate) fn format_rfc3339(at: i64, separator: char) -> String {
     )
 }
 
+/// A FHIR `instant` with milliseconds, as the backend writes `meta.lastUpdated`:
+/// `2020-11-09T22:52:58.934+00:00`.
+pub(crate) fn format_instant_millis(at_millis: i64) -> String {
+    let secs = at_millis.div_euclid(1000);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let in_day = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}+00:00",
+        in_day / 3600,
+        in_day / 60 % 60,
+        in_day % 60,
+        at_millis.rem_euclid(1000)
+    )
+}
+
+/// A FHIR `dateTime` to the second with an explicit offset, as the backend writes
+/// `ExplanationOfBenefit.created`: `2021-03-08T23:28:09+00:00`.
+pub(crate) fn format_datetime(at: i64) -> String {
+    let mut out = format_rfc3339(at, 'T');
+    out.pop();
+    out.push_str("+00:00");
+    out
+}
+
 /// `YYYY-MM-DD` of a day number (days since 1970-01-01).
 pub(crate) fn format_date(days: i64) -> String {
     let (y, m, d) = civil_from_days(days);
@@ -80,7 +188,7 @@ pub(crate) fn parse_date(raw: &str) -> Option<i64> {
     ((1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m)).then(|| days_from_civil(y, m, d))
 }
 
-fn days_in_month(y: i64, m: u32) -> u32 {
+pub(crate) fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
         4 | 6 | 9 | 11 => 30,
         2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
@@ -90,7 +198,7 @@ fn days_in_month(y: i64, m: u32) -> u32 {
 }
 
 // Howard Hinnant's days_from_civil / civil_from_days.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
@@ -156,5 +264,24 @@ mod tests {
         other.advance(3600);
         assert!(clock.now() >= before + 3600);
         assert_eq!(clock.offset(), 3600);
+    }
+
+    #[test]
+    fn a_frozen_clock_moves_only_when_advanced() {
+        let clock = Clock::frozen_at(1_700_000_000);
+        assert_eq!(clock.now_millis(), 1_700_000_000_000);
+        clock.advance_millis(1_250);
+        assert_eq!(clock.now_millis(), 1_700_000_001_250);
+        assert_eq!(clock.now(), 1_700_000_001);
+        assert!(clock.is_frozen());
+        clock.resume();
+        assert!(!clock.is_frozen());
+    }
+
+    #[test]
+    fn instants_carry_milliseconds_and_an_offset() {
+        let at = days_from_civil(2020, 11, 9) * 86_400_000 + 82_378_934;
+        assert_eq!(format_instant_millis(at), "2020-11-09T22:52:58.934+00:00");
+        assert_eq!(format_datetime(at / 1000), "2020-11-09T22:52:58+00:00");
     }
 }

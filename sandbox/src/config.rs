@@ -4,6 +4,8 @@ use std::{fmt, str::FromStr};
 
 use serde::Deserialize;
 
+use crate::{faults::FaultConfig, throttle::ThrottleRate};
+
 /// The kind of data-access grant an app receives (Blue Button's `data_access_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -146,6 +148,9 @@ impl FromStr for AppConfig {
 }
 
 /// Settings of one sandbox server.
+///
+/// Construct it with struct-update syntax so new settings keep their defaults:
+/// `SandboxConfig { apps, ..SandboxConfig::default() }`.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
     /// Registered apps (shared by both profiles).
@@ -153,8 +158,21 @@ pub struct SandboxConfig {
     /// The origin written into Bundle links. Blue Button passes its backend's links through
     /// unchanged, so by default they name a host that is not the sandbox's own.
     pub link_origin: String,
-    /// Seed for tokens, codes and ids: the same seed gives the same values.
+    /// Seed for tokens, codes and ids, and for the fault dice: the same seed and the same
+    /// sequence of requests give the same values and the same faults.
     pub seed: u64,
+    /// The per-access-token rate limit on the Blue Button FHIR views (Django REST framework's
+    /// `SimpleRateThrottle`); `None` turns it off. Default: 10 requests per second, near
+    /// the public sandbox's.
+    pub throttle: Option<ThrottleRate>,
+    /// Injected faults: latency, upstream 5xx, dropped connections, a forced 429 storm.
+    /// Default: none.
+    pub faults: FaultConfig,
+    /// Serve the test-control endpoints under `/__admin/` (faults, clock). Off by default:
+    /// those paths are then plain 404s.
+    pub admin: bool,
+    /// Seconds added to the clock when the server starts (negative moves it back).
+    pub clock_offset_seconds: i64,
 }
 
 impl Default for SandboxConfig {
@@ -163,6 +181,10 @@ impl Default for SandboxConfig {
             apps: Vec::new(),
             link_origin: "https://prod-sbx.bfd.cms.example".to_owned(),
             seed: 0,
+            throttle: Some(ThrottleRate::default()),
+            faults: FaultConfig::default(),
+            admin: false,
+            clock_offset_seconds: 0,
         }
     }
 }

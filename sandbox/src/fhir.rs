@@ -1,33 +1,41 @@
 //! The FHIR surface: `metadata`, `Patient`, `Coverage`, `ExplanationOfBenefit` (read and
 //! search), and `userinfo`. Every search is forced to the token's own patient; Bundle links
 //! are written on a foreign host, as Blue Button passes its backend's links through.
+//!
+//! A Blue Button read or search goes through the same steps as on the real server: the
+//! token (401), the scopes (403), the per-token rate limit (429, with the `X-RateLimit-*`
+//! headers from then on), Blue Button's parameter checks (400), the backend (an injected
+//! upstream failure answers 502), the backend's own checks (400), then the data.
 
 use std::sync::Arc;
 
 use axum::{
     extract::{Path, RawQuery, State},
-    http::{HeaderMap, StatusCode, header},
-    response::Response,
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
 };
-use connect_medicare_protocol::{EobType, Scopes};
+use connect_medicare_protocol::Scopes;
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::{
-    clock::format_rfc3339,
+    clock::{format_instant_millis, format_rfc3339},
     data::User,
     errors::{self, ACCESS_TIMED_OUT, NO_PERMISSION},
+    search::{Search, SearchError},
     state::{Profile, Shared},
+    throttle::{RateHeaders, throttled_detail},
     token::allows,
 };
 
-/// Blue Button's default and largest page sizes.
-const DEFAULT_COUNT: usize = 10;
-const MAX_COUNT: usize = 50;
+/// Blue Button's answer when its backend fails (`apps/fhir/bluebutton/exceptions.py`).
+pub(crate) const UPSTREAM_ERROR: &str = "An error occurred contacting the upstream server";
 
 /// Who is calling, once the bearer token checked out.
 struct Caller<'a> {
     user: &'a User,
     scopes: Scopes,
+    token: String,
 }
 
 /// A failed FHIR request, written in the profile's error shape.
@@ -37,6 +45,21 @@ enum Failure {
     Forbidden,
     NotFound,
     BadRequest(String),
+    /// 429, with DRF's wait in whole seconds when it knows it.
+    Throttled(Option<u64>),
+    /// The backend failed: 502.
+    Upstream,
+}
+
+impl From<SearchError> for Failure {
+    fn from(error: SearchError) -> Self {
+        match error {
+            SearchError::Invalid(detail) => Failure::BadRequest(detail),
+            SearchError::Backend(diagnostics) => {
+                Failure::BadRequest(format!("{UPSTREAM_ERROR}:{diagnostics}"))
+            }
+        }
+    }
 }
 
 impl Failure {
@@ -48,6 +71,18 @@ impl Failure {
                 Failure::Forbidden => errors::detail(StatusCode::FORBIDDEN, NO_PERMISSION),
                 Failure::NotFound => errors::detail(StatusCode::NOT_FOUND, "Not found."),
                 Failure::BadRequest(detail) => errors::detail(StatusCode::BAD_REQUEST, &detail),
+                Failure::Throttled(wait) => {
+                    let mut response =
+                        errors::detail(StatusCode::TOO_MANY_REQUESTS, &throttled_detail(wait));
+                    // DRF writes `Retry-After` only for a non-zero wait.
+                    if let Some(wait) = wait.filter(|w| *w > 0) {
+                        response
+                            .headers_mut()
+                            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+                    }
+                    response
+                }
+                Failure::Upstream => errors::detail(StatusCode::BAD_GATEWAY, UPSTREAM_ERROR),
             },
             Profile::Smart => {
                 let (status, code, text) = match self {
@@ -70,6 +105,16 @@ impl Failure {
                         "Resource not found".to_owned(),
                     ),
                     Failure::BadRequest(detail) => (StatusCode::BAD_REQUEST, "invalid", detail),
+                    Failure::Throttled(_) => (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "throttled",
+                        "Too many requests".to_owned(),
+                    ),
+                    Failure::Upstream => (
+                        StatusCode::BAD_GATEWAY,
+                        "transient",
+                        UPSTREAM_ERROR.to_owned(),
+                    ),
                 };
                 let mut response = errors::json(
                     status,
@@ -115,7 +160,48 @@ fn caller<'a>(
     Ok(Caller {
         user: &shared.data.users()[record.user],
         scopes: record.scopes.clone(),
+        token: token.to_owned(),
     })
+}
+
+/// The rate limit (and a forced 429 storm) on the Blue Button face: DRF checks throttles
+/// after authentication and permissions, before the view runs.
+fn throttle(
+    shared: &Shared,
+    profile: Profile,
+    caller: &Caller<'_>,
+    limits: &mut Option<RateHeaders>,
+) -> Result<(), Failure> {
+    if profile != Profile::BlueButton {
+        return Ok(());
+    }
+    let now = shared.clock.now_millis();
+    let rate = shared.faults.throttle();
+    if let Some(storm) = shared.faults.storm(now) {
+        *limits = Some(RateHeaders {
+            limit: rate.map_or(0, |r| i64::from(r.requests)),
+            remaining: 0,
+            reset_millis: storm.remaining_millis,
+        });
+        let wait = u64::try_from((storm.remaining_millis + 999) / 1000).unwrap_or(1);
+        return Err(Failure::Throttled(Some(wait.max(1))));
+    }
+    if let Some(rate) = rate {
+        let decision = shared.throttle.check(rate, &caller.token, now);
+        *limits = Some(decision.headers);
+        if let Some(wait) = decision.refused {
+            return Err(Failure::Throttled(wait));
+        }
+    }
+    Ok(())
+}
+
+/// The call to the backend, which an injected fault makes fail.
+fn backend(shared: &Shared) -> Result<(), Failure> {
+    if shared.faults.upstream_fails() {
+        return Err(Failure::Upstream);
+    }
+    Ok(())
 }
 
 type Pairs = Vec<(String, String)>;
@@ -124,40 +210,6 @@ fn query_pairs(query: Option<String>) -> Pairs {
     form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
-}
-
-fn last_value<'a>(pairs: &'a Pairs, names: &[&str]) -> Option<&'a str> {
-    pairs
-        .iter()
-        .rev()
-        .find(|(k, _)| names.contains(&k.as_str()))
-        .map(|(_, v)| v.as_str())
-}
-
-/// `startIndex` and `_count` (or `count`), validated as Blue Button does.
-fn paging(pairs: &Pairs) -> Result<(usize, usize), Failure> {
-    let integer = |raw: &str| {
-        raw.parse::<i64>()
-            .map_err(|_| Failure::BadRequest("A valid integer is required.".to_owned()))
-    };
-    let count = match last_value(pairs, &["_count", "count"]) {
-        None => DEFAULT_COUNT,
-        Some(raw) => match integer(raw)? {
-            n if n > MAX_COUNT as i64 => {
-                return Err(Failure::BadRequest("value must be at most 50".to_owned()));
-            }
-            n if n < 0 => {
-                return Err(Failure::BadRequest("value must be at least 0".to_owned()));
-            }
-            n => n as usize,
-        },
-    };
-    let start = match last_value(pairs, &["startIndex"]) {
-        None => 0,
-        Some(raw) => usize::try_from(integer(raw)?)
-            .map_err(|_| Failure::BadRequest("value must be at least 0".to_owned()))?,
-    };
-    Ok((start, count))
 }
 
 /// The three searchable resource types.
@@ -187,13 +239,21 @@ impl Resource {
     }
 }
 
+/// A FHIR JSON answer, serialized once (bundles run to megabytes).
 fn fhir_json(body: &Value) -> Response {
-    let mut response = errors::json(StatusCode::OK, body.clone());
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/fhir+json"),
-    );
-    response
+    match serde_json::to_vec(body) {
+        Ok(bytes) => {
+            let mut response = (StatusCode::OK, bytes).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/fhir+json"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 /// `GET {fhir}/{type}` and `GET {fhir}/{type}/` — search.
@@ -234,6 +294,14 @@ pub(crate) async fn smart_read(
     read(&shared, Profile::Smart, &resource, &id, &headers)
 }
 
+/// Writes the rate-limit headers (when the throttle ran) on any answer.
+fn with_limits(mut response: Response, limits: Option<RateHeaders>) -> Response {
+    if let Some(limits) = limits {
+        limits.apply(response.headers_mut());
+    }
+    response
+}
+
 fn search(
     shared: &Shared,
     profile: Profile,
@@ -242,8 +310,10 @@ fn search(
     query: Option<String>,
 ) -> Response {
     let resource = resource.trim_end_matches('/');
-    search_inner(shared, profile, resource, headers, query)
-        .unwrap_or_else(|failure| failure.into_response(profile))
+    let mut limits = None;
+    let response = search_inner(shared, profile, resource, headers, query, &mut limits)
+        .unwrap_or_else(|failure| failure.into_response(profile));
+    with_limits(response, limits)
 }
 
 fn search_inner(
@@ -252,55 +322,73 @@ fn search_inner(
     resource: &str,
     headers: &HeaderMap,
     query: Option<String>,
+    limits: &mut Option<RateHeaders>,
 ) -> Result<Response, Failure> {
     let resource = Resource::parse(resource).ok_or(Failure::NotFound)?;
     let caller = caller(shared, profile, headers)?;
     if !allows(&caller.scopes, resource.name(), true) {
         return Err(Failure::Forbidden);
     }
+    throttle(shared, profile, &caller, limits)?;
     let pairs = query_pairs(query);
-    let (start, count) = paging(&pairs)?;
+    let checked = Search::parse(&pairs, resource == Resource::ExplanationOfBenefit);
+    if let Err(SearchError::Invalid(detail)) = checked {
+        return Err(Failure::BadRequest(detail));
+    }
+    backend(shared)?;
+    let search = checked?;
     let user = caller.user;
+    let now = shared.clock.now_millis();
     // Every search is forced to the caller's own patient; `_id`, `patient`, `beneficiary`
     // and unknown parameters are ignored.
-    let mut extra: Vec<(String, String)> = Vec::new();
+    let updated = |at: i64| search.last_updated.contains(at);
     let (total, entries) = match resource {
         Resource::Patient => {
-            let all = [shared.data.patient(user)];
-            (1, window(&all, start, count).to_vec())
+            let all: Vec<Value> = if updated(user.last_updated_millis()) {
+                vec![shared.data.patient(user)]
+            } else {
+                Vec::new()
+            };
+            search.check_start(all.len())?;
+            (all.len(), window(&all, search.start, search.count).to_vec())
         }
         Resource::Coverage => {
-            let all = shared.data.coverages(user);
-            (all.len(), window(&all, start, count).to_vec())
+            let all = if updated(user.last_updated_millis()) {
+                shared.data.coverages(user)
+            } else {
+                Vec::new()
+            };
+            search.check_start(all.len())?;
+            (all.len(), window(&all, search.start, search.count).to_vec())
         }
         Resource::ExplanationOfBenefit => {
-            let types = match last_value(&pairs, &["type"]) {
-                None => None,
-                Some(raw) => {
-                    let parsed = EobType::parse_list(raw).ok_or_else(|| {
-                        Failure::BadRequest("the type parameter value is not valid".to_owned())
-                    })?;
-                    extra.push(("type".to_owned(), raw.to_owned()));
-                    Some(parsed)
-                }
-            };
             let claims: Vec<_> = user
                 .claims()
                 .iter()
-                .filter(|c| types.as_ref().is_none_or(|t| t.contains(&c.kind)))
+                .filter(|c| search.types.as_ref().is_none_or(|t| t.contains(&c.kind)))
+                .filter(|c| search.service_date.contains(c.end_day * 86_400_000))
+                .filter(|c| updated(c.last_updated_millis))
                 .collect();
-            let page = window(&claims, start, count)
+            search.check_start(claims.len())?;
+            let page = window(&claims, search.start, search.count)
                 .iter()
-                .map(|c| shared.data.eob(user, c))
+                .map(|c| shared.data.eob_at(user, c, now.div_euclid(1000)))
                 .collect();
             (claims.len(), page)
         }
     };
-    let links = links(shared, profile, resource, user, start, count, total, &extra);
+    let links = links(shared, profile, resource, user, &search, total)?;
+    // The backend stamps a bundle with its last load, or a newer resource's update.
+    let newest = entries
+        .iter()
+        .filter_map(|e| e["meta"]["lastUpdated"].as_str())
+        .max()
+        .map(str::to_owned);
+    let stamp = format_instant_millis(now);
     let mut bundle = json!({
         "resourceType": "Bundle",
-        "id": format!("{}-{}-{start}-{count}", resource.name().to_ascii_lowercase(), user.index),
-        "meta": {"lastUpdated": format_rfc3339(shared.clock.now(), 'T')},
+        "id": bundle_id(shared, resource, user, &pairs, now),
+        "meta": {"lastUpdated": newest.filter(|n| *n > stamp).unwrap_or(stamp)},
         "type": "searchset",
         "total": total,
         "link": links,
@@ -314,25 +402,58 @@ fn search_inner(
     Ok(fhir_json(&bundle))
 }
 
+/// A UUID-shaped id, as the backend gives each search answer; derived from the search and
+/// the time, so it is stable for a frozen clock.
+fn bundle_id(shared: &Shared, resource: Resource, user: &User, pairs: &Pairs, now: i64) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(shared.config.seed.to_le_bytes());
+    hasher.update(resource.name().as_bytes());
+    hasher.update(user.patient_id.as_bytes());
+    for (k, v) in pairs {
+        hasher.update(k.as_bytes());
+        hasher.update([0]);
+        hasher.update(v.as_bytes());
+        hasher.update([0]);
+    }
+    hasher.update(now.to_le_bytes());
+    let hex: String = hasher
+        .finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
 fn window<T>(all: &[T], start: usize, count: usize) -> &[T] {
     let start = start.min(all.len());
     let end = start.saturating_add(count).min(all.len());
     &all[start..end]
 }
 
-/// `first`, `previous`, `next`, `last` and `self`, carrying `startIndex` and `_count`. On
-/// Blue Button they name the backend's host (configurable), not the sandbox's.
-#[allow(clippy::too_many_arguments)]
+/// `first`, `next`, `previous`, `last` (the backend's `OffsetLinkBuilder`) and `self`
+/// (HAPI's, its parameters sorted), carrying `startIndex`, `_count` and the search. On Blue
+/// Button they name the backend's host (configurable), not the sandbox's.
 fn links(
     shared: &Shared,
     profile: Profile,
     resource: Resource,
     user: &User,
-    start: usize,
-    count: usize,
+    search: &Search,
     total: usize,
-    extra: &[(String, String)],
-) -> Vec<Value> {
+) -> Result<Vec<Value>, Failure> {
+    let (start, count) = (search.start, search.count);
+    if count == 0 {
+        // `lastIndex = (total - 1) / pageSize * pageSize` divides by zero in the backend.
+        return Err(SearchError::Backend("Invalid pageSize '0'".to_owned()).into());
+    }
     let base = match profile {
         Profile::BlueButton => format!("{}/v2/fhir/{}", shared.config.link_origin, resource.name()),
         Profile::Smart => format!("{}/smart/fhir/{}", shared.origin(), resource.name()),
@@ -348,37 +469,34 @@ fn links(
         q.append_pair("startIndex", &index.to_string());
         q.append_pair("_count", &count.to_string());
         q.append_pair(patient_param, &patient_value);
-        for (k, v) in extra {
+        for (k, v) in &search.carried {
             q.append_pair(k, v);
         }
         format!("{base}?{}", q.finish())
     };
     let link = |relation: &str, url: String| json!({"relation": relation, "url": url});
     let mut out = vec![link("first", url(0))];
-    if count > 0 {
-        if start > 0 {
-            out.push(link("previous", url(start.saturating_sub(count))));
-        }
-        if start + count < total {
-            out.push(link("next", url(start + count)));
-        }
-        let last = if total == 0 {
-            0
-        } else {
-            (total - 1) / count * count
-        };
-        out.push(link("last", url(last)));
+    if start + count < total {
+        out.push(link("next", url(start + count)));
     }
+    if start > 0 {
+        out.push(link("previous", url(start.saturating_sub(count))));
+    }
+    out.push(link("last", url(total.saturating_sub(1) / count * count)));
+    let mut params: Vec<(&str, String)> = vec![
+        ("_count", count.to_string()),
+        ("_format", "application/json+fhir".to_owned()),
+        (patient_param, patient_value.clone()),
+        ("startIndex", start.to_string()),
+    ];
+    params.extend(search.carried.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    params.sort_by(|a, b| a.0.cmp(b.0));
     let mut q = form_urlencoded::Serializer::new(String::new());
-    q.append_pair("_count", &count.to_string());
-    q.append_pair("_format", "application/json+fhir");
-    q.append_pair(patient_param, &patient_value);
-    for (k, v) in extra {
+    for (k, v) in &params {
         q.append_pair(k, v);
     }
-    q.append_pair("startIndex", &start.to_string());
     out.push(link("self", format!("{base}/?{}", q.finish())));
-    out
+    Ok(out)
 }
 
 fn read(
@@ -388,8 +506,17 @@ fn read(
     id: &str,
     headers: &HeaderMap,
 ) -> Response {
-    read_inner(shared, profile, resource, id.trim_end_matches('/'), headers)
-        .unwrap_or_else(|failure| failure.into_response(profile))
+    let mut limits = None;
+    let response = read_inner(
+        shared,
+        profile,
+        resource,
+        id.trim_end_matches('/'),
+        headers,
+        &mut limits,
+    )
+    .unwrap_or_else(|failure| failure.into_response(profile));
+    with_limits(response, limits)
 }
 
 fn read_inner(
@@ -398,12 +525,15 @@ fn read_inner(
     resource: &str,
     id: &str,
     headers: &HeaderMap,
+    limits: &mut Option<RateHeaders>,
 ) -> Result<Response, Failure> {
     let resource = Resource::parse(resource).ok_or(Failure::NotFound)?;
     let caller = caller(shared, profile, headers)?;
     if !allows(&caller.scopes, resource.name(), false) {
         return Err(Failure::Forbidden);
     }
+    throttle(shared, profile, &caller, limits)?;
+    backend(shared)?;
     let user = caller.user;
     let found = match resource {
         Resource::Patient => (id == user.patient_id).then(|| shared.data.patient(user)),
@@ -416,7 +546,7 @@ fn read_inner(
             .claims()
             .iter()
             .find(|c| c.id(user) == id)
-            .map(|c| shared.data.eob(user, c)),
+            .map(|c| shared.data.eob_at(user, c, shared.clock.now())),
     };
     // Another patient's id is simply not found.
     found.map(|r| fhir_json(&r)).ok_or(Failure::NotFound)

@@ -17,6 +17,31 @@
 //! - FHIR reads and searches forced to the token's patient, `_count` ≤ 50, and Bundle links
 //!   on a host that is not the sandbox's.
 //!
+//! And its FHIR side as demanding as production:
+//!
+//! - **Data**: 30 beneficiaries, each with a Patient (BB2's `bene_id` identifiers, the MBI,
+//!   CCW extensions), Coverage for Parts A, B, C and D, and claims of all eight types
+//!   (carrier, dme, hha, hospice, inpatient, outpatient, pde, snf) in CARIN Blue Button (C4BB)
+//!   shape, built from real Blue Button responses and keeping every JSON key path of them;
+//!   items, diagnoses, care teams with NPIs, adjudications and payments vary deterministically.
+//!   `BBUser00009`, `BBUser00019` and `BBUser00029` have hundreds of claims: a page of 50
+//!   inpatient or outpatient claims runs to several megabytes.
+//! - **Search** as Blue Button: `type`, `service-date` and `_lastUpdated` (`lt|le|gt|ge`,
+//!   repeatable into an interval; a missing operator answers Blue Button's 400 verbatim),
+//!   unknown parameters ignored, `total`, and links that carry the search.
+//! - **Compression**: gzip when `Accept-Encoding` asks for it and the body is over 1 KB.
+//! - **Rate limit** per access token on the FHIR views (not userinfo, not metadata), as
+//!   Django REST framework's `SimpleRateThrottle` does it: `429` with `Retry-After` and
+//!   "Request was throttled. Expected available in N seconds.", and `X-RateLimit-Limit`,
+//!   `-Remaining`, `-Reset` (float seconds) on every answer. 10 requests per second by
+//!   default ([`SandboxConfig::throttle`]); it runs on the sandbox's [`Clock`], so tests
+//!   advance a frozen clock instead of sleeping.
+//! - **Faults** ([`FaultConfig`]), deterministic under [`SandboxConfig::seed`]: latency,
+//!   upstream failures (Blue Button's 502s, on FHIR and on refresh — after the rotation),
+//!   dropped connections, and a forced 429 storm; plus a clock offset. With
+//!   [`SandboxConfig::admin`], `/__admin/faults` and `/__admin/clock` change them while the
+//!   sandbox runs (they are 404s otherwise).
+//!
 //! # Quick start (in a test)
 //!
 //! ```no_run
@@ -29,11 +54,48 @@
 //! sandbox.clock().advance(3600); // age every token by an hour
 //! # Ok(()) }
 //! ```
+//!
+//! # Faults and the rate limit (in a test)
+//!
+//! ```no_run
+//! use connect_medicare_sandbox::{
+//!     AppConfig, Clock, FaultConfig, Sandbox, SandboxConfig, Storm, ThrottleRate,
+//! };
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let app = AppConfig::new("my-client", "my-secret", "http://localhost:8080/callback");
+//! let config = SandboxConfig {
+//!     apps: vec![app],
+//!     throttle: Some(ThrottleRate::per_second(5)),
+//!     faults: FaultConfig {
+//!         error_rate: 0.1,            // one FHIR call in ten answers 502
+//!         storm: Some(Storm::Requests(3)), // the first three answer 429
+//!         ..FaultConfig::default()
+//!     },
+//!     seed: 42,
+//!     admin: true,
+//!     ..SandboxConfig::default()
+//! };
+//! // A frozen clock: the rate-limit window moves only when the test advances it.
+//! let sandbox = Sandbox::start(config, Clock::frozen()).await?;
+//! sandbox.clock().advance_millis(1_000);
+//! # Ok(()) }
+//! ```
+//!
+//! # Security
+//!
+//! The sandbox is a test peer: its tokens and codes are derived from the seed, and the admin
+//! endpoints take no credentials. Bind it to loopback.
+//!
+//! Specifications: RFC 6749, RFC 7636 (PKCE), RFC 7009 (revocation), RFC 7662
+//! (introspection), SMART App Launch 2.2, CARIN Blue Button (C4BB) v2.
 
 #![forbid(unsafe_code)]
 
+mod admin;
 mod app;
 mod authorize;
+mod claims;
 mod clock;
 mod config;
 mod data;
@@ -41,14 +103,19 @@ mod discovery;
 #[cfg(feature = "driver")]
 pub mod driver;
 mod errors;
+mod faults;
 mod fhir;
 mod pages;
+mod search;
 mod server;
 mod state;
+mod throttle;
 mod token;
 
 pub use app::router;
 pub use clock::Clock;
 pub use config::{AppConfig, ExpirationFormat, GrantKind, SandboxConfig};
 pub use data::{ClaimMeta, Dataset, USER_COUNT, User};
+pub use faults::{FaultConfig, Storm};
 pub use server::Sandbox;
+pub use throttle::ThrottleRate;

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use connect_medicare_sandbox::{AppConfig, Clock, Sandbox, SandboxConfig};
+use connect_medicare_sandbox::{
+    AppConfig, Clock, FaultConfig, Sandbox, SandboxConfig, Storm, ThrottleRate,
+};
 
 /// An offline emulator of the CMS Blue Button 2.0 v2 sandbox (and a generic SMART server on
 /// /smart/), for Connect Medicare's tests, demo and local development.
@@ -38,10 +40,67 @@ enum Command {
         /// The origin written into Bundle links (Blue Button passes its backend's through).
         #[arg(long, env = "CM_SANDBOX_LINK_ORIGIN")]
         link_origin: Option<String>,
-        /// Seed for tokens, codes and ids.
+        /// Seed for tokens, codes and ids, and for the fault dice (the same seed and the same
+        /// requests give the same faults).
         #[arg(long, env = "CM_SANDBOX_SEED", default_value_t = 0)]
         seed: u64,
+        /// The per-access-token rate limit on the FHIR views, as Django REST framework writes
+        /// it (`10/second`, `600/minute`), or `off`.
+        #[arg(long, env = "CM_SANDBOX_THROTTLE", default_value = "10/second")]
+        throttle: String,
+        /// Seconds added to the clock at start (negative moves it back), to age grants and
+        /// tokens.
+        #[arg(
+            long,
+            env = "CM_SANDBOX_CLOCK_OFFSET",
+            default_value_t = 0,
+            allow_hyphen_values = true
+        )]
+        clock_offset: i64,
+        /// Milliseconds of latency added to every API request (FHIR, userinfo, token).
+        #[arg(long, env = "CM_SANDBOX_LATENCY_MS", default_value_t = 0)]
+        latency_ms: u64,
+        /// Probability (0 to 1) that a FHIR request answers 502 "An error occurred contacting
+        /// the upstream server", and that a refresh answers 502 after rotating the tokens.
+        #[arg(long, env = "CM_SANDBOX_ERROR_RATE", default_value_t = 0.0, value_parser = rate)]
+        error_rate: f64,
+        /// Probability (0 to 1) that an API request's connection is closed without an
+        /// answer (after the request was processed).
+        #[arg(long, env = "CM_SANDBOX_DROP_RATE", default_value_t = 0.0, value_parser = rate)]
+        drop_rate: f64,
+        /// A forced 429 storm: every Blue Button FHIR request answers 429 for this many
+        /// seconds after start.
+        #[arg(
+            long,
+            env = "CM_SANDBOX_STORM_SECONDS",
+            conflicts_with = "storm_requests"
+        )]
+        storm_seconds: Option<u64>,
+        /// A forced 429 storm: the first this-many Blue Button FHIR requests answer 429.
+        #[arg(long, env = "CM_SANDBOX_STORM_REQUESTS")]
+        storm_requests: Option<u64>,
+        /// Serve the test controls: `GET`/`POST /__admin/faults` and `/__admin/clock` (no
+        /// credentials: keep the sandbox on loopback). Without it those paths are 404s. The
+        /// environment variable takes `1`/`true` (and `0`, `false`, `no`, `off`).
+        #[arg(
+            long,
+            env = "CM_SANDBOX_ADMIN",
+            value_parser = clap::builder::FalseyValueParser::new()
+        )]
+        admin: bool,
     },
+}
+
+/// A probability between 0 and 1.
+fn rate(raw: &str) -> Result<f64, String> {
+    let value: f64 = raw
+        .parse()
+        .map_err(|_| format!("{raw:?} is not a number"))?;
+    if (0.0..=1.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err("must be between 0 and 1".to_owned())
+    }
 }
 
 #[tokio::main]
@@ -58,6 +117,14 @@ async fn main() -> anyhow::Result<()> {
         apps_file,
         link_origin,
         seed,
+        throttle,
+        clock_offset,
+        latency_ms,
+        error_rate,
+        drop_rate,
+        storm_seconds,
+        storm_requests,
+        admin,
     } = Cli::parse().command;
     if let Some(path) = apps_file {
         #[derive(serde::Deserialize)]
@@ -75,9 +142,30 @@ async fn main() -> anyhow::Result<()> {
         !apps.is_empty(),
         "register at least one app with --app, CM_SANDBOX_APPS or --apps-file"
     );
+    let throttle = match throttle.as_str() {
+        "off" | "none" => None,
+        raw => Some(
+            raw.parse::<ThrottleRate>()
+                .map_err(|e| anyhow::anyhow!("--throttle: {e}"))?,
+        ),
+    };
+    let storm = match (storm_seconds, storm_requests) {
+        (Some(seconds), _) => Some(Storm::Seconds(seconds)),
+        (None, Some(requests)) => Some(Storm::Requests(requests)),
+        (None, None) => None,
+    };
     let mut config = SandboxConfig {
         apps,
         seed,
+        throttle,
+        faults: FaultConfig {
+            latency_ms,
+            error_rate,
+            drop_rate,
+            storm,
+        },
+        admin,
+        clock_offset_seconds: clock_offset,
         ..SandboxConfig::default()
     };
     if let Some(origin) = link_origin {
@@ -92,6 +180,12 @@ async fn main() -> anyhow::Result<()> {
         sandbox.smart_fhir_base()
     );
     tracing::info!("sign in as BBUser00000 … BBUser00029 with PW00000! … PW00029!");
+    if admin {
+        tracing::info!(
+            "test controls at {}/__admin/faults and /__admin/clock",
+            sandbox.origin()
+        );
+    }
     shutdown_signal().await;
     sandbox.stop().await.context("shutting down")?;
     Ok(())

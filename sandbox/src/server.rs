@@ -1,10 +1,76 @@
 //! Running the sandbox on a socket.
 
-use std::{io, net::SocketAddr, sync::Arc};
+use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 
-use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+use axum::{extract::connect_info::Connected, serve::IncomingStream};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::oneshot,
+    task::JoinHandle,
+};
 
-use crate::{Clock, SandboxConfig, app::routes, state::Shared};
+use crate::{Clock, SandboxConfig, app::routes, faults::Tap, state::Shared};
+
+/// A listener that keeps a second handle on each accepted socket, so an injected fault can
+/// close a connection without answering.
+pub(crate) struct TapListener(TcpListener);
+
+impl axum::serve::Listener for TapListener {
+    type Io = TcpStream;
+    type Addr = Tap;
+
+    async fn accept(&mut self) -> (TcpStream, Tap) {
+        loop {
+            let (stream, peer) = match self.0.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // As axum does: per-connection errors are the client's; others (too many
+                    // open files) are waited out.
+                    if !matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionRefused
+                            | io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                    ) {
+                        tracing::error!("accept error: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let split = stream.into_std().and_then(|std| {
+                let handle = std.try_clone()?;
+                Ok((TcpStream::from_std(std)?, handle))
+            });
+            match split {
+                Ok((stream, handle)) => {
+                    return (
+                        stream,
+                        Tap {
+                            peer,
+                            socket: Some(Arc::new(handle)),
+                        },
+                    );
+                }
+                Err(e) => tracing::warn!("cannot keep a handle on a connection: {e}"),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Tap> {
+        Ok(Tap {
+            peer: self.0.local_addr()?,
+            socket: None,
+        })
+    }
+}
+
+impl Connected<IncomingStream<'_, TapListener>> for Tap {
+    fn connect_info(stream: IncomingStream<'_, TapListener>) -> Self {
+        stream.remote_addr().clone()
+    }
+}
 
 /// A running sandbox. Dropping it stops the server.
 #[derive(Debug)]
@@ -35,10 +101,10 @@ impl Sandbox {
         let origin = public_origin.unwrap_or_else(|| format!("http://{addr}"));
         let shared = Arc::new(Shared::new(config, clock.clone()));
         let _ = shared.origin.set(origin.trim_end_matches('/').to_owned());
-        let app = routes(shared);
+        let app = routes(shared).into_make_service_with_connect_info::<Tap>();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
+            axum::serve(TapListener(listener), app)
                 .with_graceful_shutdown(async {
                     let _ = rx.await;
                 })

@@ -14,6 +14,8 @@ use crate::{
     clock::Clock,
     config::{AppConfig, SandboxConfig},
     data::Dataset,
+    faults::Faults,
+    throttle::Throttle,
 };
 
 /// Which face of the server a request reached.
@@ -193,6 +195,10 @@ pub(crate) struct Shared {
     pub(crate) config: SandboxConfig,
     pub(crate) data: Dataset,
     pub(crate) clock: Clock,
+    /// Injected faults and the rate limit in force (changed at run time by `/__admin/`).
+    pub(crate) faults: Faults,
+    /// The per-token request logs of the rate limit.
+    pub(crate) throttle: Throttle,
     /// `http://127.0.0.1:PORT`, known once the listener is bound.
     pub(crate) origin: OnceLock<String>,
     inner: Mutex<Inner>,
@@ -205,11 +211,17 @@ impl Shared {
             .iter()
             .map(|a| (a.client_id.clone(), a.clone()))
             .collect();
+        if config.clock_offset_seconds != 0 {
+            clock.advance(config.clock_offset_seconds);
+        }
+        let faults = Faults::new(&config, clock.now_millis());
         Self {
             apps,
             config,
             data: Dataset::new(),
             clock,
+            faults,
+            throttle: Throttle::default(),
             origin: OnceLock::new(),
             inner: Mutex::new(Inner::default()),
         }

@@ -211,7 +211,7 @@ fn refresh(shared: &Shared, profile: Profile, app: &AppConfig, form: &Pairs) -> 
     // Rotation: the refresh token is spent and its access token dies, at once.
     inner.revoke_pair_of_refresh(token);
     let expires_at = inner.grants.get(&key).and_then(|g| g.expires_at);
-    issue(
+    let response = issue(
         shared,
         &mut inner,
         profile,
@@ -219,7 +219,17 @@ fn refresh(shared: &Shared, profile: Profile, app: &AppConfig, form: &Pairs) -> 
         record.user,
         scopes,
         expires_at,
-    )
+    );
+    // Blue Button re-reads the beneficiary from its backend *after* issuing the new tokens
+    // (`TokenView.post`); when that fails the client gets a 502 and the tokens it never saw
+    // have replaced the ones it holds.
+    if profile == Profile::BlueButton && shared.faults.upstream_fails() {
+        return errors::bb2_message(
+            StatusCode::BAD_GATEWAY,
+            "Failed to retrieve data from data source.",
+        );
+    }
+    response
 }
 
 /// Mints an access token (and a refresh token where the profile gives one) and writes the

@@ -17,9 +17,15 @@ impl Drop for Running {
 /// Starts the binary on an ephemeral port and returns it with its origin, read from the
 /// line it logs once listening.
 fn serve(args: &[&str]) -> (Running, String) {
+    serve_with_env(args, &[])
+}
+
+/// As [`serve`], with extra environment variables.
+fn serve_with_env(args: &[&str], env: &[(&str, &str)]) -> (Running, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_connect-medicare-sandbox"))
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(args)
+        .envs(env.iter().copied())
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
@@ -99,7 +105,70 @@ require_demographics = false
             r#"{"error":"unsupported_grant_type"}"#
         );
     }
+    // No `--admin`: the test controls do not exist.
+    let admin = reqwest::get(format!("{origin}/__admin/faults"))
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 404);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn fault_flags_and_environment_reach_the_admin_endpoint() {
+    let (_running, origin) = serve_with_env(
+        &[
+            "--app",
+            "cid:secret:http://localhost:8080/callback",
+            "--throttle",
+            "2/second",
+            "--error-rate",
+            "1",
+            "--latency-ms",
+            "5",
+            "--storm-requests",
+            "4",
+            "--seed",
+            "9",
+            "--clock-offset",
+            "-30",
+        ],
+        &[("CM_SANDBOX_DROP_RATE", "0.25"), ("CM_SANDBOX_ADMIN", "1")],
+    );
+    let faults: serde_json::Value = reqwest::get(format!("{origin}/__admin/faults"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        faults,
+        serde_json::json!({"latency_ms": 5, "error_rate": 1.0, "drop_rate": 0.25,
+                           "throttle": "2/second", "storm": {"requests_left": 4}, "seed": 9})
+    );
+    let clock: serde_json::Value = reqwest::get(format!("{origin}/__admin/clock"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(clock["offset_ms"], -30_000);
+}
+
+#[test]
+fn a_rate_outside_zero_to_one_is_refused() {
+    let output = Command::new(env!("CARGO_BIN_EXE_connect-medicare-sandbox"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--app",
+            "a:b:http://x/cb",
+        ])
+        .args(["--error-rate", "1.5"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("must be between 0 and 1"));
 }
 
 #[test]

@@ -112,7 +112,8 @@ async fn count_rules_are_blue_buttons() {
     for (count, detail) in [
         ("51", "value must be at most 50"),
         ("500", "value must be at most 50"),
-        ("ten", "A valid integer is required."),
+        // voluptuous's `Coerce(int)`.
+        ("ten", "expected int"),
     ] {
         let response = get(
             &sandbox,
@@ -134,16 +135,30 @@ async fn count_rules_are_blue_buttons() {
         json(invalid_type).await,
         json!({"detail": "the type parameter value is not valid"})
     );
-    let past_the_end = bundle(
+    // The backend refuses a start past the results; Blue Button passes its diagnostics on.
+    let past_the_end = get(
         &sandbox,
         "/v2/fhir/ExplanationOfBenefit?startIndex=100000",
         &token,
     )
     .await;
-    assert!(
-        past_the_end.get("entry").is_none(),
-        "an empty page has no entry"
+    assert_eq!(past_the_end.status(), 400);
+    let total = bundle(&sandbox, "/v2/fhir/ExplanationOfBenefit", &token).await["total"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        json(past_the_end).await,
+        json!({"detail": format!("An error occurred contacting the upstream server:Value for startIndex (100000) must be less than than result size ({total})")})
     );
+    // A search that finds nothing is a Bundle with no entry.
+    let nothing = bundle(
+        &sandbox,
+        "/v2/fhir/ExplanationOfBenefit?service-date=lt1990-01-01",
+        &token,
+    )
+    .await;
+    assert_eq!(nothing["total"], 0);
+    assert!(nothing.get("entry").is_none(), "an empty page has no entry");
 }
 
 #[tokio::test]

@@ -20,22 +20,64 @@ pub const REDIRECT_URI: &str = "http://localhost:8080/callback";
 pub const ONE_TIME_ID: &str = "one-time-client";
 pub const RESEARCH_ID: &str = "research-client";
 
-/// A sandbox with three apps: 13-month (default), one-time and research.
-pub async fn sandbox() -> Sandbox {
-    let apps = vec![
+/// The three test apps: 13-month (default), one-time and research.
+pub fn apps() -> Vec<AppConfig> {
+    vec![
         AppConfig::new(CLIENT_ID, CLIENT_SECRET, REDIRECT_URI),
         AppConfig::new(ONE_TIME_ID, CLIENT_SECRET, REDIRECT_URI)
             .with_grant_kind(GrantKind::OneTime),
         AppConfig::new(RESEARCH_ID, CLIENT_SECRET, REDIRECT_URI)
             .with_grant_kind(GrantKind::Research),
-    ];
-    let config = SandboxConfig {
-        apps,
+    ]
+}
+
+/// A sandbox with three apps: 13-month (default), one-time and research.
+pub async fn sandbox() -> Sandbox {
+    sandbox_with(|_| {}, Clock::new()).await
+}
+
+/// A sandbox with the three apps and settings changed by `configure`.
+pub async fn sandbox_with(configure: impl FnOnce(&mut SandboxConfig), clock: Clock) -> Sandbox {
+    let mut config = SandboxConfig {
+        apps: apps(),
         ..SandboxConfig::default()
     };
-    Sandbox::start(config, Clock::new())
-        .await
-        .expect("sandbox starts")
+    configure(&mut config);
+    Sandbox::start(config, clock).await.expect("sandbox starts")
+}
+
+/// An access token with every scope for `BBUser000NN`.
+pub async fn token_for(sandbox: &Sandbox, user: usize) -> String {
+    tokens(sandbox, CLIENT_ID, ALL_SCOPES, user).await["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_owned()
+}
+
+/// A bundle from a search that must succeed.
+pub async fn bundle(sandbox: &Sandbox, path: &str, token: &str) -> Value {
+    let response = get(sandbox, path, token).await;
+    assert_eq!(response.status(), 200, "{path}");
+    json(response).await
+}
+
+/// The value of a response header, as text.
+pub fn header_value(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The ids of a bundle's entries.
+pub fn entry_ids(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["resource"]["id"].as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 /// A client that never follows redirects (as the broker's never does).

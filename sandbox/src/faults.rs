@@ -1,0 +1,389 @@
+//! Injected faults, for testing clients against a server that misbehaves the way a real one
+//! does: latency, upstream failures (Blue Button's 502s), dropped connections, and a forced
+//! 429 storm. Random faults are drawn from dice seeded by [`SandboxConfig::seed`], one
+//! sequence per kind of fault, so the same seed and the same sequence of requests give the
+//! same faults.
+//!
+//! Where each applies:
+//!
+//! - **latency**: before every API request (FHIR reads and searches on both faces, userinfo,
+//!   the token endpoints);
+//! - **dropped connection**: on the same routes; the request is processed (a refresh
+//!   rotates its tokens) and then the TCP connection is closed without an answer;
+//! - **upstream failure** (`error_rate`): FHIR reads and searches answer
+//!   `502 {"detail":"An error occurred contacting the upstream server"}` after the token,
+//!   scope and rate checks; a Blue Button refresh answers
+//!   `502 {"status_code":502,"message":"Failed to retrieve data from data source."}` *after*
+//!   rotating the tokens, as the real server does;
+//! - **429 storm**: every Blue Button FHIR read or search answers 429 for a number of
+//!   seconds (of the sandbox's clock) or for a number of requests.
+
+use std::{
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use axum::{
+    body::{Body, Bytes, HttpBody},
+    extract::{ConnectInfo, Request, State},
+    middleware::Next,
+    response::Response,
+};
+use serde_json::{Value, json};
+
+use crate::{SandboxConfig, state::Shared, throttle::ThrottleRate};
+
+/// Faults to inject (all off by default).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FaultConfig {
+    /// Milliseconds added before every API request is answered.
+    pub latency_ms: u64,
+    /// Probability (0 to 1) that a FHIR request or a Blue Button refresh fails upstream
+    /// (502).
+    pub error_rate: f64,
+    /// Probability (0 to 1) that an API request's connection is closed without an answer.
+    pub drop_rate: f64,
+    /// A forced 429 storm, starting when the server starts.
+    pub storm: Option<Storm>,
+}
+
+/// A forced 429 storm on the Blue Button FHIR views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storm {
+    /// Every FHIR request answers 429 for this many seconds of the sandbox's clock.
+    Seconds(u64),
+    /// The next this-many FHIR requests answer 429.
+    Requests(u64),
+}
+
+/// The faults in force, changed at run time through `/__admin/faults`.
+#[derive(Debug)]
+pub(crate) struct Faults {
+    seed: u64,
+    state: Mutex<FaultState>,
+}
+
+#[derive(Debug)]
+struct FaultState {
+    latency_ms: u64,
+    error_rate: f64,
+    drop_rate: f64,
+    throttle: Option<ThrottleRate>,
+    storm_until_millis: Option<i64>,
+    storm_requests: u64,
+    /// How many times each die was thrown: `[errors, drops]`.
+    throws: [u64; 2],
+}
+
+/// The two dice.
+#[derive(Debug, Clone, Copy)]
+enum Die {
+    Error = 0,
+    Drop = 1,
+}
+
+/// What a 429 storm answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StormAnswer {
+    /// Milliseconds until the storm is over (one second for a storm counted in requests).
+    pub(crate) remaining_millis: i64,
+}
+
+/// A partial update of the faults (the body of `POST /__admin/faults`).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FaultPatch {
+    latency_ms: Option<u64>,
+    error_rate: Option<f64>,
+    drop_rate: Option<f64>,
+    /// Start a storm of this many seconds (0 ends any storm).
+    storm_seconds: Option<u64>,
+    /// Start a storm of this many requests (0 ends any storm).
+    storm_requests: Option<u64>,
+    /// A rate (`10/second`), or `"off"`.
+    throttle: Option<String>,
+    /// Forget every token's rate-limit window.
+    #[serde(default)]
+    reset_throttle: bool,
+}
+
+fn check_rate(name: &str, rate: f64) -> Result<f64, String> {
+    if (0.0..=1.0).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!("{name} must be between 0 and 1"))
+    }
+}
+
+impl Faults {
+    pub(crate) fn new(config: &SandboxConfig, now_millis: i64) -> Self {
+        let faults = &config.faults;
+        let (storm_until_millis, storm_requests) = match faults.storm {
+            Some(Storm::Seconds(s)) => (Some(after_seconds(now_millis, s)), 0),
+            Some(Storm::Requests(n)) => (None, n),
+            None => (None, 0),
+        };
+        Self {
+            seed: config.seed,
+            state: Mutex::new(FaultState {
+                latency_ms: faults.latency_ms,
+                error_rate: faults.error_rate.clamp(0.0, 1.0),
+                drop_rate: faults.drop_rate.clamp(0.0, 1.0),
+                throttle: config.throttle,
+                storm_until_millis,
+                storm_requests,
+                throws: [0, 0],
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FaultState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The latency to add to an API request.
+    pub(crate) fn latency(&self) -> Duration {
+        Duration::from_millis(self.lock().latency_ms)
+    }
+
+    /// The rate limit in force.
+    pub(crate) fn throttle(&self) -> Option<ThrottleRate> {
+        self.lock().throttle
+    }
+
+    /// Throws the upstream-failure die.
+    pub(crate) fn upstream_fails(&self) -> bool {
+        self.throw(Die::Error)
+    }
+
+    /// Throws the dropped-connection die.
+    pub(crate) fn connection_drops(&self) -> bool {
+        self.throw(Die::Drop)
+    }
+
+    fn throw(&self, die: Die) -> bool {
+        let mut state = self.lock();
+        let rate = match die {
+            Die::Error => state.error_rate,
+            Die::Drop => state.drop_rate,
+        };
+        let n = state.throws[die as usize];
+        state.throws[die as usize] += 1;
+        rate > 0.0 && unit(self.seed, die as u64, n) < rate
+    }
+
+    /// Whether a 429 storm answers this request (a storm counted in requests spends one).
+    pub(crate) fn storm(&self, now_millis: i64) -> Option<StormAnswer> {
+        let mut state = self.lock();
+        if let Some(until) = state.storm_until_millis {
+            if until > now_millis {
+                return Some(StormAnswer {
+                    remaining_millis: until - now_millis,
+                });
+            }
+            state.storm_until_millis = None;
+        }
+        if state.storm_requests > 0 {
+            state.storm_requests -= 1;
+            return Some(StormAnswer {
+                remaining_millis: 1000,
+            });
+        }
+        None
+    }
+
+    /// Applies a partial update; answers whether it asked to forget the rate-limit windows.
+    pub(crate) fn update(&self, patch: FaultPatch, now_millis: i64) -> Result<bool, String> {
+        let throttle = match patch.throttle.as_deref() {
+            None => None,
+            Some("off" | "none") => Some(None),
+            Some(raw) => Some(Some(raw.parse::<ThrottleRate>()?)),
+        };
+        let error_rate = patch
+            .error_rate
+            .map(|r| check_rate("error_rate", r))
+            .transpose()?;
+        let drop_rate = patch
+            .drop_rate
+            .map(|r| check_rate("drop_rate", r))
+            .transpose()?;
+        let mut state = self.lock();
+        if let Some(ms) = patch.latency_ms {
+            state.latency_ms = ms;
+        }
+        if let Some(rate) = error_rate {
+            state.error_rate = rate;
+        }
+        if let Some(rate) = drop_rate {
+            state.drop_rate = rate;
+        }
+        if let Some(rate) = throttle {
+            state.throttle = rate;
+        }
+        if let Some(seconds) = patch.storm_seconds {
+            state.storm_requests = 0;
+            state.storm_until_millis = (seconds > 0).then(|| after_seconds(now_millis, seconds));
+        }
+        if let Some(requests) = patch.storm_requests {
+            state.storm_until_millis = None;
+            state.storm_requests = requests;
+        }
+        Ok(patch.reset_throttle)
+    }
+
+    /// The faults in force, as `GET /__admin/faults` shows them.
+    pub(crate) fn snapshot(&self, now_millis: i64) -> Value {
+        let state = self.lock();
+        let storm = match (state.storm_until_millis, state.storm_requests) {
+            (Some(until), _) if until > now_millis => {
+                json!({"seconds_left": (until - now_millis) as f64 / 1000.0})
+            }
+            (_, n) if n > 0 => json!({"requests_left": n}),
+            _ => Value::Null,
+        };
+        json!({
+            "latency_ms": state.latency_ms,
+            "error_rate": state.error_rate,
+            "drop_rate": state.drop_rate,
+            "throttle": state.throttle.map(|r| r.to_string()),
+            "storm": storm,
+            "seed": self.seed,
+        })
+    }
+}
+
+/// `seconds` after `now_millis`, saturating.
+fn after_seconds(now_millis: i64, seconds: u64) -> i64 {
+    now_millis.saturating_add(
+        i64::try_from(seconds)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000),
+    )
+}
+
+/// A uniform number in `[0, 1)` from the seed, the die and the throw (SplitMix64).
+fn unit(seed: u64, die: u64, throw: u64) -> f64 {
+    let mut z = seed
+        .wrapping_add(die.wrapping_mul(0xD1B5_4A32_D192_ED03))
+        .wrapping_add(throw.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The accepted connection a request came in on: its peer and a second handle on its
+/// socket, so a fault can close it without answering.
+#[derive(Debug, Clone)]
+pub(crate) struct Tap {
+    pub(crate) peer: SocketAddr,
+    pub(crate) socket: Option<Arc<std::net::TcpStream>>,
+}
+
+impl Tap {
+    /// Closes the connection in both directions: the client sees it end before any answer.
+    fn cut(&self) {
+        if let Some(socket) = &self.socket {
+            let _ = socket.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// Latency and dropped connections, around every API route.
+pub(crate) async fn network(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let latency = shared.faults.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let tap = request
+        .extensions()
+        .get::<ConnectInfo<Tap>>()
+        .map(|ConnectInfo(tap)| tap.clone());
+    let drops = shared.faults.connection_drops();
+    // The request is processed either way: a dropped answer to a refresh has rotated the
+    // tokens, which is the case clients must survive.
+    let response = next.run(request).await;
+    if !drops {
+        return response;
+    }
+    tracing::debug!(peer = ?tap.as_ref().map(|t| t.peer), "fault: dropping the connection");
+    if let Some(tap) = &tap {
+        tap.cut();
+    }
+    // Without a socket handle (a router used in-process), fail the body instead: the
+    // connection then ends mid-answer.
+    Response::new(Body::new(Broken))
+}
+
+/// A body that fails at once.
+struct Broken;
+
+impl HttpBody for Broken {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, io::Error>>> {
+        Poll::Ready(Some(Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "connection dropped by fault injection",
+        ))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dice_are_uniform_enough_and_seeded() {
+        let hits = (0..10_000).filter(|n| unit(7, 0, *n) < 0.25).count();
+        assert!((2_300..2_700).contains(&hits), "{hits}");
+        let a: Vec<bool> = (0..64).map(|n| unit(1, 0, n) < 0.5).collect();
+        let b: Vec<bool> = (0..64).map(|n| unit(1, 0, n) < 0.5).collect();
+        let c: Vec<bool> = (0..64).map(|n| unit(2, 0, n) < 0.5).collect();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn storms_end_by_time_or_count() {
+        let config = SandboxConfig {
+            faults: FaultConfig {
+                storm: Some(Storm::Seconds(2)),
+                ..FaultConfig::default()
+            },
+            ..SandboxConfig::default()
+        };
+        let faults = Faults::new(&config, 10_000);
+        assert_eq!(
+            faults.storm(10_500),
+            Some(StormAnswer {
+                remaining_millis: 1_500
+            })
+        );
+        assert_eq!(faults.storm(12_000), None);
+        faults
+            .update(
+                FaultPatch {
+                    storm_requests: Some(2),
+                    ..FaultPatch::default()
+                },
+                12_000,
+            )
+            .unwrap();
+        assert!(faults.storm(12_000).is_some());
+        assert!(faults.storm(12_000).is_some());
+        assert_eq!(faults.storm(12_000), None);
+    }
+}
