@@ -269,7 +269,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!((p.start_index, p.count), (50, Some(50)));
-        let original = [("service-date", "ge2020-01-01"), ("service-date", "le2020-12-31")];
+        let original = [
+            ("service-date", "ge2020-01-01"),
+            ("service-date", "le2020-12-31"),
+        ];
         assert_eq!(p.apply_to(original).len(), 4);
     }
 
