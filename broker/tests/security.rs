@@ -418,20 +418,6 @@ async fn the_proxy_serves_only_the_allow_list() {
 }
 
 #[tokio::test]
-async fn gzip_passes_through_when_the_browser_accepts_it() {
-    let (sandbox, setup) = setup().await;
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 8).await;
-    let plain = browser
-        .get("/v1/fhir/medicare/ExplanationOfBenefit?_count=20")
-        .await;
-    assert_eq!(plain.status, 200);
-    assert!(plain.headers.get(header::CONTENT_ENCODING).is_none());
-    assert_eq!(plain.json()["entry"].as_array().unwrap().len(), 20);
-}
-
-#[tokio::test]
 async fn withheld_demographics_are_not_a_disconnect() {
     let (sandbox, setup) = setup().await;
     let broker = Broker::start(&setup).await;

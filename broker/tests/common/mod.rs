@@ -32,8 +32,15 @@ pub const KEY: &str = "ZXhhbXBsZS1rZXktZG8tbm90LXVzZS0zMi1ieXRlcyE=";
 
 /// A sandbox with the broker's app registered.
 pub async fn sandbox() -> Sandbox {
+    sandbox_with(|_| {}).await
+}
+
+/// A sandbox with the broker's app registered and settings changed by `change`.
+pub async fn sandbox_with(change: impl FnOnce(&mut SandboxConfig)) -> Sandbox {
     let app = AppConfig::new(CLIENT_ID, CLIENT_SECRET, REDIRECT_URI);
-    Sandbox::start(SandboxConfig::with_app(app), SandboxClock::new())
+    let mut config = SandboxConfig::with_app(app);
+    change(&mut config);
+    Sandbox::start(config, SandboxClock::new())
         .await
         .expect("sandbox starts")
 }

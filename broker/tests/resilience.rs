@@ -1,0 +1,209 @@
+//! Upstream trouble, as the sandbox's faults produce it: throttling (a short `Retry-After` is
+//! waited out once, a long one is passed to the browser), 5xx and dropped connections
+//! (retried for reads, then `upstream_unavailable`), and gzip passed through.
+
+mod common;
+
+use common::*;
+use connect_medicare_protocol::contract::ErrorCode;
+use connect_medicare_sandbox::{FaultConfig, Storm};
+use reqwest::header;
+
+#[tokio::test]
+async fn a_short_retry_after_is_waited_out_once() {
+    let sandbox = sandbox_with(|c| {
+        c.faults = FaultConfig {
+            storm: Some(Storm::Requests(1)),
+            ..FaultConfig::default()
+        };
+    })
+    .await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    connect(&mut browser, &sandbox, 1).await;
+    // The first upstream read is throttled with Retry-After: 1; the browser never sees it.
+    let reply = browser.get("/v1/fhir/medicare/Coverage").await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let metrics = reqwest::get(format!("{}/metrics", broker.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("cm_broker_upstream_throttled_total 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_long_throttle_reaches_the_browser_with_retry_after() {
+    let sandbox = sandbox_with(|c| {
+        c.faults = FaultConfig {
+            storm: Some(Storm::Seconds(60)),
+            ..FaultConfig::default()
+        };
+    })
+    .await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    connect(&mut browser, &sandbox, 2).await;
+    let reply = browser.get("/v1/fhir/medicare/ExplanationOfBenefit").await;
+    assert_eq!(reply.status, 429);
+    let error = reply.error();
+    assert_eq!(error.code, ErrorCode::RateLimited);
+    assert_eq!(error.retry_after, Some(60));
+    assert_eq!(reply.headers[header::RETRY_AFTER], "60");
+    // The connection is intact: once the storm passes, reads work again.
+    sandbox.clock().advance(61);
+    assert_eq!(
+        browser
+            .get("/v1/fhir/medicare/ExplanationOfBenefit")
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn upstream_errors_are_retried_then_reported() {
+    let sandbox = sandbox_with(|c| {
+        c.faults = FaultConfig {
+            error_rate: 1.0,
+            ..FaultConfig::default()
+        };
+    })
+    .await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    connect(&mut browser, &sandbox, 3).await;
+    let reply = browser.get("/v1/fhir/medicare/Coverage").await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.code(), ErrorCode::UpstreamUnavailable);
+    let metrics = reqwest::get(format!("{}/metrics", broker.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"cm_broker_upstream_seconds_count{call="fhir"} 3"#),
+        "one try and two retries: {metrics}"
+    );
+}
+
+#[tokio::test]
+async fn some_upstream_errors_are_absorbed_by_retries() {
+    // Seeded dice: with a one-in-three failure rate, three tries make every read succeed.
+    let sandbox = sandbox_with(|c| {
+        c.seed = 7;
+        c.faults = FaultConfig {
+            error_rate: 0.33,
+            ..FaultConfig::default()
+        };
+    })
+    .await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    connect(&mut browser, &sandbox, 4).await;
+    let mut ok = 0;
+    for i in 0..10 {
+        let reply = browser
+            .get(&format!(
+                "/v1/fhir/medicare/ExplanationOfBenefit?_count=2&startIndex={i}"
+            ))
+            .await;
+        if reply.status == 200 {
+            ok += 1;
+        } else {
+            assert_eq!(reply.code(), ErrorCode::UpstreamUnavailable);
+        }
+    }
+    assert!(ok >= 9, "{ok} of 10 reads succeeded");
+}
+
+#[tokio::test]
+async fn dropped_connections_are_retried_then_reported() {
+    let sandbox = sandbox_with(|c| {
+        c.faults = FaultConfig {
+            drop_rate: 1.0,
+            ..FaultConfig::default()
+        };
+    })
+    .await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    // Every API request is dropped, the token exchange too: the sign-in fails cleanly.
+    let mut browser = Client::new(&broker);
+    let flow = start_flow(&mut browser, "get").await;
+    let callback = sign_in(
+        &sandbox,
+        &flow,
+        5,
+        connect_medicare_sandbox::driver::Consent::ALLOW,
+    )
+    .await;
+    let reply = complete(&mut browser, &flow, &code_from(&callback, &flow)).await;
+    assert_eq!(reply.code(), ErrorCode::UpstreamUnavailable);
+}
+
+#[tokio::test]
+async fn gzip_passes_through_only_when_the_browser_asks() {
+    let sandbox = sandbox().await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    connect(&mut browser, &sandbox, 8).await;
+    // A client that does not decompress, to see the bytes as they cross.
+    browser.http = reqwest::Client::builder().no_gzip().build().unwrap();
+    let plain = browser
+        .get("/v1/fhir/medicare/ExplanationOfBenefit?_count=20")
+        .await;
+    assert_eq!(plain.status, 200);
+    assert!(plain.headers.get(header::CONTENT_ENCODING).is_none());
+    assert_eq!(plain.json()["entry"].as_array().unwrap().len(), 20);
+    let gzipped = browser
+        .send_with(
+            reqwest::Method::GET,
+            "/v1/fhir/medicare/ExplanationOfBenefit?_count=20",
+            None,
+            &[("accept-encoding", "gzip")],
+        )
+        .await;
+    assert_eq!(gzipped.status, 200);
+    assert_eq!(gzipped.headers[header::CONTENT_ENCODING], "gzip");
+    assert!(
+        gzipped.body.len() * 4 < plain.body.len(),
+        "{} vs {}",
+        gzipped.body.len(),
+        plain.body.len()
+    );
+    let mut inflated = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&gzipped.body[..]),
+        &mut inflated,
+    )
+    .unwrap();
+    let inflated: serde_json::Value = serde_json::from_slice(&inflated).unwrap();
+    let plain = plain.json();
+    // The same page (timestamps such as `meta.lastUpdated` are per response).
+    let ids = |bundle: &serde_json::Value| -> Vec<String> {
+        bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resource"]["id"].to_string())
+            .collect()
+    };
+    assert_eq!(inflated["total"], plain["total"]);
+    assert_eq!(ids(&inflated), ids(&plain));
+}
