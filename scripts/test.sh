@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test of the project, installing what is missing first (scripts/setup.sh):
-# formatting, clippy (native and wasm32), the native test suites, the doc tests, and the
-# protocol's golden tests inside headless Chromium through wasm-bindgen-test.
+# formatting, clippy (native and wasm32), the native test suites (protocol, sandbox, broker),
+# the doc tests, the protocol's golden tests and the SDK's tests inside headless Chromium
+# (wasm-bindgen-test), the npm package build with its size and canary checks, the package
+# as a consumer imports it, and the browser slice: Playwright driving Debian's Chromium
+# through the real sandbox and broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,15 +28,29 @@ cargo nextest run --workspace --locked --no-fail-fast
 log "doc tests"
 cargo test --workspace --doc --locked
 
-log "protocol golden tests in headless Chromium (wasm-bindgen-test)"
 wasm_log=$(mktemp)
 trap 'rm -f "$wasm_log"' EXIT
-CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-  cargo test -p connect-medicare-protocol --target wasm32-unknown-unknown --lib --locked \
-  2>&1 | tee "$wasm_log"
-# Plain #[test]s are silently skipped on wasm32: a run with nothing executed is a failure.
-if ! grep -q 'Running headless tests in Chrome' "$wasm_log" \
-  || ! grep -Eq 'test result: ok\. [1-9][0-9]* passed' "$wasm_log"; then
-  echo "test.sh: the browser run did not execute its tests in Chromium" >&2
-  exit 1
-fi
+for crate in connect-medicare-protocol connect-medicare; do
+  log "$crate: wasm tests in headless Chromium (wasm-bindgen-test)"
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+    cargo test -p "$crate" --target wasm32-unknown-unknown --lib --locked \
+    2>&1 | tee "$wasm_log"
+  # Plain #[test]s are silently skipped on wasm32: a run with nothing executed is a failure.
+  if ! grep -q 'Running headless tests in Chrome' "$wasm_log" \
+    || ! grep -Eq 'test result: ok\. [1-9][0-9]* passed' "$wasm_log"; then
+    echo "test.sh: $crate's browser run did not execute its tests in Chromium" >&2
+    exit 1
+  fi
+done
+
+# The payload budget is a regression guard at today's size (39.0 KB brotli-11). Issue 6's
+# target is 15 KB, which this build does not meet yet: see README.md.
+log "npm package: build, payload sizes, canary scan"
+CM_PAYLOAD_BUDGET=${CM_PAYLOAD_BUDGET:-40960} scripts/build-npm.sh
+
+log "npm package as a consumer gets it (npm pack, import in Node, tsc, canary)"
+(cd tests && node --test npm/)
+
+log "browser slice: Chromium through the real sandbox and broker"
+cargo build -p connect-medicare-sandbox -p connect-medicare-broker --bins --locked
+(cd tests && node --test e2e/slice.mjs)

@@ -6,7 +6,7 @@
 //! token ever reaches the browser. It speaks the contract in
 //! [`connect_medicare_protocol::contract`].
 //!
-//! What is here so far — the foundations the API routes are built on:
+//! What is here:
 //!
 //! - [`Config`]: the TOML file plus `CM_BROKER_*` overrides, validated once at start
 //!   (`broker.example.toml` documents every field).
@@ -16,8 +16,9 @@
 //! - [`Store`]: flows, sessions, connections and the revocation queue; [`SqliteStore`] (WAL,
 //!   migrated at start) and [`MemoryStore`] (tests).
 //! - [`ApiError`] and [`ApiJson`]: one JSON error shape for every failure.
-//! - [`app`]: the router — for now `GET /healthz` and the optional static directory; the `/v1`
-//!   routes are not served yet.
+//! - [`app`]: the router — the `/v1` API (flows, session, disconnect, the FHIR proxy),
+//!   `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, and the optional static site; and
+//!   [`serve`], with its header-read timeout, header cap and graceful shutdown.
 //!
 //! # Quick start
 //!
@@ -35,7 +36,7 @@
 //! }
 //! let store = open_store(config.database()).await?; // migrations applied here
 //! let listener = tokio::net::TcpListener::bind(config.listen()).await?;
-//! let state = AppState::new(Arc::new(config), store, Arc::new(SystemClock));
+//! let state = AppState::new(Arc::new(config), store, Arc::new(SystemClock)).await?;
 //! serve(listener, state, std::future::pending()).await?;
 //! # Ok(())
 //! # }

@@ -1,0 +1,199 @@
+// Types of `connect-medicare`. FHIR resources are typed with @types/fhir (`fhir/r4`).
+import type { Bundle, Coverage, ExplanationOfBenefit, Patient } from 'fhir/r4.js';
+
+/**
+ * The stable machine codes of {@link ConnectMedicareError}: the broker contract's codes, plus
+ * `broker_unreachable`, `invalid_config` and `not_in_browser`, which the SDK raises itself.
+ * A newer broker may send a code not listed here; it is passed through unchanged.
+ */
+export type ErrorCode =
+  | 'invalid_request'
+  | 'csrf_required'
+  | 'origin_not_allowed'
+  | 'unknown_provider'
+  | 'redirect_uri_mismatch'
+  | 'too_many_flows'
+  | 'flow_not_found'
+  | 'state_used'
+  | 'pkce_mismatch'
+  | 'access_denied'
+  | 'not_connected'
+  | 'reconnect_required'
+  | 'demographics_withheld'
+  | 'insufficient_scope'
+  | 'not_allowed'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'payload_too_large'
+  | 'rate_limited'
+  | 'upstream_unavailable'
+  | 'upstream_error'
+  | 'internal'
+  | 'broker_unreachable'
+  | 'invalid_config'
+  | 'not_in_browser';
+
+/**
+ * Every failure of the SDK. A real `Error` subclass: check `instanceof ConnectMedicareError`
+ * and switch on `code`.
+ *
+ * @example
+ * try { await cm.patient(); }
+ * catch (e) { if (e instanceof ConnectMedicareError && e.code === 'reconnect_required') showConnect(); }
+ */
+export class ConnectMedicareError extends Error {
+  constructor(code: ErrorCode | (string & {}), message: string, retryAfter?: number, options?: ErrorOptions);
+  readonly name: 'ConnectMedicareError';
+  /** The stable machine code. */
+  readonly code: ErrorCode | (string & {});
+  /** Seconds to wait before retrying (with `rate_limited`). */
+  readonly retryAfter?: number;
+}
+
+/** Where the pending sign-in is kept between `connect()` and `handleRedirect()`: sessionStorage by default. */
+export interface FlowStorage {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+  readonly length?: number;
+  key?(index: number): string | null;
+}
+
+export interface CreateOptions {
+  /** The broker's base URL: same-site with the app, e.g. `"/cm"` or `"https://app.example.com/cm"`. */
+  broker: string;
+  /** Defaults to `sessionStorage`. */
+  storage?: FlowStorage;
+  /** Where to load the wasm module from, when a bundler moved it (default: next to the glue). */
+  wasm?: string | URL | Request | Response | BufferSource | WebAssembly.Module;
+}
+
+/** A provider this broker serves. */
+export interface ProviderSummary {
+  /** Its id in the broker (`"medicare"`). */
+  id: string;
+  /** A display name (`"Medicare"`). */
+  name: string;
+  kind: 'blue_button' | 'smart';
+}
+
+export interface ConnectOptions {
+  /** A provider id; default: the first one the broker serves. */
+  provider?: string;
+  /** `"get"` (default) navigates; `"post"` submits a form, where the provider allows it. */
+  method?: 'get' | 'post';
+  /** Where the app wants to go after the callback: a same-origin path such as `"/claims"`. */
+  returnTo?: string;
+}
+
+/** One provider's connection, as the broker reports it (snake_case, as in the broker contract). */
+export interface Connection {
+  provider: string;
+  status: 'connected' | 'reconnect_required';
+  /** The beneficiary's FHIR Patient id. */
+  patient: string | null;
+  /** The scopes granted. */
+  scopes: string[];
+  /** Whether the user shared demographics (Patient and userinfo need them). */
+  demographics_shared: boolean;
+  /** When the data-access grant ends (RFC 3339), or null when it does not. */
+  grant_expires_at: string | null;
+}
+
+export interface Session {
+  connections: Connection[];
+}
+
+export interface RedirectResult {
+  /** The provider just connected. */
+  provider: string;
+  /** The `returnTo` given to `connect()`, or null. */
+  returnTo: string | null;
+  session: Session;
+}
+
+export interface DisconnectResult {
+  /** The providers whose connection was removed (empty when there was none). */
+  disconnected: string[];
+}
+
+/** OpenID Connect userinfo. */
+export interface UserInfo {
+  sub: string;
+  name?: string;
+  given_name?: string;
+  family_name?: string;
+  email?: string;
+  [claim: string]: unknown;
+}
+
+/** Blue Button claim types. */
+export type ClaimType = 'carrier' | 'pde' | 'dme' | 'hha' | 'hospice' | 'inpatient' | 'outpatient' | 'snf';
+
+export interface ClaimsQuery {
+  provider?: string;
+  /** Only these claim types. */
+  types?: ClaimType[];
+  /** Claims with a service date on or after this date (`YYYY-MM-DD`, or a Date). */
+  since?: string | Date;
+  /** Claims with a service date on or before this date. */
+  until?: string | Date;
+  /** Entries per page (`_count`; at most 50 for Medicare). */
+  pageSize?: number;
+}
+
+/**
+ * One page of search results. Iterate over it and the pages after it with `for await`.
+ *
+ * @example
+ * const first = await cm.explanationOfBenefit({ types: ['carrier', 'pde'], pageSize: 50 });
+ * for await (const page of first) render(page.resources);
+ */
+export interface SearchPage<T extends Patient | Coverage | ExplanationOfBenefit> extends AsyncIterable<SearchPage<T>> {
+  /** The search Bundle, as the server sent it. */
+  readonly bundle: Bundle<T>;
+  /** This page's resources of the searched type. */
+  readonly resources: T[];
+  /** `Bundle.total`, when the server sent it. */
+  readonly total: number | undefined;
+  /** Whether a next page exists. */
+  readonly hasNext: boolean;
+  /** The next page (the same search sent through the broker with the next `startIndex`), or null. */
+  next(): Promise<SearchPage<T> | null>;
+  /** The resources of this page and every page after it, fetched in parallel where the `last` link allows. */
+  all(options?: { concurrency?: number }): Promise<T[]>;
+}
+
+/**
+ * A client of one Connect Medicare token broker.
+ *
+ * @example
+ * const cm = await ConnectMedicare.create({ broker: '/cm' });
+ * const done = await cm.handleRedirect();          // on the callback route; null elsewhere
+ * if (!done) await cm.connect({ returnTo: '/claims' });
+ */
+export class ConnectMedicare {
+  private constructor();
+  /** Loads the wasm module and reads the broker's `/v1/config`. */
+  static create(options: CreateOptions): Promise<ConnectMedicare>;
+  /** The providers this broker serves. */
+  readonly providers: ProviderSummary[];
+  /** Starts a sign-in and leaves the page (the promise settles only on failure or before navigation). */
+  connect(options?: ConnectOptions): Promise<void>;
+  /** Finishes a sign-in on the callback route: `null` when `url` (default: the address bar) is not a callback. */
+  handleRedirect(url?: string): Promise<RedirectResult | null>;
+  /** The browser's connections. */
+  session(): Promise<Session>;
+  /** The signed-in beneficiary. */
+  patient(provider?: string): Promise<Patient>;
+  /** Every Coverage of the beneficiary. */
+  coverage(provider?: string): Promise<Coverage[]>;
+  /** The first page of claims. */
+  explanationOfBenefit(query?: ClaimsQuery): Promise<SearchPage<ExplanationOfBenefit>>;
+  /** Every claim, pages fetched in parallel (at most `concurrency`, default 4, at most 10). */
+  allClaims(query?: ClaimsQuery & { concurrency?: number }): Promise<ExplanationOfBenefit[]>;
+  /** OpenID Connect userinfo. */
+  userinfo(provider?: string): Promise<UserInfo>;
+  /** Disconnects one provider (revoking its grant), or every one. Idempotent. */
+  disconnect(provider?: string): Promise<DisconnectResult>;
+}

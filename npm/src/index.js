@@ -1,0 +1,285 @@
+// connect-medicare — the main entry. Importing it has no side effects and reads no browser
+// global: the wasm module is loaded by ConnectMedicare.create(), in the browser.
+import init, * as core from '../build/connect_medicare.js';
+import { ConnectMedicareError } from '../build/error.js';
+
+export { ConnectMedicareError };
+
+let loading;
+/** Loads the wasm module once (a failed load may be retried). */
+function load(module_or_path) {
+  loading ??= init(module_or_path === undefined ? undefined : { module_or_path }).catch((e) => {
+    loading = undefined;
+    throw new ConnectMedicareError('not_in_browser', 'The Connect Medicare wasm module could not be loaded', undefined, { cause: e });
+  });
+  return loading;
+}
+
+const fail = (code, message) => new ConnectMedicareError(code, message);
+const DEFAULT_CONCURRENCY = 4;
+const MAX_CONCURRENCY = 10;
+const MAX_PAGES = 10000;
+const MAX_RETRY_AFTER = 30;
+
+/** The `resourceType` resources of a search Bundle, in order. */
+const resourcesOf = (bundle, type) =>
+  (bundle?.entry ?? []).map((e) => e.resource).filter((r) => r?.resourceType === type);
+
+const date = (d) => (d instanceof Date ? d.toISOString().slice(0, 10) : d ?? undefined);
+
+/** A client of one Connect Medicare token broker. Make it with `ConnectMedicare.create`. */
+export class ConnectMedicare {
+  #base;
+  #storage;
+  #providers;
+  #header;
+
+  /** @private Use `ConnectMedicare.create()`. */
+  constructor(base, storage, providers, header) {
+    this.#base = base;
+    this.#storage = storage;
+    this.#providers = providers;
+    this.#header = header;
+  }
+
+  /** Loads the module, reads the broker's `/v1/config`, and resolves to a client. */
+  static async create({ broker, storage, wasm } = {}) {
+    if (typeof broker !== 'string') throw fail('invalid_config', 'broker is required, e.g. { broker: "/cm" }');
+    if (typeof fetch !== 'function') throw fail('not_in_browser', 'fetch is not available here');
+    if (storage == null) {
+      try {
+        storage = globalThis.sessionStorage;
+      } catch {
+        storage = undefined;
+      }
+      if (storage == null) throw fail('not_in_browser', 'No sessionStorage here: create the client in the browser');
+    }
+    await load(wasm);
+    const base = core.brokerBase(broker);
+    const header = core.csrfHeader();
+    const client = new ConnectMedicare(base, storage, [], header);
+    client.#providers = core.checkConfig(await client.#call('GET', '/v1/config'));
+    return client;
+  }
+
+  /** The providers this broker serves (from `/v1/config`). */
+  get providers() {
+    return this.#providers.map(({ id, name, kind }) => ({ id, name, kind }));
+  }
+
+  /**
+   * Starts a sign-in: registers the flow with the broker, validates the authorize request it
+   * returns, keeps the verifier for the callback, and navigates (GET) or submits a form (POST).
+   */
+  async connect({ provider, method, returnTo } = {}) {
+    const body = core.connectRequest(this.#provider(provider), method, returnTo);
+    const answer = await this.#call('POST', '/v1/flows', body);
+    core.navigate(core.connectFinish(body.state, answer, this.#storage));
+  }
+
+  /**
+   * On the callback route: `null` when the URL is not a callback; otherwise finishes the
+   * sign-in once, however often it is called.
+   */
+  handleRedirect(url) {
+    return core.handleRedirect(url, this.#storage, async (body, provider, returnTo) => ({
+      provider,
+      returnTo,
+      session: await this.#call('POST', '/v1/flows/complete', body),
+    }));
+  }
+
+  /** The browser's connections. */
+  session() {
+    return this.#call('GET', '/v1/session');
+  }
+
+  /** Disconnects one provider (revoking upstream), or every one when none is named. */
+  async disconnect(provider) {
+    const body = provider === undefined ? {} : { provider: this.#provider(provider).id };
+    return this.#call('POST', '/v1/session/disconnect', body);
+  }
+
+  /** The provider's userinfo (OpenID Connect). */
+  async userinfo(provider) {
+    return this.#call('GET', '/v1/userinfo/' + this.#provider(provider).id);
+  }
+
+  /** The signed-in beneficiary's Patient resource. */
+  async patient(provider) {
+    const page = await this.#search(this.#provider(provider), 'Patient', []);
+    const [patient] = page.resources;
+    if (!patient) throw fail('not_found', 'The provider returned no Patient');
+    return patient;
+  }
+
+  /** Every Coverage resource of the signed-in beneficiary. */
+  async coverage(provider) {
+    const page = await this.#search(this.#provider(provider), 'Coverage', []);
+    return page.all();
+  }
+
+  /** The first page of the beneficiary's claims (ExplanationOfBenefit), with `next()` and async iteration. */
+  async explanationOfBenefit({ provider, types, since, until, pageSize } = {}) {
+    const p = this.#provider(provider);
+    const query = core.eobQuery(p, Array.isArray(types) ? types.join(',') : types, date(since), date(until), pageSize);
+    return this.#search(p, 'ExplanationOfBenefit', query);
+  }
+
+  /** Every claim: the pages after the first are fetched in parallel (at most `concurrency`) when the Bundle's `last` link plans them. */
+  async allClaims({ concurrency, ...search } = {}) {
+    const page = await this.explanationOfBenefit(search);
+    return page.all({ concurrency });
+  }
+
+  #provider(id) {
+    const found = id === undefined ? this.#providers[0] : this.#providers.find((p) => p.id === id);
+    if (!found) throw fail('unknown_provider', 'The broker does not serve this provider');
+    return found;
+  }
+
+  async #search(provider, type, query) {
+    const path = `/v1/fhir/${provider.id}/${type}`;
+    const get = (params) => this.#call('GET', params.size ? `${path}?${params}` : path);
+    const first = new URLSearchParams(query);
+    return new SearchPage(type, get, first, await bundle(get(first)), 0);
+  }
+
+  async #call(method, path, body) {
+    let response;
+    try {
+      const headers = { [this.#header[0]]: this.#header[1] };
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      response = await fetch(this.#base + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: 'include',
+        cache: 'no-store',
+      });
+    } catch (e) {
+      throw new ConnectMedicareError('broker_unreachable', 'The broker could not be reached', undefined, { cause: e });
+    }
+    let json;
+    try {
+      json = await response.json();
+    } catch {
+      json = undefined;
+    }
+    if (!response.ok) throw core.brokerError(response.status, json, response.headers.get('retry-after') ?? undefined);
+    if (json === undefined) throw fail('upstream_error', 'The broker answered with a body that is not JSON');
+    return json;
+  }
+}
+
+async function bundle(answer) {
+  const b = await answer;
+  if (b?.resourceType !== 'Bundle') throw fail('upstream_error', 'The search did not answer with a FHIR Bundle');
+  return b;
+}
+
+/** The same search with a page's `startIndex` and `_count`: a link's host and path are never used. */
+function at(query, page) {
+  const params = new URLSearchParams(query);
+  params.delete('startIndex');
+  params.delete('_count');
+  if (page.count !== undefined) params.set('_count', page.count);
+  params.set('startIndex', page.startIndex);
+  return params;
+}
+
+const sleep = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+
+/** One page of search results. Iterate with `for await (const page of firstPage)`. */
+class SearchPage {
+  #type;
+  #get;
+  #query;
+  #start;
+
+  constructor(type, get, query, bundle, start) {
+    this.#type = type;
+    this.#get = get;
+    this.#query = query;
+    this.#start = start;
+    /** The search Bundle, as the server sent it. */
+    this.bundle = bundle;
+  }
+
+  /** This page's resources of the searched type. */
+  get resources() {
+    return resourcesOf(this.bundle, this.#type);
+  }
+
+  /** `Bundle.total`, when the server sent it. */
+  get total() {
+    return this.bundle.total;
+  }
+
+  /** Whether a next page exists. */
+  get hasNext() {
+    return core.nextPage(this.bundle) !== null;
+  }
+
+  /** The next page, or `null` on the last one. */
+  async next() {
+    const page = core.nextPage(this.bundle);
+    if (page === null) return null;
+    if (page.startIndex <= this.#start) throw fail('upstream_error', "The Bundle's next link does not move forward");
+    return this.#page(page, await bundle(this.#get(at(this.#query, page))));
+  }
+
+  async *[Symbol.asyncIterator]() {
+    for (let page = this, n = 0; page; page = await page.next()) {
+      if (++n > MAX_PAGES) throw fail('upstream_error', 'The search has too many pages');
+      yield page;
+    }
+  }
+
+  /** The resources of this page and of every page after it, in order. */
+  async all({ concurrency = DEFAULT_CONCURRENCY } = {}) {
+    const plan = core.pagePlan(this.bundle);
+    const bundles = [this.bundle];
+    if (plan === null) {
+      for await (const page of this) if (page !== this) bundles.push(page.bundle);
+    } else {
+      bundles.push(...(await this.#parallel(plan, Math.min(Math.max(1, concurrency | 0), MAX_CONCURRENCY))));
+    }
+    return bundles.flatMap((b) => resourcesOf(b, this.#type));
+  }
+
+  #page(page, b) {
+    return new SearchPage(this.#type, this.#get, this.#query, b, page.startIndex);
+  }
+
+  /** Fetches every planned page with at most `width` requests in flight, waiting out `rate_limited` answers. */
+  async #parallel(plan, width) {
+    const out = new Array(plan.length);
+    let next = 0;
+    let failed = false;
+    const fetchOne = async (page) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await bundle(this.#get(at(this.#query, page)));
+        } catch (e) {
+          const wait = e?.retryAfter ?? 1;
+          if (e?.code !== 'rate_limited' || attempt >= 3 || wait > MAX_RETRY_AFTER) throw e;
+          await sleep(wait);
+        }
+      }
+    };
+    const worker = async () => {
+      while (!failed && next < plan.length) {
+        const i = next++;
+        try {
+          out[i] = await fetchOne(plan[i]);
+        } catch (e) {
+          failed = true;
+          throw e;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(width, plan.length) }, worker));
+    return out;
+  }
+}

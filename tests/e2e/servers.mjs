@@ -1,0 +1,138 @@
+// Real processes for the browser tests: the Blue Button sandbox emulator on 127.0.0.1 (cross-
+// site, as CMS is) and the broker on localhost serving an app directory, both on ephemeral
+// ports, with the built npm package staged into the app as `connect-medicare/`.
+//
+//   const servers = await startServers({ site: 'e2e/slice', redirectPath: '/' });
+//   ... servers.app (http://localhost:PORT/), servers.sandbox (http://127.0.0.1:PORT) ...
+//   await servers.stop();
+//
+// The binaries come from the shared cargo target directory (built by scripts/test.sh):
+// CM_TARGET_DIR (or CARGO_TARGET_DIR) overrides it. Nothing here reaches beyond loopback.
+import { spawn, execFileSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const targetDir = process.env.CM_TARGET_DIR ?? process.env.CARGO_TARGET_DIR ?? join(repo, 'target');
+export const CLIENT_ID = 'e2e-client';
+export const CLIENT_SECRET = 'canary-client-secret-4f1d';
+
+function freePort() {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => done(port));
+    });
+  });
+}
+
+/** Spawns `bin` and resolves with the first stdout/stderr line matching `pattern`'s group. */
+function start(bin, args, env, pattern) {
+  const child = spawn(join(targetDir, 'debug', bin), args, {
+    env: { ...process.env, NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const log = [];
+  return new Promise((done, fail) => {
+    const timer = setTimeout(() => fail(new Error(`${bin} did not start:\n${log.join('\n')}`)), 60_000);
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        log.push(line);
+        const match = line.match(pattern);
+        if (match) {
+          clearTimeout(timer);
+          done({ child, value: match[1], log });
+        }
+      });
+    }
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`${bin} exited with ${code}:\n${log.join('\n')}`));
+    });
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      fail(new Error(`${bin} could not be started: ${e.message}`));
+    });
+  });
+}
+
+/**
+ * Starts the sandbox and a broker serving `site` (a folder relative to tests/), with the
+ * app's redirect URI at `redirectPath`. Extra sandbox flags in `sandboxArgs`.
+ */
+export async function startServers({ site, redirectPath = '/callback', sandboxArgs = [], providers = '' }) {
+  const dir = mkdtempSync(join(tmpdir(), 'cm-e2e-'));
+  const appDir = join(dir, 'site');
+  cpSync(join(repo, 'tests', site), appDir, { recursive: true, dereference: false, filter: (src) => !src.endsWith('connect-medicare') });
+  execFileSync(join(repo, 'scripts', 'stage-npm.sh'), [join(appDir, 'connect-medicare')], { stdio: 'inherit' });
+  const appPort = await freePort();
+  const app = `http://localhost:${appPort}`;
+  const redirect = `${app}${redirectPath}`;
+  const sandbox = await start(
+    'connect-medicare-sandbox',
+    ['serve', '--listen', '127.0.0.1:0', '--admin', '--app', `${CLIENT_ID}:${CLIENT_SECRET}:${redirect}`, ...sandboxArgs],
+    { RUST_LOG: 'info' },
+    /listening on (http:\/\/127\.0\.0\.1:\d+)/,
+  );
+  const key = execFileSync(join(targetDir, 'debug', 'connect-medicare-broker'), ['gen-key', '--id', 'e2e']).toString();
+  writeFileSync(join(dir, 'broker.toml'), `
+listen = "127.0.0.1:${appPort}"
+public_base_url = "${app}"
+database = "sqlite://broker.db"
+static_dir = "site"
+${key}
+[[providers]]
+id = "medicare"
+name = "Medicare"
+kind = "blue_button"
+base_url = "${sandbox.value}"
+client_id = "${CLIENT_ID}"
+redirect_uri = "${redirect}"
+${providers.replaceAll('{sandbox}', sandbox.value).replaceAll('{redirect}', redirect)}
+`);
+  let broker;
+  const startBroker = async () => {
+    broker = await start(
+      'connect-medicare-broker',
+      ['serve', '--config', join(dir, 'broker.toml')],
+      {
+        CM_BROKER_PROVIDERS__MEDICARE__CLIENT_SECRET: CLIENT_SECRET,
+        ...(providers.includes('id = "ehr"') ? { CM_BROKER_PROVIDERS__EHR__CLIENT_SECRET: CLIENT_SECRET } : {}),
+        CM_BROKER_LOG: 'info',
+      },
+      /serving address=(\S+)/,
+    );
+  };
+  await startBroker();
+  return {
+    app: `${app}/`,
+    redirect,
+    sandbox: sandbox.value,
+    dir,
+    /** The broker's log so far (for a test's failure message, and the no-secrets check). */
+    brokerLog: () => broker.log.join('\n'),
+    /** Stops and starts the broker again on the same port and store (sessions must survive). */
+    async restartBroker() {
+      await stop(broker.child);
+      await startBroker();
+    },
+    async stop() {
+      await Promise.all([stop(broker?.child), stop(sandbox.child)]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function stop(child) {
+  if (!child || child.exitCode !== null) return Promise.resolve();
+  return new Promise((done) => {
+    child.once('exit', () => done());
+    child.kill('SIGTERM');
+  });
+}

@@ -1,0 +1,53 @@
+// A consumer of the package as an app would write it: `tsc --noEmit` must accept it against
+// the package's own .d.ts files, resolved through its `exports` map.
+import { ConnectMedicare, ConnectMedicareError, type ErrorCode, type SearchPage } from 'connect-medicare';
+import { ConnectMedicareButton } from 'connect-medicare/button';
+import type { Coverage, ExplanationOfBenefit, Patient } from 'fhir/r4.js';
+
+export async function app(): Promise<void> {
+  const cm = await ConnectMedicare.create({ broker: '/cm', storage: sessionStorage });
+  const done = await cm.handleRedirect(location.href);
+  if (done) {
+    const target: string | null = done.returnTo;
+    const connected: boolean = done.session.connections.some((c) => c.status === 'connected');
+    console.log(target, connected, done.provider);
+  } else {
+    await cm.connect({ provider: cm.providers[0]?.id, method: 'post', returnTo: '/claims' });
+  }
+  const patient: Patient = await cm.patient();
+  const coverage: Coverage[] = await cm.coverage('medicare');
+  const first: SearchPage<ExplanationOfBenefit> = await cm.explanationOfBenefit({
+    types: ['carrier', 'pde'],
+    since: new Date('2020-01-01'),
+    until: '2020-12-31',
+    pageSize: 50,
+  });
+  for await (const page of first) {
+    const claims: ExplanationOfBenefit[] = page.resources;
+    console.log(claims.length, page.bundle.total, page.hasNext);
+  }
+  const next = await first.next();
+  const all: ExplanationOfBenefit[] = await cm.allClaims({ concurrency: 4 });
+  const userinfo = await cm.userinfo();
+  const gone: string[] = (await cm.disconnect()).disconnected;
+  console.log(patient.id, coverage.length, next?.resources.length, all.length, userinfo.sub, gone);
+  try {
+    await cm.session();
+  } catch (e) {
+    if (e instanceof ConnectMedicareError) {
+      const code: ErrorCode | string = e.code;
+      const wait: number | undefined = e.retryAfter;
+      console.log(code, wait, e.message, e instanceof Error);
+    }
+  }
+  const button = document.querySelector('connect-medicare-button');
+  if (button instanceof ConnectMedicareButton) button.client = cm;
+  document.createElement('connect-medicare-button').addEventListener('connect-medicare-error', (event) => {
+    console.log(event.detail.code);
+  });
+}
+
+// @ts-expect-error broker is required
+void ConnectMedicare.create({});
+// @ts-expect-error unknown claim type
+void (null as unknown as ConnectMedicare).explanationOfBenefit({ types: ['dental'] });
