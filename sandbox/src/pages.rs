@@ -25,6 +25,7 @@ fn layout(title: &str, body: &str) -> String {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>{title}</title>
 <style>
   body {{ font-family: system-ui, sans-serif; background: #f1f1f1; margin: 0; color: #1b1b1b; }}

@@ -1,0 +1,182 @@
+// The vanilla example: the button, the callback route, the beneficiary, coverage, a claims
+// table with type filters and paging, the reconnect prompt, and disconnect.
+import { ConnectMedicare, ConnectMedicareError } from './connect-medicare/dist/index.js';
+import './connect-medicare/dist/button.js';
+
+const $ = (selector) => document.querySelector(selector);
+const TYPES = ['carrier', 'pde', 'dme', 'hha', 'hospice', 'inpatient', 'outpatient', 'snf'];
+const PAGE_SIZE = 10;
+
+const status = (text) => {
+  $('#status').textContent = text;
+};
+
+const cm = await ConnectMedicare.create({ broker: location.origin });
+const button = $('connect-medicare-button');
+button.client = cm;
+
+/** Waits out a rate limit the broker could not absorb, then tries again (up to 5 times). */
+async function patiently(call) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call();
+    } catch (e) {
+      if (!(e instanceof ConnectMedicareError) || e.code !== 'rate_limited' || attempt >= 5) throw e;
+      status(`Medicare is busy; trying again in ${e.retryAfter ?? 1} s…`);
+      await new Promise((resolve) => setTimeout(resolve, (e.retryAfter ?? 1) * 1000));
+      status('');
+    }
+  }
+}
+
+function showError(e) {
+  if (e instanceof ConnectMedicareError) {
+    if (e.code === 'reconnect_required' || e.code === 'not_connected') return showDisconnected(e.code === 'reconnect_required');
+    status(`${e.message} (${e.code})`);
+  } else {
+    status(String(e));
+  }
+}
+
+function showDisconnected(ended) {
+  $('#data').hidden = true;
+  $('#reconnect').hidden = !ended;
+  button.refresh();
+}
+
+// The callback route: finish the sign-in, then go where connect() asked to return.
+try {
+  const done = await cm.handleRedirect();
+  if (done) history.replaceState(null, '', done.returnTo ?? '/');
+} catch (e) {
+  history.replaceState(null, '', '/');
+  if (e instanceof ConnectMedicareError && e.code === 'access_denied') {
+    status('You chose not to share your Medicare data. You can connect again any time.');
+  } else {
+    showError(e);
+  }
+}
+
+const fmtMoney = (value) =>
+  typeof value === 'number' ? value.toLocaleString('en-US', { style: 'currency', currency: 'USD' }) : '—';
+
+function claimRow(eob) {
+  const type = eob.type?.coding?.find((c) => c.system?.endsWith('/eob-type'))?.code
+    ?? eob.type?.coding?.[0]?.code ?? '—';
+  const date = eob.billablePeriod?.start ?? eob.item?.[0]?.servicedDate ?? '—';
+  const provider = eob.provider?.display ?? eob.provider?.identifier?.value
+    ?? eob.careTeam?.[0]?.provider?.identifier?.value ?? eob.provider?.reference ?? '—';
+  const billed = eob.total?.find((t) => t.category?.coding?.some((c) => c.code === 'submitted' || c.code?.endsWith('/clm_tot_chrg_amt')))?.amount?.value;
+  const paid = eob.payment?.amount?.value;
+  const row = document.createElement('tr');
+  for (const [text, cls] of [[String(type).toLowerCase(), ''], [date, ''], [provider, ''], [fmtMoney(billed), 'amount'], [fmtMoney(paid), 'amount']]) {
+    const cell = document.createElement('td');
+    cell.textContent = text;
+    if (cls) cell.className = cls;
+    row.append(cell);
+  }
+  return row;
+}
+
+// Claims: one page at a time, with type filters. `pages` keeps what was seen for "Previous".
+let pages = [];
+async function loadClaims() {
+  const types = [...document.querySelectorAll('#filters input:checked')].map((i) => i.value);
+  pages = [await patiently(() => cm.explanationOfBenefit({ types: types.length ? types : undefined, pageSize: PAGE_SIZE }))];
+  renderPage();
+}
+
+function renderPage() {
+  const page = pages.at(-1);
+  const body = $('#claims tbody');
+  body.replaceChildren(...page.resources.map(claimRow));
+  $('#claims-total').textContent = page.total === undefined ? '' : `(${page.total})`;
+  $('#page-label').textContent = `Page ${pages.length}${page.total ? ` of ${Math.max(1, Math.ceil(page.total / PAGE_SIZE))}` : ''}`;
+  $('#previous').disabled = pages.length < 2;
+  $('#next').disabled = !page.hasNext;
+}
+
+$('#next').addEventListener('click', async () => {
+  try {
+    const next = await patiently(() => pages.at(-1).next());
+    if (next) pages.push(next);
+    renderPage();
+  } catch (e) {
+    showError(e);
+  }
+});
+$('#previous').addEventListener('click', () => {
+  pages.pop();
+  renderPage();
+});
+
+for (const type of TYPES) {
+  const label = document.createElement('label');
+  const input = document.createElement('input');
+  input.type = 'checkbox';
+  input.value = type;
+  input.name = 'type';
+  input.addEventListener('change', () => loadClaims().catch(showError));
+  label.append(input, ` ${type}`);
+  $('#filters').append(label);
+}
+
+// One render at a time: the button's "connected" event and the first load may both ask.
+let rendering;
+function showData() {
+  rendering ??= render().finally(() => {
+    rendering = undefined;
+  });
+  return rendering;
+}
+
+async function render() {
+  const session = await cm.session();
+  const connection = session.connections[0];
+  if (!connection) return showDisconnected(false);
+  if (connection.status === 'reconnect_required') return showDisconnected(true);
+  $('#reconnect').hidden = true;
+  $('#data').hidden = false;
+
+  // The beneficiary, or a notice when personal information was not shared.
+  try {
+    const patient = await patiently(() => cm.patient());
+    const name = patient.name?.[0];
+    const rows = [
+      ['Name', [name?.given?.join(' '), name?.family].filter(Boolean).join(' ')],
+      ['Date of birth', patient.birthDate ?? '—'],
+      ['Medicare id', connection.patient],
+    ].flatMap(([term, value]) => {
+      const dt = document.createElement('dt');
+      dt.textContent = term;
+      const dd = document.createElement('dd');
+      dd.textContent = value;
+      return [dt, dd];
+    });
+    $('#beneficiary').replaceChildren(...rows);
+    $('#no-demographics').hidden = true;
+  } catch (e) {
+    if (!(e instanceof ConnectMedicareError) || e.code !== 'demographics_withheld') throw e;
+    $('#beneficiary').replaceChildren();
+    $('#no-demographics').hidden = false;
+  }
+
+  const coverage = await patiently(() => cm.coverage());
+  $('#coverage').replaceChildren(
+    ...coverage.map((c) => {
+      const item = document.createElement('li');
+      const part = c.class?.find((k) => k.type?.coding?.some((x) => x.code === 'subplan'))?.value ?? c.id;
+      const since = c.period?.start ? `, since ${c.period.start}` : '';
+      item.textContent = `Medicare ${part} — ${c.status}${since}`;
+      return item;
+    }),
+  );
+  await loadClaims();
+}
+
+button.addEventListener('connect-medicare-connected', () => showData().catch(showError));
+button.addEventListener('connect-medicare-disconnected', () => {
+  status('Disconnected. Your data is no longer shared with this app.');
+  showDisconnected(false);
+});
+showData().catch(showError);

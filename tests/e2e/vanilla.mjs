@@ -1,0 +1,161 @@
+// The vanilla example end to end, in Debian's Chromium driven by Playwright, against the
+// real sandbox (127.0.0.1, cross-site as CMS is) and broker (localhost, serving the app):
+// happy path with screenshots, consent denied, demographics not shared, a 429 storm the UI
+// waits out, and a broker restart mid-session.
+//
+//   cd tests && node --test e2e/vanilla.mjs
+//
+// Screenshots of the main screens go to tests/artifacts/ (CM_E2E_ARTIFACTS).
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, beforeEach, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+import { chromium } from 'playwright-core';
+
+import { startServers } from './servers.mjs';
+
+const artifacts = process.env.CM_E2E_ARTIFACTS ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'artifacts');
+mkdirSync(artifacts, { recursive: true });
+const TIMEOUT = 30_000;
+
+let servers;
+let browser;
+let profile;
+let context;
+let page;
+let problems;
+
+before(async () => {
+  servers = await startServers({ site: '../examples/vanilla', redirectPath: '/callback' });
+  profile = mkdtempSync(join(tmpdir(), 'cm-chromium-'));
+  browser = await chromium.launch({
+    executablePath: process.env.CM_CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  await servers?.stop();
+});
+
+// A fresh browser profile (cookies) for every test.
+beforeEach(async () => {
+  await context?.close();
+  context = await browser.newContext();
+  page = await context.newPage();
+  page.setDefaultTimeout(TIMEOUT);
+  problems = [];
+  await page.route('**/*', (route) => /^https?:\/\/(127\.0\.0\.1|localhost)[:/]/.test(route.request().url())
+    ? route.continue() : (problems.push(`left loopback: ${route.request().url()}`), route.abort()));
+  page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+  page.on('pageerror', (e) => problems.push(String(e)));
+});
+
+const shot = (name) => page.screenshot({ path: join(artifacts, `vanilla-${name}.png`), fullPage: true });
+
+/** Clicks Connect Medicare and goes through the sandbox's pages. */
+async function connect({ user = 'BBUser00000', allow = true, share = true } = {}) {
+  await page.goto(servers.app);
+  const button = page.locator('connect-medicare-button button[part=button]');
+  await button.waitFor({ state: 'visible' });
+  await button.click();
+  await page.locator('#username, #allow').first().waitFor();
+  if (await page.locator('#username').count()) {
+    assert.equal(new URL(page.url()).origin, servers.sandbox, 'the sign-in page is the sandbox');
+    await page.fill('#username', user);
+    await page.fill('#password', user.replace('BBUser', 'PW') + '!');
+    await page.click('#login-submit');
+  }
+  await page.locator('#allow').waitFor();
+  if (!share) await page.locator('#share-demographics').uncheck();
+  await page.click(allow ? '#allow' : '#deny');
+}
+
+const text = (selector) => page.locator(selector).innerText();
+
+test('happy path: connect, see the data, page and filter claims, disconnect', async () => {
+  await page.goto(servers.app);
+  await page.locator('connect-medicare-button button[part=button]').waitFor();
+  await shot('1-start');
+  await connect({ user: 'BBUser00009' });
+  await page.locator('#claims tbody tr').first().waitFor();
+  assert.equal(new URL(page.url()).pathname, '/', 'back from the callback route');
+  assert.doesNotMatch(page.url(), /code=|state=/);
+  assert.match(await text('#beneficiary'), /William X Rodriguez/);
+  assert.equal(await page.locator('#coverage li').count(), 4);
+  assert.match(await text('#claims-total'), /\(\d{3}\)/);
+  assert.equal(await page.locator('#claims tbody tr').count(), 10);
+  await shot('2-connected');
+
+  const firstPage = await text('#claims tbody');
+  await page.click('#next');
+  await page.waitForFunction(() => document.querySelector('#page-label').textContent.startsWith('Page 2'));
+  assert.notEqual(await text('#claims tbody'), firstPage);
+  await page.click('#previous');
+  await page.waitForFunction(() => document.querySelector('#page-label').textContent.startsWith('Page 1'));
+
+  await page.check('#filters input[value=pde]');
+  await page.waitForFunction(() => [...document.querySelectorAll('#claims tbody tr td:first-child')]
+    .every((td) => td.textContent === 'pde'));
+  await shot('3-filtered');
+
+  await page.click('connect-medicare-button button[part=disconnect]');
+  await page.locator('connect-medicare-button button[part=button]').waitFor();
+  assert.equal(await page.locator('#data').isHidden(), true);
+  await shot('4-disconnected');
+  // The broker forgot the connection.
+  const session = await page.evaluate(async () => (await fetch('/v1/session', { headers: { 'x-connect-medicare': '1' } })).json());
+  assert.deepEqual(session.connections, []);
+  assert.deepEqual(problems, []);
+});
+
+test('consent denied: a clear message, no connection', async () => {
+  await connect({ allow: false });
+  await page.waitForFunction(() => document.querySelector('#status').textContent.includes('chose not to share'));
+  assert.equal(await page.locator('#data').isHidden(), true);
+  assert.doesNotMatch(page.url(), /error=|state=/);
+  await shot('5-denied');
+});
+
+test('demographics not shared: the patient view degrades, claims still load', async () => {
+  await connect({ user: 'BBUser00002', share: false });
+  await page.locator('#claims tbody tr').first().waitFor();
+  assert.equal(await page.locator('#no-demographics').isVisible(), true);
+  assert.equal(await page.locator('#beneficiary dt').count(), 0);
+  await shot('6-no-demographics');
+  assert.deepEqual(problems.filter((p) => !/403/.test(p)), []);
+});
+
+test('a 429 storm: the UI waits and recovers without losing the connection', async () => {
+  await connect({ user: 'BBUser00003' });
+  await page.locator('#claims tbody tr').first().waitFor();
+  // Three seconds of throttling at the sandbox: longer than the broker waits out itself.
+  const storm = await fetch(`${servers.sandbox}/__admin/faults`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ storm_seconds: 3 }),
+  });
+  assert.equal(storm.status, 200);
+  await page.click('#next');
+  await page.waitForFunction(() => document.querySelector('#status').textContent.includes('busy'));
+  await shot('7-throttled');
+  await page.waitForFunction(() => document.querySelector('#page-label').textContent.startsWith('Page 2'), null, { timeout: 20_000 });
+  assert.equal(await page.locator('#data').isVisible(), true);
+  assert.equal(await text('#status'), '');
+});
+
+test('the broker restarted mid-session: the user stays connected', async () => {
+  await connect({ user: 'BBUser00004' });
+  await page.locator('#claims tbody tr').first().waitFor();
+  await servers.restartBroker();
+  await page.reload();
+  await page.locator('#claims tbody tr').first().waitFor();
+  assert.match(await text('#beneficiary'), /Linda/);
+});
