@@ -229,3 +229,51 @@ async fn the_openapi_description_matches_the_routes() {
         }
     }
 }
+
+#[tokio::test]
+async fn shutdown_finishes_the_requests_in_flight() {
+    let sandbox = sandbox_with(|c| c.faults.latency_ms = 1500).await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    connect(&mut browser, &sandbox, 22).await;
+    use connect_medicare_broker::Store as _;
+    let session = browser.session().unwrap().hash();
+    let before = broker
+        .store
+        .get_session(&session, broker.state.now())
+        .await
+        .unwrap()
+        .unwrap();
+    broker.advance(5);
+
+    // A read that takes 1.5 s upstream...
+    let mut reader = browser.clone();
+    let read = tokio::spawn(async move { reader.get("/v1/fhir/medicare/Coverage").await });
+    // ...is in flight once the broker has touched the session for it.
+    loop {
+        let now = broker
+            .store
+            .get_session(&session, broker.state.now())
+            .await
+            .unwrap()
+            .unwrap();
+        if now.last_seen_at > before.last_seen_at {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    // Shut down now: the read still completes.
+    let base = broker.base.clone();
+    broker.stop().await;
+    let reply = read.await.unwrap();
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.json()["total"], 4);
+    // And nothing is accepted any more.
+    assert!(reqwest::get(format!("{base}/healthz")).await.is_err());
+}
