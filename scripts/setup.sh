@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian 12 machine, and skips whatever is
-# already there: the wasm target, cargo-nextest, the pinned wasm-bindgen-cli, Debian's Chromium
-# and ChromeDriver, and the Node packages of tests/ (playwright-core, binaryen's wasm-opt).
+# already there: the wasm target, cargo-nextest, the pinned wasm-bindgen-cli, Debian's Chromium,
+# ChromeDriver and PostgreSQL (the broker's tests start private servers of it), and the Node
+# packages of tests/ (playwright-core, binaryen's wasm-opt, TypeScript, esbuild).
 # Safe to run again and again; the test and demo commands call it first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ fi
 
 # Debian packages, installed only when missing. Never Debian's binaryen: its wasm-opt 108
 # produces broken modules; wasm-opt comes from the npm `binaryen` package instead.
-apt_packages=(chromium chromium-driver)
+apt_packages=(chromium chromium-driver postgresql)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

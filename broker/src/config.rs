@@ -91,6 +91,113 @@ pub enum DatabaseConfig {
     SqliteFile(PathBuf),
     /// A private in-memory SQLite database: gone when the broker stops (tests, demos).
     SqliteMemory,
+    /// A PostgreSQL database (`postgres://…`): the store for several replicas.
+    Postgres(PostgresUrl),
+}
+
+/// A PostgreSQL connection URL, `postgres://user:password@host:port/database?sslmode=…`
+/// (or `postgresql://`; a Unix socket with `?host=/run/postgresql`).
+///
+/// It may hold a password, so it is kept as a secret: its `Debug` shows the user, host, port
+/// and database with the password and every `*pass*` query value `[redacted]`, and parse
+/// errors never echo it.
+#[derive(Clone)]
+pub struct PostgresUrl(SecretString);
+
+impl PostgresUrl {
+    /// Checks `raw` as a PostgreSQL URL the store can connect with.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidConfig`] naming what is wrong, without the URL.
+    pub fn parse(raw: &str) -> Result<Self> {
+        parse_postgres(raw.trim()).map_err(|problem| Error::InvalidConfig {
+            problems: vec![format!("database: {problem}")],
+        })
+    }
+
+    /// The whole URL, password included: for opening the connection, never for printing.
+    pub fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl PartialEq for PostgresUrl {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose_secret() == other.expose_secret()
+    }
+}
+
+impl Eq for PostgresUrl {}
+
+impl fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const REDACTED: &str = "[redacted]";
+        let Ok(url) = Url::parse(self.expose_secret()) else {
+            // Validated at construction; never print what did not parse.
+            return f.write_str("PostgresUrl([redacted])");
+        };
+        let mut shown = format!("{}://", url.scheme());
+        if !url.username().is_empty() {
+            shown.push_str(url.username());
+            if url.password().is_some() {
+                shown.push(':');
+                shown.push_str(REDACTED);
+            }
+            shown.push('@');
+        }
+        if let Some(host) = url.host_str() {
+            shown.push_str(host);
+        }
+        if let Some(port) = url.port() {
+            shown.push_str(&format!(":{port}"));
+        }
+        shown.push_str(url.path());
+        let query: Vec<String> = url
+            .query_pairs()
+            .map(|(key, value)| {
+                if key.to_ascii_lowercase().contains("pass") {
+                    format!("{key}={REDACTED}")
+                } else {
+                    format!("{key}={value}")
+                }
+            })
+            .collect();
+        if !query.is_empty() {
+            shown.push('?');
+            shown.push_str(&query.join("&"));
+        }
+        f.debug_tuple("PostgresUrl").field(&shown).finish()
+    }
+}
+
+/// [`PostgresUrl::parse`]: the URL must parse as the store will parse it. Messages never
+/// contain the URL (sqlx's are scrubbed of the password in case one quotes a value).
+fn parse_postgres(raw: &str) -> Result<PostgresUrl, String> {
+    let url = Url::parse(raw).map_err(|e| format!("not a valid PostgreSQL URL ({e})"))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err("expected postgres://USER:PASSWORD@HOST:PORT/DATABASE".into());
+    }
+    if url.fragment().is_some() {
+        return Err("a PostgreSQL URL has no #fragment".into());
+    }
+    if url.host_str().is_none_or(str::is_empty) && !url.query_pairs().any(|(k, _)| k == "host") {
+        return Err("a PostgreSQL URL needs a host (or ?host=/path/to/socket/dir)".into());
+    }
+    if let Err(e) = <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(raw) {
+        let mut message = e.to_string();
+        for secret in url
+            .password()
+            .into_iter()
+            .map(str::to_owned)
+            .chain(url.query_pairs().map(|(_, v)| v.into_owned()))
+            .filter(|s| !s.is_empty())
+        {
+            message = message.replace(&secret, "[redacted]");
+        }
+        return Err(format!("invalid PostgreSQL connection options: {message}"));
+    }
+    Ok(PostgresUrl(SecretString::from(raw.to_owned())))
 }
 
 /// Timeouts of requests to upstream servers.
@@ -1167,18 +1274,18 @@ fn parse_database(raw: &str, base: Option<&Path>) -> Result<DatabaseConfig, Stri
     let scheme = raw.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
     if matches!(scheme.as_deref(), Some("postgres" | "postgresql")) {
         // Never echo the URL: it may hold a password.
-        return Err(
-            "PostgreSQL is not supported by this version of the broker yet; use a SQLite file \
-             (\"sqlite://path/to/broker.db\")"
-                .into(),
-        );
+        return parse_postgres(raw).map(DatabaseConfig::Postgres);
     }
     let path = if let Some(rest) = raw.strip_prefix("sqlite://") {
         rest
     } else if let Some(rest) = raw.strip_prefix("sqlite:") {
         rest
     } else if raw.contains("://") {
-        return Err("unknown database URL scheme; use sqlite://PATH or sqlite::memory:".into());
+        return Err(
+            "unknown database URL scheme; use sqlite://PATH, sqlite::memory: or \
+             postgres://USER:PASSWORD@HOST:PORT/DATABASE"
+                .into(),
+        );
     } else {
         raw
     };
@@ -1367,10 +1474,66 @@ redirect_uri = "http://localhost:8080/callback"
         let err = parse(&text).unwrap_err().to_string();
         assert!(!err.contains("canary-not-a-key"), "{err}");
         assert!(err.contains("keys[0].key"), "{err}");
-        // A postgres URL with a password.
-        let text = minimal().replace("sqlite::memory:", "postgres://cm:canary-db-password@db/cm");
-        let err = parse(&text).unwrap_err().to_string();
-        assert!(!err.contains("canary-db-password"), "{err}");
+        // A postgres URL with a password: a bad option, a bad port, a bad scheme spelling.
+        for url in [
+            "postgres://cm:canary-db-password@db/cm?sslmode=canary-db-password",
+            "postgres://cm:canary-db-password@db:99999/cm",
+            "postgres://cm:canary-db-password@/cm",
+        ] {
+            let text = minimal().replace("sqlite::memory:", url);
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains("database"), "{err}");
+            assert!(!err.contains("canary-db-password"), "{err}");
+        }
+        // A valid one: accepted, and neither the config's Debug nor the URL's shows it.
+        let text = minimal().replace(
+            "sqlite::memory:",
+            "postgres://cm:canary-db-password@db:5433/cm?sslmode=require&password=canary-db-password",
+        );
+        let config = parse(&text).unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("canary-db-password"), "{shown}");
+        assert!(
+            shown.contains(
+                "PostgresUrl(\"postgres://cm:[redacted]@db:5433/cm?sslmode=require&password=[redacted]\")"
+            ),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn postgres_urls_are_accepted_and_redacted() {
+        for raw in [
+            "postgres://cm:pw@db.internal:5432/broker",
+            "postgresql://cm@127.0.0.1/broker?sslmode=verify-full",
+            "postgres:///broker?host=/run/postgresql",
+        ] {
+            let text = minimal().replace("sqlite::memory:", raw);
+            let config = parse(&text).unwrap_or_else(|e| panic!("{raw}: {e}"));
+            let DatabaseConfig::Postgres(url) = config.database() else {
+                panic!("{raw}: {:?}", config.database());
+            };
+            assert_eq!(url.expose_secret(), raw);
+            assert_eq!(url, &PostgresUrl::parse(raw).unwrap());
+        }
+        let url = PostgresUrl::parse("postgres://cm:s3cret@db/broker").unwrap();
+        assert_eq!(
+            format!("{url:?}"),
+            "PostgresUrl(\"postgres://cm:[redacted]@db/broker\")"
+        );
+        let err = PostgresUrl::parse("mysql://cm:s3cret@db/broker").unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        // From the environment too.
+        let config = parse_with(
+            &minimal(),
+            vec![
+                ("CM_BROKER_DATABASE", "postgres://cm:s3cret@db/broker"),
+                ("CM_BROKER_PROVIDERS__MEDICARE__CLIENT_SECRET", "x"),
+            ],
+        )
+        .unwrap();
+        assert!(matches!(config.database(), DatabaseConfig::Postgres(_)));
+        assert!(!format!("{config:?}").contains("s3cret"));
     }
 
     #[test]
@@ -1659,7 +1822,7 @@ redirect_uri = "http://localhost:8080/callback"
     fn every_problem_is_reported_at_once() {
         let text = minimal()
             .replace("http://localhost:8080\"", "http://app.example.com\"")
-            .replace("sqlite::memory:", "postgres://x")
+            .replace("sqlite::memory:", "postgres://x:99999")
             .replace("id = \"medicare\"", "id = \"Medicare\"");
         let found = problems(parse(&text));
         for needle in ["public_base_url", "database", "providers[0].id"] {

@@ -13,8 +13,9 @@
 //! - [`KeyRing`]: tokens at rest, sealed with XChaCha20-Poly1305 and bound to their session
 //!   and field.
 //! - [`SessionId`], [`FlowCookie`] and the hashes the store keeps instead of them.
-//! - [`Store`]: flows, sessions, connections and the revocation queue; [`SqliteStore`] (WAL,
-//!   migrated at start) and [`MemoryStore`] (tests).
+//! - [`Store`]: flows, sessions, connections, refresh leases and the revocation queue;
+//!   [`SqliteStore`] (WAL, migrated at start), [`PgStore`] (several replicas, which it keeps to
+//!   one refresh per connection between them) and [`MemoryStore`] (tests).
 //! - [`ApiError`] and [`ApiJson`]: one JSON error shape for every failure.
 //! - [`app`]: the router — the `/v1` API (flows, session, disconnect, the FHIR proxy),
 //!   `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, and the optional static site; and
@@ -74,8 +75,8 @@ mod upstream;
 pub use app::{AppState, MAX_BODY_BYTES, OPENAPI, app, content_security_policy};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    Config, DatabaseConfig, ENV_PREFIX, Env, ProviderConfig, ProviderUpstream, ResolvedProvider,
-    UpstreamTimeouts,
+    Config, DatabaseConfig, ENV_PREFIX, Env, PostgresUrl, ProviderConfig, ProviderUpstream,
+    ResolvedProvider, UpstreamTimeouts,
 };
 pub use crypto::{Aad, Ciphertext, KeyId, KeyMaterial, KeyRing, TokenKind, new_key_id};
 pub use error::{ApiError, ApiJson, Error, Result};
@@ -84,7 +85,7 @@ pub use origin::Origin;
 pub use server::{HEADER_READ_TIMEOUT, MAX_HEADER_BYTES, SHUTDOWN_GRACE, serve};
 pub use session::drain_revocations;
 pub use store::{
-    BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, FlowStatus, MemoryStore,
-    NewRevocation, PendingRevocation, RevokePolicy, SessionRecord, SqliteStore, Store, TokenUpdate,
-    open_store,
+    BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, FlowStatus, LeaseHolder, MemoryStore,
+    NewRevocation, PendingRevocation, PgStore, RevokePolicy, SessionRecord, SqliteStore, Store,
+    TokenUpdate, open_store,
 };

@@ -1,28 +1,54 @@
 //! Usable access tokens: decrypting the stored one, refreshing proactively before it expires
-//! and once after an upstream 401 — with **one refresh in flight per connection** in this
-//! process, because Blue Button's refresh tokens are single use and each refresh kills the
-//! previous access token.
+//! and once after an upstream 401 — with **one refresh in flight per connection across every
+//! broker process** sharing the store, because Blue Button's refresh tokens are single use
+//! and each refresh kills the previous access token.
 //!
-//! Across replicas the store's compare-and-set on the connection's generation decides: a
-//! writer whose generation moved (another refresh, a disconnect) loses, and a disconnected
-//! connection is never written back.
+//! Two layers make the single flight:
+//!
+//! 1. In this process, a per-connection async mutex: concurrent requests queue behind one
+//!    refresh and then use its tokens.
+//! 2. Across processes, the store's **refresh lease** on the connection
+//!    ([`Store::try_acquire_refresh_lease`](crate::Store::try_acquire_refresh_lease)). The
+//!    request that holds the mutex takes the lease before calling the provider; if another
+//!    replica holds it, it polls the store (briefly, with a bounded total wait) until that
+//!    replica's new tokens appear or the lease is free. A lease lasts the longest an upstream
+//!    refresh can take plus a margin, so a replica that dies mid-refresh blocks others only
+//!    until it expires.
+//!
+//! Underneath, the store's compare-and-set on the connection's generation still decides who
+//! writes: a writer whose generation moved (a disconnect, a reconnect) loses, and a
+//! disconnected connection is never written back. The new refresh token is stored before the
+//! new access token is used. The refresh itself — upstream call, durable write, lease release —
+//! runs in its own task, so a browser that gives up mid-refresh cannot lose a rotated token.
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, Weak},
+    time::Duration,
 };
 
-use connect_medicare_protocol::{Timestamp, contract::ErrorCode};
+use connect_medicare_protocol::{
+    Timestamp,
+    contract::{ErrorCode, ProviderId},
+};
 use secrecy::{ExposeSecret, SecretString};
+use tokio::time::Instant;
 
 use crate::{
     app::{AppState, ServedProvider},
     crypto::{Aad, TokenKind},
     error::ApiError,
     ids::SessionHash,
-    store::{ConnectionRecord, TokenUpdate},
+    store::{ConnectionRecord, LeaseHolder, TokenUpdate},
     upstream::UpstreamError,
 };
+
+/// Added to the longest upstream refresh to make a lease: time for the durable write.
+const LEASE_MARGIN: Duration = Duration::from_secs(10);
+/// The first pause while another replica holds the lease; it doubles up to [`MAX_POLL`].
+const FIRST_POLL: Duration = Duration::from_millis(25);
+/// The longest pause between two looks at the store while another replica refreshes.
+const MAX_POLL: Duration = Duration::from_millis(250);
 
 type Key = (SessionHash, String);
 
@@ -137,9 +163,10 @@ async fn usable(state: &AppState, connection: &ConnectionRecord) -> Result<(), A
     Ok(())
 }
 
-/// Refreshes the connection — unless someone else already did since generation `seen` —
-/// and returns the new access token. At most one refresh per connection runs at a time in
-/// this process; the refresh request itself is never retried.
+/// Refreshes the connection — unless someone else, in this process or another, already did
+/// since generation `seen` — and returns the new access token. At most one refresh per
+/// connection runs at a time across every process sharing the store; the refresh request
+/// itself is never retried.
 pub(crate) async fn refresh(
     state: &AppState,
     session: &SessionHash,
@@ -149,6 +176,90 @@ pub(crate) async fn refresh(
     let id = provider.resolved.id();
     let lock = state.locks().get((*session, id.as_str().to_owned()));
     let _guard = lock.lock().await;
+    let (upstream_bound, lease) = lease_times(state);
+    // Long enough for a dead holder's lease to expire and be taken over.
+    let give_up = Instant::now() + lease + Duration::from_secs(2);
+    let holder = LeaseHolder::random().map_err(ApiError::internal)?;
+    let mut pause = FIRST_POLL;
+    let mut waited = false;
+    loop {
+        let connection = current(state, session, id).await?;
+        if let Some(live) = refreshed_since(state, connection, seen)? {
+            // Another request or replica refreshed while this one waited: use its token.
+            tracing::debug!(
+                provider = %id,
+                generation = live.connection.generation,
+                "using a concurrent refresh"
+            );
+            return Ok(live);
+        }
+        let now = state.now();
+        let until = Timestamp::from_unix_seconds(
+            now.unix_seconds()
+                .saturating_add(i64::try_from(lease.as_secs()).unwrap_or(i64::MAX)),
+        );
+        if state
+            .store()
+            .try_acquire_refresh_lease(session, id, &holder, now, until)
+            .await
+            .map_err(ApiError::from)?
+        {
+            break;
+        }
+        if !waited {
+            tracing::debug!(provider = %id, "another broker holds the refresh lease; waiting");
+            waited = true;
+        }
+        if Instant::now() >= give_up {
+            tracing::warn!(provider = %id, "another broker is still refreshing this connection");
+            return Err(ApiError::new(
+                ErrorCode::UpstreamUnavailable,
+                "the connection is being refreshed; try again",
+            )
+            .with_retry_after(1));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(MAX_POLL);
+    }
+    // Holding the lease. The refresh runs to completion (and gives the lease back) even if
+    // this request is cancelled: a rotated refresh token must reach the store.
+    let task = tokio::spawn({
+        let (state, session, id) = (state.clone(), *session, id.clone());
+        async move {
+            let result = refresh_holding_lease(&state, &session, &id, seen, upstream_bound).await;
+            match state
+                .store()
+                .release_refresh_lease(&session, &id, &holder)
+                .await
+            {
+                Ok(true) => {}
+                // Gone with its connection (a disconnect), or taken over after expiring.
+                Ok(false) => tracing::debug!(provider = %id, "refresh lease was no longer held"),
+                Err(e) => tracing::warn!(
+                    provider = %id,
+                    error = %e,
+                    "releasing the refresh lease failed; it will expire"
+                ),
+            }
+            result
+        }
+    });
+    task.await.map_err(ApiError::internal)?
+}
+
+/// The longest an upstream refresh may take, and the lease that covers it plus the write.
+fn lease_times(state: &AppState) -> (Duration, Duration) {
+    let timeouts = state.config().upstream_timeouts();
+    let upstream = timeouts.connect() + timeouts.request();
+    (upstream, upstream + LEASE_MARGIN)
+}
+
+/// The connection as stored now, if it can still be used.
+async fn current(
+    state: &AppState,
+    session: &SessionHash,
+    id: &ProviderId,
+) -> Result<ConnectionRecord, ApiError> {
     let connection = state
         .store()
         .get_connection(session, id)
@@ -156,16 +267,46 @@ pub(crate) async fn refresh(
         .map_err(ApiError::from)?
         .ok_or_else(not_connected)?;
     usable(state, &connection).await?;
-    let now = state.now();
-    if connection.generation != seen
-        && !expires_soon(&connection, now, state.config().refresh_skew_seconds())
+    Ok(connection)
+}
+
+/// The connection's token, when it was refreshed (or replaced) since generation `seen` and is
+/// not about to expire.
+fn refreshed_since(
+    state: &AppState,
+    connection: ConnectionRecord,
+    seen: i64,
+) -> Result<Option<Live>, ApiError> {
+    if connection.generation == seen
+        || expires_soon(
+            &connection,
+            state.now(),
+            state.config().refresh_skew_seconds(),
+        )
     {
-        // Another request refreshed while this one waited: use its token.
-        return Ok(Live {
-            access: decrypt_access(state, &connection)?,
-            connection,
-        });
+        return Ok(None);
     }
+    Ok(Some(Live {
+        access: decrypt_access(state, &connection)?,
+        connection,
+    }))
+}
+
+/// The refresh proper, by the holder of the connection's lease.
+async fn refresh_holding_lease(
+    state: &AppState,
+    session: &SessionHash,
+    id: &ProviderId,
+    seen: i64,
+    upstream_bound: Duration,
+) -> Result<Live, ApiError> {
+    let provider = state.provider(id)?;
+    // Read again under the lease: another replica may have finished just before we took it.
+    let connection = current(state, session, id).await?;
+    if let Some(live) = refreshed_since(state, connection.clone(), seen)? {
+        return Ok(live);
+    }
+    let now = state.now();
     let Some(refresh_ct) = &connection.refresh_token_ct else {
         mark_ended(state, &connection).await;
         return Err(reconnect_required());
@@ -175,19 +316,23 @@ pub(crate) async fn refresh(
         .decrypt(refresh_ct, &Aad::new(session, id, TokenKind::RefreshToken))
         .map_err(ApiError::internal)?;
     let profile = provider.resolved.provider();
-    let result = state
-        .upstream()
-        .token(
-            profile.token_endpoint(),
-            provider.resolved.client_id(),
-            provider.config().client_secret(),
-            &[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token.expose_secret()),
-            ],
-            &connection.scopes,
-        )
-        .await;
+    tracing::debug!(provider = %id, generation = connection.generation, "refreshing upstream");
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token.expose_secret()),
+    ];
+    let call = state.upstream().token(
+        profile.token_endpoint(),
+        provider.resolved.client_id(),
+        provider.config().client_secret(),
+        &form,
+        &connection.scopes,
+    );
+    // Bounded in total, so the call ends before the lease does.
+    let result = match tokio::time::timeout(upstream_bound, call).await {
+        Ok(result) => result,
+        Err(_) => Err(UpstreamError::Unavailable("the refresh timed out".into())),
+    };
     let tokens = match result {
         Ok(tokens) => tokens,
         // `invalid_grant` whatever the status (expired 401, revoked 403, reused 400), and a
@@ -248,7 +393,7 @@ pub(crate) async fn refresh(
         .await
         .map_err(ApiError::from)?;
     if !written {
-        // Disconnected (or changed by another replica) meanwhile: never resurrect it.
+        // Disconnected (or reconnected) meanwhile: never resurrect it.
         return Err(not_connected());
     }
     let connection = ConnectionRecord {
@@ -263,6 +408,7 @@ pub(crate) async fn refresh(
     Ok(Live { access, connection })
 }
 
+/// Records `reconnect_required` (compare-and-set: a concurrent change wins).
 async fn mark_ended(state: &AppState, connection: &ConnectionRecord) {
     if let Err(e) = state
         .store()

@@ -416,20 +416,7 @@ fn bundle_id(shared: &Shared, resource: Resource, user: &User, pairs: &Pairs, no
         hasher.update([0]);
     }
     hasher.update(now.to_le_bytes());
-    let hex: String = hasher
-        .finalize()
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..32]
-    )
+    crate::state::uuid_from_digest(&hasher.finalize())
 }
 
 fn window<T>(all: &[T], start: usize, count: usize) -> &[T] {

@@ -266,20 +266,7 @@ impl Inner {
         hasher.update(seed.to_le_bytes());
         hasher.update(self.counter.to_le_bytes());
         hasher.update(b"uuid");
-        let hex: String = hasher
-            .finalize()
-            .iter()
-            .take(16)
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        format!(
-            "{}-{}-4{}-a{}-{}",
-            &hex[0..8],
-            &hex[8..12],
-            &hex[13..16],
-            &hex[17..20],
-            &hex[20..32]
-        )
+        uuid_from_digest(&hasher.finalize())
     }
 
     /// Kills an access token and its paired refresh token (RFC 7009: either kills both).
@@ -316,4 +303,17 @@ impl Inner {
         self.codes
             .retain(|_, c| !matches(&c.client_id, c.user, c.profile));
     }
+}
+
+/// A UUID-shaped string (version 4, variant a) from the first 16 bytes of a digest.
+pub(crate) fn uuid_from_digest(digest: &[u8]) -> String {
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
 }

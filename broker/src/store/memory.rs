@@ -13,8 +13,9 @@ use connect_medicare_protocol::{
 };
 
 use super::{
-    BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, FlowStatus, NewRevocation,
-    PendingRevocation, RevokePolicy, SessionRecord, Store, TokenUpdate, classify, token_to_revoke,
+    BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, FlowStatus, LeaseHolder,
+    NewRevocation, PendingRevocation, RevokePolicy, SessionRecord, Store, TokenUpdate, classify,
+    token_to_revoke,
 };
 use crate::{
     error::{Error, Result},
@@ -33,6 +34,8 @@ struct Inner {
     flows: BTreeMap<FlowKey, FlowRecord>,
     sessions: BTreeMap<SessionHash, SessionRecord>,
     connections: BTreeMap<(SessionHash, ProviderId), ConnectionRecord>,
+    /// Refresh leases, by connection: removed with it ([`Inner::remove_connection`]).
+    leases: BTreeMap<(SessionHash, ProviderId), (LeaseHolder, Timestamp)>,
     revocations: BTreeMap<i64, PendingRevocation>,
     next_revocation_id: i64,
 }
@@ -69,6 +72,12 @@ impl Inner {
         pending
     }
 
+    /// Removes a connection and its refresh lease.
+    fn remove_connection(&mut self, key: &(SessionHash, ProviderId)) -> Option<ConnectionRecord> {
+        self.leases.remove(key);
+        self.connections.remove(key)
+    }
+
     fn remove_connections(&mut self, session: &SessionHash) -> Vec<ConnectionRecord> {
         let keys: Vec<_> = self
             .connections
@@ -77,7 +86,7 @@ impl Inner {
             .cloned()
             .collect();
         keys.iter()
-            .filter_map(|k| self.connections.remove(k))
+            .filter_map(|k| self.remove_connection(k))
             .collect()
     }
 }
@@ -275,8 +284,7 @@ impl Store for MemoryStore {
     ) -> Result<bool> {
         Ok(self
             .lock()
-            .connections
-            .remove(&(*session, provider.clone()))
+            .remove_connection(&(*session, provider.clone()))
             .is_some())
     }
 
@@ -336,8 +344,7 @@ impl Store for MemoryStore {
         let mut inner = self.lock();
         let removed = match provider {
             Some(provider) => inner
-                .connections
-                .remove(&(*session, provider.clone()))
+                .remove_connection(&(*session, provider.clone()))
                 .into_iter()
                 .collect(),
             None => {
@@ -365,6 +372,41 @@ impl Store for MemoryStore {
                 }
             })
             .collect())
+    }
+
+    async fn try_acquire_refresh_lease(
+        &self,
+        session: &SessionHash,
+        provider: &ProviderId,
+        holder: &LeaseHolder,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool> {
+        let mut inner = self.lock();
+        let key = (*session, provider.clone());
+        if !inner.connections.contains_key(&key) {
+            return Ok(false);
+        }
+        if inner.leases.get(&key).is_some_and(|(_, end)| now < *end) {
+            return Ok(false);
+        }
+        inner.leases.insert(key, (*holder, until));
+        Ok(true)
+    }
+
+    async fn release_refresh_lease(
+        &self,
+        session: &SessionHash,
+        provider: &ProviderId,
+        holder: &LeaseHolder,
+    ) -> Result<bool> {
+        let mut inner = self.lock();
+        let key = (*session, provider.clone());
+        if inner.leases.get(&key).is_some_and(|(h, _)| h == holder) {
+            inner.leases.remove(&key);
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     async fn enqueue_revocation(&self, revocation: &NewRevocation, now: Timestamp) -> Result<i64> {

@@ -1,8 +1,9 @@
 //! Where the broker keeps its state: pending flows, sessions, each session's connections
 //! (with their tokens, encrypted) and the queue of pending revocations.
 //!
-//! [`Store`] is the one seam; [`SqliteStore`] is the embedded default and [`MemoryStore`]
-//! serves unit tests. Both pass the same behavioural suite. Rules every implementation keeps:
+//! [`Store`] is the one seam; [`SqliteStore`] is the embedded default, [`PgStore`] the store
+//! for several replicas, and [`MemoryStore`] serves unit tests. All three pass the same
+//! behavioural suite. Rules every implementation keeps:
 //!
 //! - Keys are hashes: a flow is found by [`FlowKey`] (SHA-256 of its `state`), a session by
 //!   [`SessionHash`] (SHA-256 of its cookie). The store never sees a raw state, cookie or
@@ -13,11 +14,22 @@
 //!   redeem its code, and a token update carries the generation it read
 //!   ([`Store::update_tokens`]), so a late writer after a disconnect or a competing refresh
 //!   changes nothing.
+//! - At most one refresh per connection runs across every process sharing the store: a
+//!   refresh first takes the connection's **refresh lease**
+//!   ([`Store::try_acquire_refresh_lease`]), which expires by itself if its holder dies.
+//!
+//! The SQL stores apply their versioned migrations (`broker/migrations/{sqlite,postgres}/`,
+//! embedded at compile time) when they open; both are tested from an empty database and from
+//! the previous schema version.
 
 mod memory;
+mod postgres;
+mod rows;
 mod sqlite;
 #[cfg(test)]
 mod suite;
+#[cfg(test)]
+pub(crate) mod test_postgres;
 
 use std::{fmt, sync::Arc};
 
@@ -27,14 +39,48 @@ use connect_medicare_protocol::{
     contract::{ConnectionStatus, ProviderId},
 };
 pub use memory::MemoryStore;
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use crate::{
     config::DatabaseConfig,
     crypto::{Ciphertext, TokenKind},
     error::Result,
-    ids::{FlowCookieHash, FlowKey, SessionHash},
+    ids::{FlowCookieHash, FlowKey, SessionHash, random_bytes},
 };
+
+/// Who holds a connection's refresh lease ([`Store::try_acquire_refresh_lease`]): 128 random
+/// bits per refresh attempt, so a holder can only ever release its own lease.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LeaseHolder([u8; 16]);
+
+impl LeaseHolder {
+    /// A fresh holder id from the operating system's random number generator.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Random`](crate::Error::Random) when the generator fails.
+    pub fn random() -> Result<Self> {
+        Ok(Self(random_bytes()?))
+    }
+
+    /// A holder id from given bytes (tests).
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Self(bytes)
+    }
+
+    /// 32 lowercase hex digits, as stored.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Debug for LeaseHolder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not a secret: it only names a refresh attempt.
+        write!(f, "LeaseHolder({})", self.to_hex())
+    }
+}
 
 /// Where a flow is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -379,6 +425,36 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Vec<Disconnected>>;
 
+    // ---- refresh leases ----
+
+    /// Takes the refresh lease of the session's connection to `provider` for `holder` until
+    /// `until`, unless another holder's lease is still live at `now` (a lease whose `until`
+    /// is at or before `now` has expired: its holder died or overran). One atomic step:
+    /// among concurrent callers — tasks or processes sharing the store — at most one wins.
+    /// `false` when another holder has it, or there is no such connection.
+    ///
+    /// The lease lives with the connection: deleting or disconnecting the connection drops
+    /// it. It never blocks writes: [`Store::update_tokens`]'s compare-and-set still decides
+    /// who writes, and a disconnect during a refresh still wins.
+    async fn try_acquire_refresh_lease(
+        &self,
+        session: &SessionHash,
+        provider: &ProviderId,
+        holder: &LeaseHolder,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool>;
+
+    /// Gives the lease back, if `holder` still holds it (whether or not it has expired).
+    /// `false` when it did not (never acquired, taken over after expiry, or the connection is
+    /// gone).
+    async fn release_refresh_lease(
+        &self,
+        session: &SessionHash,
+        provider: &ProviderId,
+        holder: &LeaseHolder,
+    ) -> Result<bool>;
+
     // ---- revocations ----
 
     /// Queues a revocation, due at `now`. Returns its id.
@@ -412,6 +488,7 @@ pub async fn open_store(config: &DatabaseConfig) -> Result<Arc<dyn Store>> {
     Ok(match config {
         DatabaseConfig::SqliteFile(path) => Arc::new(SqliteStore::open(path).await?),
         DatabaseConfig::SqliteMemory => Arc::new(SqliteStore::open_in_memory().await?),
+        DatabaseConfig::Postgres(url) => Arc::new(PgStore::connect(url).await?),
     })
 }
 

@@ -10,24 +10,24 @@
 use std::{path::Path, str::FromStr as _, time::Duration};
 
 use async_trait::async_trait;
-use connect_medicare_protocol::{
-    PatientId, PkceChallenge, RedirectUri, Scopes, Timestamp,
-    contract::{ConnectionStatus, ProviderId},
-};
+use connect_medicare_protocol::{Timestamp, contract::ProviderId};
 use sqlx::{
     Row,
     sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-        SqliteSynchronous,
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
     },
 };
 
 use super::{
-    BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, FlowStatus, NewRevocation,
-    PendingRevocation, RevokePolicy, SessionRecord, Store, TokenUpdate, classify, token_to_revoke,
+    BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, LeaseHolder, NewRevocation,
+    PendingRevocation, RevokePolicy, SessionRecord, Store, TokenUpdate, classify,
+    rows::{
+        self as decode, CONNECTION_COLUMNS, FLOW_COLUMNS, REVOCATION_COLUMNS,
+        is_foreign_key_violation, is_unique_violation, seconds, status_str,
+    },
+    token_to_revoke,
 };
 use crate::{
-    crypto::{Ciphertext, TokenKind},
     error::{Error, Result},
     ids::{FlowCookieHash, FlowKey, SessionHash},
 };
@@ -46,7 +46,12 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the SQLite file at `path` in WAL mode, and applies the
     /// migrations it lacks.
+    ///
+    /// sqlx takes no lock to migrate SQLite, so processes opening the same file serialise on
+    /// an advisory lock of a file beside it (`<file>.migrate-lock`, left in place): two
+    /// brokers starting together on a new file migrate it once.
     pub async fn open(path: &Path) -> Result<Self> {
+        let lock = migrate_lock(path).await?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -58,7 +63,9 @@ impl SqliteStore {
             .max_connections(FILE_CONNECTIONS)
             .connect_with(options)
             .await?;
-        Self::migrated(pool).await
+        let store = Self::migrated(pool).await;
+        drop(lock);
+        store
     }
 
     /// A private in-memory database (one connection, kept open), migrated. Gone when the
@@ -88,144 +95,26 @@ impl SqliteStore {
     }
 }
 
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(e) if e.is_unique_violation())
+/// Takes the exclusive lock of `<path>.migrate-lock` (waiting for another process's
+/// migration to finish); it is released when the file is closed.
+async fn migrate_lock(path: &Path) -> Result<std::fs::File> {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(".migrate-lock");
+    let lock_path = path.with_file_name(name);
+    let locked = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|locked| locked);
+    locked.map_err(|e| Error::Database(sqlx::Error::Io(e)))
 }
-
-fn is_foreign_key_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(e) if e.is_foreign_key_violation())
-}
-
-fn seconds(t: Timestamp) -> i64 {
-    t.unix_seconds()
-}
-
-fn status_str(status: ConnectionStatus) -> &'static str {
-    match status {
-        ConnectionStatus::Connected => "connected",
-        ConnectionStatus::ReconnectRequired => "reconnect_required",
-    }
-}
-
-/// Reading rows back: every value is re-validated; a value that no longer parses is
-/// [`Error::Corrupt`].
-mod decode {
-    use super::*;
-
-    fn corrupt(what: &'static str) -> Error {
-        Error::Corrupt { what }
-    }
-
-    pub(super) fn text(row: &SqliteRow, column: &'static str) -> Result<String> {
-        Ok(row.try_get::<String, _>(column)?)
-    }
-
-    pub(super) fn time(row: &SqliteRow, column: &'static str) -> Result<Timestamp> {
-        Ok(Timestamp::from_unix_seconds(row.try_get::<i64, _>(column)?))
-    }
-
-    pub(super) fn opt_time(row: &SqliteRow, column: &'static str) -> Result<Option<Timestamp>> {
-        Ok(row
-            .try_get::<Option<i64>, _>(column)?
-            .map(Timestamp::from_unix_seconds))
-    }
-
-    pub(super) fn session_hash(row: &SqliteRow, column: &'static str) -> Result<SessionHash> {
-        SessionHash::from_hex(&text(row, column)?).ok_or(corrupt(column))
-    }
-
-    pub(super) fn provider(row: &SqliteRow) -> Result<ProviderId> {
-        ProviderId::new(&text(row, "provider")?).map_err(|_| corrupt("provider"))
-    }
-
-    pub(super) fn ciphertext(row: &SqliteRow, column: &'static str) -> Result<Ciphertext> {
-        Ok(Ciphertext::from_bytes(row.try_get::<Vec<u8>, _>(column)?))
-    }
-
-    pub(super) fn flow(row: &SqliteRow) -> Result<FlowRecord> {
-        Ok(FlowRecord {
-            key: FlowKey::from_hex(&text(row, "key")?).ok_or(corrupt("flows.key"))?,
-            provider: provider(row)?,
-            code_challenge: PkceChallenge::parse(&text(row, "code_challenge")?)
-                .map_err(|_| corrupt("flows.code_challenge"))?,
-            redirect_uri: RedirectUri::parse(&text(row, "redirect_uri")?)
-                .map_err(|_| corrupt("flows.redirect_uri"))?,
-            cookie_hash: FlowCookieHash::from_hex(&text(row, "cookie_hash")?)
-                .ok_or(corrupt("flows.cookie_hash"))?,
-            created_at: time(row, "created_at")?,
-            expires_at: time(row, "expires_at")?,
-            status: FlowStatus::parse(&text(row, "status")?).ok_or(corrupt("flows.status"))?,
-            session_hash: row
-                .try_get::<Option<String>, _>("session_hash")?
-                .map(|hex| SessionHash::from_hex(&hex).ok_or(corrupt("flows.session_hash")))
-                .transpose()?,
-        })
-    }
-
-    pub(super) fn session(row: &SqliteRow) -> Result<SessionRecord> {
-        Ok(SessionRecord {
-            session_hash: session_hash(row, "hash")?,
-            created_at: time(row, "created_at")?,
-            last_seen_at: time(row, "last_seen_at")?,
-            expires_at: time(row, "expires_at")?,
-        })
-    }
-
-    pub(super) fn connection(row: &SqliteRow) -> Result<ConnectionRecord> {
-        let scopes = text(row, "scopes")?;
-        let scopes = if scopes.is_empty() {
-            Scopes::new()
-        } else {
-            Scopes::parse(&scopes).map_err(|_| corrupt("connections.scopes"))?
-        };
-        Ok(ConnectionRecord {
-            session_hash: session_hash(row, "session_hash")?,
-            provider: provider(row)?,
-            patient: row
-                .try_get::<Option<String>, _>("patient")?
-                .map(|p| PatientId::new(&p).map_err(|_| corrupt("connections.patient")))
-                .transpose()?,
-            scopes,
-            demographics_shared: row.try_get::<bool, _>("demographics_shared")?,
-            grant_expires_at: opt_time(row, "grant_expires_at")?,
-            access_token_ct: ciphertext(row, "access_token_ct")?,
-            refresh_token_ct: row
-                .try_get::<Option<Vec<u8>>, _>("refresh_token_ct")?
-                .map(Ciphertext::from_bytes),
-            access_expires_at: opt_time(row, "access_expires_at")?,
-            generation: row.try_get::<i64, _>("generation")?,
-            status: match text(row, "status")?.as_str() {
-                "connected" => ConnectionStatus::Connected,
-                "reconnect_required" => ConnectionStatus::ReconnectRequired,
-                _ => return Err(corrupt("connections.status")),
-            },
-            updated_at: time(row, "updated_at")?,
-        })
-    }
-
-    pub(super) fn revocation(row: &SqliteRow) -> Result<PendingRevocation> {
-        Ok(PendingRevocation {
-            id: row.try_get::<i64, _>("id")?,
-            session_hash: session_hash(row, "session_hash")?,
-            provider: provider(row)?,
-            token_kind: TokenKind::parse(&text(row, "token_kind")?)
-                .ok_or(corrupt("revocations.token_kind"))?,
-            token_ct: ciphertext(row, "token_ct")?,
-            attempts: u32::try_from(row.try_get::<i64, _>("attempts")?)
-                .map_err(|_| corrupt("revocations.attempts"))?,
-            next_attempt_at: time(row, "next_attempt_at")?,
-            created_at: time(row, "created_at")?,
-        })
-    }
-}
-
-const FLOW_COLUMNS: &str = "key, provider, code_challenge, redirect_uri, cookie_hash, \
-                            created_at, expires_at, status, session_hash";
-const CONNECTION_COLUMNS: &str = "session_hash, provider, patient, scopes, demographics_shared, \
-     grant_expires_at, access_token_ct, refresh_token_ct, access_expires_at, generation, status, \
-     updated_at";
-const REVOCATION_COLUMNS: &str =
-    "id, session_hash, provider, token_kind, token_ct, attempts, next_attempt_at, created_at";
 
 async fn insert_revocation<'e, E>(
     executor: E,
@@ -627,6 +516,48 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    async fn try_acquire_refresh_lease(
+        &self,
+        session: &SessionHash,
+        provider: &ProviderId,
+        holder: &LeaseHolder,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> Result<bool> {
+        // One statement: SQLite's write lock serialises it against every other writer.
+        let done = sqlx::query(
+            "UPDATE connections SET refresh_lease_holder = ?3, refresh_lease_until = ?5 \
+             WHERE session_hash = ?1 AND provider = ?2 \
+               AND (refresh_lease_holder IS NULL OR refresh_lease_until <= ?4)",
+        )
+        .bind(session.to_hex())
+        .bind(provider.as_str())
+        .bind(holder.to_hex())
+        .bind(seconds(now))
+        .bind(seconds(until))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_refresh_lease(
+        &self,
+        session: &SessionHash,
+        provider: &ProviderId,
+        holder: &LeaseHolder,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE connections SET refresh_lease_holder = NULL, refresh_lease_until = NULL \
+             WHERE session_hash = ?1 AND provider = ?2 AND refresh_lease_holder = ?3",
+        )
+        .bind(session.to_hex())
+        .bind(provider.as_str())
+        .bind(holder.to_hex())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn enqueue_revocation(&self, revocation: &NewRevocation, now: Timestamp) -> Result<i64> {
         Ok(insert_revocation(&self.pool, revocation, now).await?.id)
     }
@@ -713,7 +644,57 @@ mod tests {
                 .fetch_all(&store.pool)
                 .await
                 .unwrap();
-        assert_eq!(versions, [1]);
+        assert_eq!(versions, [1, 2]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stores_opening_a_new_file_together_migrate_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.db");
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                tokio::spawn(async move { SqliteStore::open(&path).await })
+            })
+            .collect();
+        for open in opens {
+            let store = open.await.unwrap().unwrap();
+            let versions: Vec<i64> =
+                sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+                    .fetch_all(&store.pool)
+                    .await
+                    .unwrap();
+            assert_eq!(versions, [1, 2]);
+        }
+    }
+
+    #[tokio::test]
+    async fn upgrading_from_schema_v1_keeps_every_row() {
+        use crate::store::suite;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("broker.db");
+        {
+            // The file as a version-1 broker left it.
+            let (_old, v1) = suite::migrator_up_to("migrations/sqlite", 1).await;
+            let options = SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .foreign_keys(true);
+            let pool = SqlitePool::connect_with(options).await.unwrap();
+            v1.run(&pool).await.unwrap();
+            let old = SqliteStore { pool };
+            suite::write_with_schema_v1(&old).await;
+            old.close().await;
+        }
+        let store = SqliteStore::open(&path).await.unwrap();
+        let versions: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&store.pool)
+                .await
+                .unwrap();
+        assert_eq!(versions, [1, 2]);
+        suite::read_after_upgrade(&store).await;
     }
 
     #[tokio::test]

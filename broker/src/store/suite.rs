@@ -1,6 +1,7 @@
 //! One behavioural suite for every [`Store`]: `store_suite!` runs the same tests against each
-//! implementation (and, for stores that persist, the reopen tests too). Part 2's PostgreSQL
-//! store joins with one more line at the bottom.
+//! implementation (and, for stores that persist, the reopen tests too): memory, SQLite in
+//! memory and in a file, and PostgreSQL on a private server started by
+//! [`test_postgres`](super::test_postgres) (those tests fail, never skip, without one).
 
 use std::sync::Arc;
 
@@ -88,6 +89,38 @@ impl Harness for SqliteMemoryHarness {
 
 async fn sqlite_memory() -> SqliteMemoryHarness {
     SqliteMemoryHarness(Arc::new(SqliteStore::open_in_memory().await.unwrap()))
+}
+
+struct PostgresHarness {
+    db: test_postgres::TestDatabase,
+    store: Arc<PgStore>,
+}
+
+impl PostgresHarness {
+    fn url(&self) -> crate::config::PostgresUrl {
+        crate::config::PostgresUrl::parse(&self.db.url_string()).unwrap()
+    }
+}
+
+#[async_trait]
+impl Harness for PostgresHarness {
+    fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    async fn reopen(&mut self) {
+        self.store.close().await;
+        self.store = Arc::new(PgStore::connect(&self.url()).await.unwrap());
+    }
+}
+
+/// A fresh database on this process's private PostgreSQL server: the test fails (never
+/// skips) when the server cannot start.
+async fn postgres() -> PostgresHarness {
+    let db = test_postgres::TestDatabase::create().await;
+    let url = crate::config::PostgresUrl::parse(&db.url_string()).unwrap();
+    let store = Arc::new(PgStore::connect(&url).await.unwrap());
+    PostgresHarness { db, store }
 }
 
 // ---- fixtures ----
@@ -814,6 +847,299 @@ async fn expired_sessions_are_purged(h: impl Harness) {
     assert!(matches!(err, Error::SessionNotFound), "{err}");
 }
 
+// ---- refresh leases ----
+
+fn holder(n: u8) -> LeaseHolder {
+    LeaseHolder::from_bytes([n; 16])
+}
+
+async fn refresh_lease_excludes_others_until_released_or_expired(h: impl Harness) {
+    let store = h.store();
+    let s = session(1);
+    let (a, b) = (holder(1), holder(2));
+    assert!(
+        !store
+            .try_acquire_refresh_lease(&s, &medicare(), &a, at(0), at(30))
+            .await
+            .unwrap(),
+        "no connection, no lease"
+    );
+    store.create_session(&s, at(0), at(1_000)).await.unwrap();
+    store
+        .upsert_connection(&connection(s, medicare()))
+        .await
+        .unwrap();
+    store
+        .upsert_connection(&connection(s, epic()))
+        .await
+        .unwrap();
+
+    assert!(
+        store
+            .try_acquire_refresh_lease(&s, &medicare(), &a, at(0), at(30))
+            .await
+            .unwrap()
+    );
+    for (who, when) in [(&b, 1), (&b, 29), (&a, 29)] {
+        assert!(
+            !store
+                .try_acquire_refresh_lease(&s, &medicare(), who, at(when), at(when + 30))
+                .await
+                .unwrap(),
+            "held until it expires, even against its own holder"
+        );
+    }
+    // Leases are per connection.
+    assert!(
+        store
+            .try_acquire_refresh_lease(&s, &epic(), &b, at(1), at(31))
+            .await
+            .unwrap()
+    );
+    // Only the holder releases it; then anyone may take it.
+    assert!(
+        !store
+            .release_refresh_lease(&s, &medicare(), &b)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .release_refresh_lease(&s, &medicare(), &a)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .release_refresh_lease(&s, &medicare(), &a)
+            .await
+            .unwrap(),
+        "released once"
+    );
+    assert!(
+        store
+            .try_acquire_refresh_lease(&s, &medicare(), &b, at(2), at(32))
+            .await
+            .unwrap()
+    );
+    // A holder that died: its lease expires and another takes over; the late holder can no
+    // longer release the new one.
+    assert!(
+        store
+            .try_acquire_refresh_lease(&s, &medicare(), &a, at(32), at(62))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .release_refresh_lease(&s, &medicare(), &b)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .try_acquire_refresh_lease(&s, &medicare(), &b, at(40), at(70))
+            .await
+            .unwrap()
+    );
+
+    // A lease never blocks token writes: compare-and-set still decides.
+    let generation = store
+        .get_connection(&s, &medicare())
+        .await
+        .unwrap()
+        .unwrap()
+        .generation;
+    assert!(
+        store
+            .update_tokens(&s, &medicare(), generation, &update("2"), at(41))
+            .await
+            .unwrap()
+    );
+}
+
+async fn refresh_lease_goes_with_its_connection(h: impl Harness) {
+    let store = h.store();
+    let s = session(1);
+    store.create_session(&s, at(0), at(1_000)).await.unwrap();
+    store
+        .upsert_connection(&connection(s, medicare()))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .try_acquire_refresh_lease(&s, &medicare(), &holder(1), at(0), at(30))
+            .await
+            .unwrap()
+    );
+    // Disconnected mid-refresh, then connected again: the new connection is free at once,
+    // and the old holder releases nothing.
+    store
+        .disconnect(&s, Some(&medicare()), &revoke_nothing, at(1))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .try_acquire_refresh_lease(&s, &medicare(), &holder(2), at(1), at(31))
+            .await
+            .unwrap()
+    );
+    store
+        .upsert_connection(&connection(s, medicare()))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .release_refresh_lease(&s, &medicare(), &holder(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .try_acquire_refresh_lease(&s, &medicare(), &holder(2), at(2), at(32))
+            .await
+            .unwrap()
+    );
+    // Gone with its session too.
+    store.delete_session(&s).await.unwrap();
+    assert!(
+        !store
+            .release_refresh_lease(&s, &medicare(), &holder(2))
+            .await
+            .unwrap()
+    );
+}
+
+async fn concurrent_lease_requests_have_one_winner(h: impl Harness) {
+    const TASKS: u8 = 50;
+    let store = h.store();
+    let s = session(1);
+    store.create_session(&s, at(0), at(1_000)).await.unwrap();
+    store
+        .upsert_connection(&connection(s, medicare()))
+        .await
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(usize::from(TASKS)));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|i| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .try_acquire_refresh_lease(&s, &medicare(), &holder(i), at(5), at(35))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        winners += usize::from(task.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+}
+
+// ---- migrations (from the previous schema version) ----
+
+/// A migrator holding only the migrations of `dir` up to `version`, as an older broker
+/// shipped them (the temporary directory must outlive it).
+pub(super) async fn migrator_up_to(
+    dir: &str,
+    version: i64,
+) -> (tempfile::TempDir, sqlx::migrate::Migrator) {
+    let old = tempfile::tempdir().unwrap();
+    let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    for entry in std::fs::read_dir(&source).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        let number: i64 = name.split('_').next().unwrap().parse().unwrap();
+        if number <= version {
+            std::fs::copy(entry.path(), old.path().join(&name)).unwrap();
+        }
+    }
+    let migrator = sqlx::migrate::Migrator::new(old.path().to_owned())
+        .await
+        .unwrap();
+    assert_eq!(
+        migrator.iter().map(|m| m.version).max(),
+        Some(version),
+        "the old migrations"
+    );
+    (old, migrator)
+}
+
+/// Writes, through a store whose schema is at version 1, what a version-1 broker keeps.
+pub(super) async fn write_with_schema_v1(store: &dyn Store) {
+    let s = session(1);
+    store
+        .insert_flow(&flow(1, 1, 600), 10, at(0))
+        .await
+        .unwrap();
+    store.create_session(&s, at(0), at(1_000)).await.unwrap();
+    store
+        .upsert_connection(&connection(s, medicare()))
+        .await
+        .unwrap();
+    store
+        .enqueue_revocation(
+            &NewRevocation {
+                session_hash: session(2),
+                provider: epic(),
+                token_kind: TokenKind::AccessToken,
+                token_ct: ct("pending"),
+            },
+            at(0),
+        )
+        .await
+        .unwrap();
+}
+
+/// After upgrading to the current schema: everything written under version 1 reads back,
+/// and the connection gets a refresh lease and new tokens as a new one would.
+pub(super) async fn read_after_upgrade(store: &dyn Store) {
+    let s = session(1);
+    assert_eq!(
+        store.get_flow(&flow_key(1)).await.unwrap(),
+        Some(flow(1, 1, 600))
+    );
+    assert!(store.get_session(&s, at(10)).await.unwrap().is_some());
+    let mut expected = connection(s, medicare());
+    expected.generation = 1;
+    assert_eq!(
+        store.get_connection(&s, &medicare()).await.unwrap(),
+        Some(expected)
+    );
+    let due = store.due_revocations(at(10), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].token_ct, ct("pending"));
+
+    assert!(
+        store
+            .try_acquire_refresh_lease(&s, &medicare(), &holder(1), at(10), at(40))
+            .await
+            .unwrap(),
+        "a migrated connection starts without a lease"
+    );
+    assert!(
+        !store
+            .try_acquire_refresh_lease(&s, &medicare(), &holder(2), at(11), at(41))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .update_tokens(&s, &medicare(), 1, &update("2"), at(12))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .release_refresh_lease(&s, &medicare(), &holder(1))
+            .await
+            .unwrap()
+    );
+}
+
 // ---- persistence (stores that keep data across restarts) ----
 
 async fn everything_survives_reopening(mut h: impl Harness) {
@@ -907,6 +1233,9 @@ macro_rules! store_suite {
                 disconnect_queues_revocations_atomically,
                 revocation_queue,
                 expired_sessions_are_purged,
+                refresh_lease_excludes_others_until_released_or_expired,
+                refresh_lease_goes_with_its_connection,
+                concurrent_lease_requests_have_one_winner,
             ]);
             $( store_suite!(@$persistent $open); )?
         }
@@ -930,3 +1259,4 @@ macro_rules! store_suite {
 store_suite!(memory_store, memory);
 store_suite!(sqlite_memory_store, sqlite_memory);
 store_suite!(sqlite_file_store, sqlite_file, persistent);
+store_suite!(postgres_store, postgres, persistent);
