@@ -13,7 +13,7 @@
 //! | `CM_BROKER_KEYS` | the whole key ring: `id:base64key,id:base64key` (oldest first) |
 //! | `CM_BROKER_KEYS_FILE` | the whole key ring, from a TOML file of `[[keys]]` |
 //! | `CM_BROKER_FLOW_TTL_SECONDS`, `CM_BROKER_MAX_PENDING_FLOWS`, `CM_BROKER_SESSION_TTL_SECONDS`, `CM_BROKER_REFRESH_SKEW_SECONDS` | the same names |
-//! | `CM_BROKER_UPSTREAM__CONNECT_TIMEOUT_SECONDS`, `CM_BROKER_UPSTREAM__REQUEST_TIMEOUT_SECONDS` | `[upstream]` |
+//! | `CM_BROKER_UPSTREAM__CONNECT_TIMEOUT_SECONDS`, `CM_BROKER_UPSTREAM__REQUEST_TIMEOUT_SECONDS`, `CM_BROKER_UPSTREAM__MAX_BODY_BYTES` | `[upstream]` |
 //! | `CM_BROKER_PROVIDERS__<ID>__CLIENT_SECRET` | that provider's secret (`<ID>`: its id uppercased, `-` as `_`) |
 //! | `CM_BROKER_PROVIDERS__<ID>__CLIENT_SECRET_FILE` | the same, read from a file |
 //! | `CM_BROKER_PROVIDERS__<ID>__CLIENT_ID` | that provider's client id |
@@ -63,6 +63,8 @@ const DEFAULT_SESSION_TTL: u64 = 30 * 24 * 3600;
 const DEFAULT_REFRESH_SKEW: u64 = 60;
 const DEFAULT_CONNECT_TIMEOUT: u64 = 5;
 const DEFAULT_REQUEST_TIMEOUT: u64 = 30;
+/// 64 MiB: far above the largest Blue Button page (a few MB at `_count=50`).
+const DEFAULT_MAX_UPSTREAM_BODY: u64 = 64 * 1024 * 1024;
 
 /// The broker's validated configuration. Its `Debug` shows no secret.
 #[derive(Debug)]
@@ -200,11 +202,12 @@ fn parse_postgres(raw: &str) -> Result<PostgresUrl, String> {
     Ok(PostgresUrl(SecretString::from(raw.to_owned())))
 }
 
-/// Timeouts of requests to upstream servers.
+/// Timeouts and size limits of requests to upstream servers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UpstreamTimeouts {
     connect: Duration,
     request: Duration,
+    max_body_bytes: u64,
 }
 
 impl UpstreamTimeouts {
@@ -216,6 +219,12 @@ impl UpstreamTimeouts {
     /// Time allowed for a whole request, until the response headers arrive.
     pub fn request(&self) -> Duration {
         self.request
+    }
+
+    /// The largest FHIR response body the broker relays. It never decompresses a body: a gzip
+    /// body passes through as it came, and an identity body is its decompressed size.
+    pub fn max_body_bytes(&self) -> u64 {
+        self.max_body_bytes
     }
 }
 
@@ -654,6 +663,7 @@ struct RawConfig {
 struct RawUpstream {
     connect_timeout_seconds: Option<u64>,
     request_timeout_seconds: Option<u64>,
+    max_body_bytes: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -767,6 +777,9 @@ impl RawConfig {
                 }
                 "UPSTREAM__REQUEST_TIMEOUT_SECONDS" => {
                     self.upstream.request_timeout_seconds = number(problems);
+                }
+                "UPSTREAM__MAX_BODY_BYTES" => {
+                    self.upstream.max_body_bytes = number(problems);
                 }
                 _ if COMMAND_LINE_VARS.contains(&key) => {}
                 _ => match key
@@ -943,6 +956,13 @@ impl RawConfig {
             1,
             600,
         );
+        let max_body = bounded(
+            "upstream.max_body_bytes",
+            self.upstream.max_body_bytes,
+            DEFAULT_MAX_UPSTREAM_BODY,
+            64 * 1024,
+            1 << 30,
+        );
 
         let mut providers = Vec::new();
         let mut seen = BTreeSet::new();
@@ -981,6 +1001,7 @@ impl RawConfig {
             upstream: UpstreamTimeouts {
                 connect: Duration::from_secs(connect_timeout?),
                 request: Duration::from_secs(request_timeout?),
+                max_body_bytes: max_body?,
             },
             providers,
             warnings,

@@ -366,7 +366,10 @@ async fn proxy_public(
     if !response.status().is_success() {
         return Err(unavailable());
     }
-    Ok(stream(response))
+    stream(
+        response,
+        state.config().upstream_timeouts().max_body_bytes(),
+    )
 }
 
 fn unavailable() -> ApiError {
@@ -422,7 +425,10 @@ async fn proxy(
         };
         let status = response.status();
         if status.is_success() {
-            return Ok(stream(response));
+            return stream(
+                response,
+                state.config().upstream_timeouts().max_body_bytes(),
+            );
         }
         match status.as_u16() {
             401 if !refreshed => {
@@ -505,8 +511,17 @@ fn demographics_withheld() -> ApiError {
     )
 }
 
-/// Streams an upstream response to the browser with allow-listed headers only.
-fn stream(response: reqwest::Response) -> Response {
+/// Streams an upstream response to the browser with allow-listed headers only, never more
+/// than `max` bytes: a body announced larger is refused (`upstream_error`), and one that grows
+/// past it while streaming is cut off (the browser sees a failed transfer, never a truncated
+/// document that parses).
+fn stream(response: reqwest::Response, max: u64) -> Result<Response, ApiError> {
+    if response.content_length().is_some_and(|length| length > max) {
+        return Err(ApiError::new(
+            ErrorCode::UpstreamError,
+            "the provider's answer is larger than this broker relays",
+        ));
+    }
     let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::OK);
     let mut headers = HeaderMap::new();
     for name in FORWARDED {
@@ -518,8 +533,17 @@ fn stream(response: reqwest::Response) -> Response {
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    let mut out = Response::new(Body::from_stream(response.bytes_stream()));
+    let mut relayed: u64 = 0;
+    let body = futures_util::StreamExt::map(response.bytes_stream(), move |chunk| {
+        let chunk = chunk?;
+        relayed += chunk.len() as u64;
+        if relayed > max {
+            return Err(std::io::Error::other("the upstream body exceeds the relay limit").into());
+        }
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(chunk)
+    });
+    let mut out = Response::new(Body::from_stream(body));
     *out.status_mut() = status;
     *out.headers_mut() = headers;
-    out
+    Ok(out)
 }

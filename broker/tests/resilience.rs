@@ -207,3 +207,55 @@ async fn gzip_passes_through_only_when_the_browser_asks() {
     assert_eq!(inflated["total"], plain["total"]);
     assert_eq!(ids(&inflated), ids(&plain));
 }
+
+#[tokio::test]
+async fn oversized_upstream_bodies_are_not_relayed() {
+    let sandbox = sandbox().await;
+    let mut setup = BrokerSetup::new(&sandbox);
+    setup.extra = "[upstream]\nmax_body_bytes = 65536".into();
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    connect(&mut browser, &sandbox, 9).await;
+    browser.http = reqwest::Client::builder().no_gzip().build().unwrap();
+    // Small pages pass...
+    assert_eq!(
+        browser
+            .get("/v1/fhir/medicare/Coverage?_count=1")
+            .await
+            .status,
+        200
+    );
+    // ...a page of 50 claims (about 2 MB) announced with its length is refused...
+    let big = browser
+        .get("/v1/fhir/medicare/ExplanationOfBenefit?_count=50")
+        .await;
+    assert_eq!(big.code(), ErrorCode::UpstreamError);
+    // ...and a compressed one that streams past the limit is cut off, never truncated into
+    // something that parses.
+    let cookie = browser
+        .cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let response = browser
+        .http
+        .get(format!(
+            "{}/v1/fhir/medicare/ExplanationOfBenefit?_count=50",
+            broker.base
+        ))
+        .header("x-connect-medicare", "1")
+        .header("accept-encoding", "gzip")
+        .header(header::COOKIE, cookie)
+        .send()
+        .await;
+    let relayed = match response {
+        Ok(response) if response.status() == 200 => response.bytes().await.is_ok(),
+        Ok(response) => {
+            assert_eq!(response.status(), 502);
+            false
+        }
+        Err(_) => false,
+    };
+    assert!(!relayed, "a body over the limit was relayed whole");
+}
