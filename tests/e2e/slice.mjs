@@ -25,7 +25,7 @@ const app = new URL(appUrl);
 const user = process.env.CM_SANDBOX_USER ?? 'BBUser00000';
 const password = process.env.CM_SANDBOX_PASSWORD ?? 'PW00000!';
 const artifacts = process.env.CM_SLICE_ARTIFACTS ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'artifacts');
-const TIMEOUT = 30_000;
+const TIMEOUT = 60_000;
 
 let context;
 let page;

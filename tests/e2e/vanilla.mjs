@@ -1,7 +1,8 @@
 // The vanilla example end to end, in Debian's Chromium driven by Playwright, against the
 // real sandbox (127.0.0.1, cross-site as CMS is) and broker (localhost, serving the app):
-// happy path with screenshots, consent denied, demographics not shared, a 429 storm the UI
-// waits out, and a broker restart mid-session.
+// happy path with screenshots, consent denied, demographics not shared, callbacks replayed,
+// tampered or without a flow, token expiry with two tabs open, grant expiry and re-consent, a
+// 429 storm the UI waits out, and a broker restart mid-session.
 //
 //   cd tests && node --test e2e/vanilla.mjs
 //
@@ -19,7 +20,7 @@ import { startServers } from './servers.mjs';
 
 const artifacts = process.env.CM_E2E_ARTIFACTS ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'artifacts');
 mkdirSync(artifacts, { recursive: true });
-const TIMEOUT = 30_000;
+const TIMEOUT = 60_000;
 
 let servers;
 let browser;
@@ -158,4 +159,77 @@ test('the broker restarted mid-session: the user stays connected', async () => {
   await page.reload();
   await page.locator('#claims tbody tr').first().waitFor();
   assert.match(await text('#beneficiary'), /Linda/);
+});
+
+/** Moves the sandbox's clock (tokens and grants age; the broker's clock does not move). */
+async function advanceSandbox(seconds) {
+  const response = await fetch(`${servers.sandbox}/__admin/clock`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ advance_seconds: seconds }),
+  });
+  assert.equal(response.status, 200, await response.text());
+}
+
+async function metric(name) {
+  const text = await (await fetch(`${servers.app}metrics`)).text();
+  return Number(text.match(new RegExp(`^${name} (\\d+)$`, 'm'))?.[1] ?? NaN);
+}
+
+test('callbacks replayed, tampered, or without a flow never connect', async () => {
+  // Catch the callback URL on its way back, then finish the sign-in normally.
+  let callback;
+  page.on('request', (r) => { if (r.url().startsWith(servers.redirect)) callback ??= r.url(); });
+  await connect({ user: 'BBUser00005' });
+  await page.locator('#claims tbody tr').first().waitFor();
+  assert.ok(callback?.includes('code='));
+  const before = await metric('cm_broker_refreshes_total');
+
+  // The same callback again (a reload, the back button): refused, the session stays.
+  await page.goto(callback);
+  await page.waitForFunction(() => /state|flow/.test(document.querySelector('#status').textContent));
+  await page.locator('#claims tbody tr').first().waitFor();
+
+  // Opened in a second tab: that tab never started this flow.
+  const other = await context.newPage();
+  await other.goto(callback);
+  await other.waitForFunction(() => /state|flow/.test(document.querySelector('#status').textContent));
+  await other.close();
+
+  // A tampered state, and a callback with no flow at all.
+  const tampered = callback.replace(/state=[^&]+/, 'state=' + 'A'.repeat(43));
+  await page.goto(tampered);
+  await page.waitForFunction(() => /state|flow/.test(document.querySelector('#status').textContent));
+  await shot('8-replayed-callback');
+  assert.doesNotMatch(page.url(), /code=|state=/);
+  assert.equal(await metric('cm_broker_refreshes_total'), before);
+});
+
+test('token expiry with two tabs open: one refresh, both keep working', async () => {
+  await connect({ user: 'BBUser00006' });
+  await page.locator('#claims tbody tr').first().waitFor();
+  const second = await context.newPage();
+  await second.goto(servers.app);
+  await second.locator('#claims tbody tr').first().waitFor();
+  const before = await metric('cm_broker_refreshes_total');
+  await advanceSandbox(3601);
+  await Promise.all([page.reload(), second.reload()]);
+  await Promise.all([page, second].map((p) => p.locator('#claims tbody tr').first().waitFor()));
+  assert.equal(await page.locator('#reconnect').isHidden(), true);
+  assert.equal(await second.locator('#reconnect').isHidden(), true);
+  assert.equal(await metric('cm_broker_refreshes_total'), before + 1, 'exactly one refresh');
+  await second.close();
+});
+
+test('grant expiry shows the reconnect prompt; consenting again restores access', async () => {
+  await connect({ user: 'BBUser00007' });
+  await page.locator('#claims tbody tr').first().waitFor();
+  await advanceSandbox(400 * 86400);
+  await page.reload();
+  await page.locator('#reconnect').waitFor({ state: 'visible' });
+  assert.equal(await page.locator('#data').isHidden(), true);
+  await shot('9-reconnect');
+  await connect({ user: 'BBUser00007' });
+  await page.locator('#claims tbody tr').first().waitFor();
+  assert.equal(await page.locator('#reconnect').isHidden(), true);
 });
