@@ -53,4 +53,4 @@ log "npm package as a consumer gets it (npm pack, import in Node, tsc, canary)"
 
 log "browser tests: Chromium through the real sandbox and broker (the slice, the vanilla example)"
 cargo build -p connect-medicare-sandbox -p connect-medicare-broker --bins --locked
-(cd tests && node --test e2e/slice.mjs e2e/vanilla.mjs)
+(cd tests && node --test e2e/slice.mjs e2e/vanilla.mjs e2e/two-providers.mjs)

@@ -14,6 +14,10 @@ const status = (text) => {
 const cm = await ConnectMedicare.create({ broker: location.origin });
 const button = $('connect-medicare-button');
 button.client = cm;
+// The first provider the broker serves is Medicare; any others (a SMART EHR) get a button and
+// a summary of their own below.
+const medicare = cm.providers[0]?.id;
+button.setAttribute('provider', medicare);
 
 /** Waits out a rate limit the broker could not absorb, then tries again (up to 5 times). */
 async function patiently(call) {
@@ -132,7 +136,7 @@ function showData() {
 
 async function render() {
   const session = await cm.session();
-  const connection = session.connections[0];
+  const connection = session.connections.find((c) => c.provider === medicare);
   if (!connection) return showDisconnected(false);
   if (connection.status === 'reconnect_required') return showDisconnected(true);
   $('#reconnect').hidden = true;
@@ -175,6 +179,35 @@ async function render() {
 }
 
 button.addEventListener('connect-medicare-connected', () => showData().catch(showError));
+
+// Other providers: a button each, and how many claims they hold once connected.
+for (const provider of cm.providers.slice(1)) {
+  const box = document.createElement('article');
+  box.className = 'provider';
+  box.dataset.provider = provider.id;
+  const title = document.createElement('h3');
+  title.textContent = provider.name;
+  const other = document.createElement('connect-medicare-button');
+  other.setAttribute('provider', provider.id);
+  other.setAttribute('return-to', '/');
+  other.client = cm;
+  const summary = document.createElement('p');
+  summary.className = 'summary';
+  other.addEventListener('connect-medicare-connected', async () => {
+    try {
+      const page = await patiently(() => cm.explanationOfBenefit({ provider: provider.id, pageSize: 1 }));
+      summary.textContent = `${page.total ?? 'Some'} claims from ${provider.name}.`;
+    } catch (e) {
+      summary.textContent = `${provider.name}: ${e.message}`;
+    }
+  });
+  other.addEventListener('connect-medicare-disconnected', () => {
+    summary.textContent = '';
+  });
+  box.append(title, other, summary);
+  $('#other-providers').append(box);
+  $('#others').hidden = false;
+}
 button.addEventListener('connect-medicare-disconnected', () => {
   status('Disconnected. Your data is no longer shared with this app.');
   showDisconnected(false);
