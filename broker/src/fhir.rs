@@ -434,10 +434,8 @@ async fn proxy(
             401 if !refreshed => {
                 // The token died upstream (revoked, rotated elsewhere, expired early):
                 // refresh once and replay this request once.
-                let refreshed_live =
-                    refresh::refresh(state, session, provider, live.connection.generation).await;
-                state.metrics().refresh(refreshed_live.is_ok());
-                live = refreshed_live?;
+                live =
+                    refresh::refresh(state, session, provider, live.connection.generation).await?;
                 refreshed = true;
             }
             401 => return Err(refresh::reconnect_required()),

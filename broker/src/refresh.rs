@@ -333,6 +333,7 @@ async fn refresh_holding_lease(
         Ok(result) => result,
         Err(_) => Err(UpstreamError::Unavailable("the refresh timed out".into())),
     };
+    state.metrics().refresh(result.is_ok());
     let tokens = match result {
         Ok(tokens) => tokens,
         // `invalid_grant` whatever the status (expired 401, revoked 403, reused 400), and a

@@ -259,3 +259,33 @@ async fn oversized_upstream_bodies_are_not_relayed() {
     };
     assert!(!relayed, "a body over the limit was relayed whole");
 }
+
+#[tokio::test]
+async fn a_slow_provider_times_out_into_upstream_unavailable() {
+    let sandbox = sandbox_with(|c| c.admin = true).await;
+    let mut setup = BrokerSetup::new(&sandbox);
+    setup.extra = "[upstream]\nrequest_timeout_seconds = 1".into();
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    connect(&mut browser, &sandbox, 10).await;
+    // From now on the provider takes 3 s to answer: longer than the broker waits for it.
+    let slow = reqwest::Client::new()
+        .post(format!("{}/__admin/faults", sandbox.origin()))
+        .json(&serde_json::json!({"latency_ms": 3000}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slow.status(), 200);
+    let reply = browser.get("/v1/fhir/medicare/Coverage").await;
+    assert_eq!(reply.code(), ErrorCode::UpstreamUnavailable);
+    let metrics = reqwest::get(format!("{}/metrics", broker.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"cm_broker_upstream_seconds_count{call="fhir"} 3"#),
+        "one try and two retries: {metrics}"
+    );
+}
