@@ -63,14 +63,25 @@ export class ConnectMedicareButton extends Base {
     this.#busy(true, 'Checking your connection…');
     try {
       const client = await this.#ready();
-      // Shares the app's own handleRedirect() when it calls it too: one completion.
-      await client.handleRedirect();
+      // Shares the app's own handleRedirect() when it calls it too: one completion. A failed
+      // callback (replayed, from another tab, declined) does not hide the session the browser
+      // may already have: the state shown is always the broker's.
+      let redirectError;
+      try {
+        await client.handleRedirect();
+      } catch (e) {
+        redirectError = e;
+      }
       const id = this.getAttribute('provider') ?? client.providers[0]?.id;
       const name = client.providers.find((p) => p.id === id)?.name ?? 'Medicare';
       const session = await client.session();
       const connection = session.connections.find((c) => c.provider === id);
       this.#show(connection?.status, name);
       if (connection?.status === 'connected') this.#emit('connect-medicare-connected', connection);
+      if (redirectError) {
+        if (connection?.status !== 'connected') this.#els.status.textContent = redirectError.message;
+        this.#emit('connect-medicare-error', redirectError);
+      }
     } catch (e) {
       if (e?.code === 'not_connected') this.#show(undefined, this.#name());
       else this.#fail(e);

@@ -200,6 +200,9 @@ test('callbacks replayed, tampered, or without a flow never connect', async () =
   const tampered = callback.replace(/state=[^&]+/, 'state=' + 'A'.repeat(43));
   await page.goto(tampered);
   await page.waitForFunction(() => /state|flow/.test(document.querySelector('#status').textContent));
+  // Still connected, and the button says so.
+  await page.locator('#claims tbody tr').first().waitFor();
+  await page.locator('connect-medicare-button button[part=disconnect]').waitFor();
   await shot('8-replayed-callback');
   assert.doesNotMatch(page.url(), /code=|state=/);
   assert.equal(await metric('cm_broker_refreshes_total'), before);
