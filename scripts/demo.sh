@@ -4,7 +4,8 @@
 # its embedded SQLite store, and the vanilla example app it serves (http://localhost:8080).
 # Open the printed URL in Chromium or Chrome and click "Connect Medicare". Ctrl-C stops it.
 #
-# Ports: DEMO_PORT (default 8080) and SANDBOX_PORT (default 8123).
+# Ports: DEMO_PORT (default 8080) and SANDBOX_PORT (default 8123). DEMO_APP=react serves the
+# React example instead of the plain HTML one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,8 +25,13 @@ CM_PAYLOAD_BUDGET=${CM_PAYLOAD_BUDGET:-40960} scripts/build-npm.sh
 log "assembling the example app in $demo/site"
 mkdir -p "$demo"
 rm -rf "$demo/site"
-cp -r examples/vanilla "$demo/site"
-scripts/stage-npm.sh "$demo/site/connect-medicare"
+if [ "${DEMO_APP:-vanilla}" = react ]; then
+  scripts/build-react-example.sh
+  cp -r examples/react/dist "$demo/site"
+else
+  cp -r examples/vanilla "$demo/site"
+  scripts/stage-npm.sh "$demo/site/connect-medicare"
+fi
 
 # A key of the demo's own, made once and kept (sessions survive restarts of the demo).
 if [ ! -f "$demo/keys.toml" ]; then

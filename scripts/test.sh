@@ -3,7 +3,7 @@
 # formatting, clippy (native and wasm32), the native test suites (protocol, sandbox, broker),
 # the doc tests, the protocol's golden tests and the SDK's tests inside headless Chromium
 # (wasm-bindgen-test), the npm package build with its size and canary checks, the package
-# as a consumer imports it, and the browser tests (the slice and the vanilla example):
+# as a consumer imports it, and the browser tests (the slice, the vanilla and React examples):
 # Playwright driving Debian's Chromium through the real sandbox and broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,9 +48,12 @@ done
 log "npm package: build, payload sizes, canary scan"
 CM_PAYLOAD_BUDGET=${CM_PAYLOAD_BUDGET:-40960} scripts/build-npm.sh
 
+log "React example: npm ci, vite build (examples/react/dist and dist-dev)"
+scripts/build-react-example.sh
+
 log "npm package as a consumer gets it (npm pack, import in Node, tsc, canary)"
 (cd tests && node --test npm/)
 
 log "browser tests: Chromium through the real sandbox and broker (the slice, the vanilla example)"
 cargo build -p connect-medicare-sandbox -p connect-medicare-broker --bins --locked
-(cd tests && node --test e2e/slice.mjs e2e/vanilla.mjs e2e/two-providers.mjs)
+(cd tests && node --test e2e/slice.mjs e2e/vanilla.mjs e2e/two-providers.mjs e2e/react.mjs)

@@ -1,0 +1,200 @@
+// useConnectMedicare: one ConnectMedicare client for the page, the callback handled once, and
+// the browser's connection as React state.
+//
+//   const cm = useConnectMedicare({ broker: location.origin });
+//   cm.status      'loading' | 'disconnected' | 'connected' | 'reconnect_required'
+//   cm.connection  the provider's Connection (patient id, scopes, demographics_shared, ...)
+//   cm.client      the ConnectMedicare client, once it is ready (null before)
+//   cm.loading     true while the client is made, a callback finished and the session read
+//   cm.error       the last ConnectMedicareError nobody handled (access_denied, state_used, ...)
+//   cm.waiting     seconds until a rate-limited call is tried again, or null
+//   cm.connect(), cm.disconnect(), cm.refresh()         actions
+//   cm.patiently(call)   runs an SDK call, waiting out `rate_limited` (retryAfter) up to 5 times
+//   cm.fail(error)       hands an error to the hook: reconnect_required and not_connected
+//                        change the status, anything else becomes cm.error
+//   cm.connected(c), cm.disconnected()   what <connect-medicare-button>'s events report
+//
+// React StrictMode mounts every component twice in development, running effects twice. The
+// client is made once per broker for the page (a module-level cache, not a ref: StrictMode
+// throws away the first mount's refs and state). handleRedirect() may be called by both
+// mounts and by the button: the SDK gives every caller the one completion of a callback, so
+// the broker sees a single POST /v1/flows/complete.
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import { ConnectMedicare, ConnectMedicareError } from 'connect-medicare';
+
+const clients = new Map();
+
+/** The page's client for `broker`, made once (a failed attempt may be made again). */
+function clientFor(broker) {
+  let client = clients.get(broker);
+  if (!client) {
+    client = ConnectMedicare.create({ broker });
+    clients.set(broker, client);
+    client.catch(() => clients.delete(broker));
+  }
+  return client;
+}
+
+const NO_SESSION = { connections: [] };
+const sleep = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+const isCode = (error, ...codes) => error instanceof ConnectMedicareError && codes.includes(error.code);
+
+export function useConnectMedicare({ broker = globalThis.location?.origin, provider } = {}) {
+  const [state, setState] = useState({
+    client: null,
+    session: null,
+    redirect: null,
+    loading: true,
+    error: null,
+    notice: '',
+    waiting: null,
+    ended: 0,
+  });
+  // A patch, or a function of the state giving a patch (null: nothing changed, no render).
+  const update = useCallback((patch) => setState((s) => {
+    const next = typeof patch === 'function' ? patch(s) : patch;
+    return next ? { ...s, ...next } : s;
+  }), []);
+
+  useEffect(() => {
+    let ignore = false;
+    const apply = (patch) => ignore || update(patch);
+    (async () => {
+      const client = await clientFor(broker);
+      // Called on every mount (twice under StrictMode): the calls share one completion.
+      const finishing = client.handleRedirect();
+      apply({ client });
+      let redirect = null;
+      let error = null;
+      try {
+        redirect = await finishing;
+      } catch (e) {
+        error = e;
+      }
+      if (ignore) return;
+      // Off the callback route: where connect() asked to return, or home after a failure.
+      if (redirect) history.replaceState(history.state, '', redirect.returnTo ?? '/');
+      else if (error) history.replaceState(history.state, '', '/');
+      let session = redirect?.session;
+      if (!session) {
+        try {
+          session = await client.session();
+        } catch (e) {
+          if (!isCode(e, 'not_connected')) error ??= e;
+          session = NO_SESSION;
+        }
+      }
+      apply({ session, redirect, error, loading: false });
+    })().catch((error) => apply({ error, loading: false }));
+    return () => {
+      ignore = true;
+    };
+  }, [broker, update]);
+
+  const { client, session } = state;
+  const providerId = provider ?? client?.providers[0]?.id;
+  const connection = session?.connections.find((c) => c.provider === providerId) ?? null;
+  const status = session ? (connection?.status ?? 'disconnected') : state.loading ? 'loading' : 'disconnected';
+
+  /** Marks the connection ended (`reconnect_required`) or gone (`not_connected`). */
+  const fail = useCallback(
+    (error) => {
+      if (isCode(error, 'reconnect_required')) {
+        update((s) => ({
+          ended: s.ended + 1,
+          session: {
+            connections: (s.session ?? NO_SESSION).connections.map((c) =>
+              c.provider === providerId ? { ...c, status: 'reconnect_required' } : c),
+          },
+        }));
+      } else if (isCode(error, 'not_connected')) {
+        update((s) => ({ ended: s.ended + 1, session: NO_SESSION }));
+      } else {
+        update({ error });
+      }
+    },
+    [providerId, update],
+  );
+
+  const patiently = useCallback(
+    async (call) => {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await call();
+        } catch (e) {
+          if (!isCode(e, 'rate_limited') || attempt >= 5) throw e;
+          const seconds = e.retryAfter ?? 1;
+          update({ waiting: seconds });
+          await sleep(seconds);
+          update({ waiting: null });
+        }
+      }
+    },
+    [update],
+  );
+
+  const refresh = useCallback(async () => {
+    if (!client) return;
+    try {
+      update({ session: await client.session() });
+    } catch (e) {
+      if (isCode(e, 'not_connected')) update({ session: NO_SESSION });
+      else update({ error: e });
+    }
+  }, [client, update]);
+
+  const connect = useCallback(
+    (options) => client?.connect({ provider: providerId, ...options }).catch((error) => update({ error })),
+    [client, providerId, update],
+  );
+
+  const disconnected = useCallback(
+    () => update((s) => ({
+      error: null,
+      notice: 'Disconnected. Your data is no longer shared with this app.',
+      session: { connections: (s.session ?? NO_SESSION).connections.filter((c) => c.provider !== providerId) },
+    })),
+    [providerId, update],
+  );
+
+  const disconnect = useCallback(async () => {
+    if (!client) return;
+    try {
+      await client.disconnect(providerId);
+      disconnected();
+    } catch (error) {
+      update({ error });
+    }
+  }, [client, providerId, disconnected, update]);
+
+  /** The button saw a live connection: take it (no new state when nothing changed). */
+  const connected = useCallback(
+    (connection) => update((s) => {
+      const connections = (s.session ?? NO_SESSION).connections;
+      const same = connections.find((c) => c.provider === connection.provider);
+      if (same && JSON.stringify(same) === JSON.stringify(connection)) return null;
+      return {
+        notice: '',
+        session: { connections: [...connections.filter((c) => c.provider !== connection.provider), connection] },
+      };
+    }),
+    [update],
+  );
+
+  return useMemo(
+    () => ({
+      ...state,
+      status,
+      connection,
+      providerId,
+      fail,
+      patiently,
+      refresh,
+      connect,
+      disconnect,
+      connected,
+      disconnected,
+    }),
+    [state, status, connection, providerId, fail, patiently, refresh, connect, disconnect, connected, disconnected],
+  );
+}
