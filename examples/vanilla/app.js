@@ -13,11 +13,11 @@ const status = (text) => {
 
 const cm = await ConnectMedicare.create({ broker: location.origin });
 const button = $('connect-medicare-button');
-button.client = cm;
 // The first provider the broker serves is Medicare; any others (a SMART EHR) get a button and
-// a summary of their own below.
+// a summary of their own below. The attribute first, then the client: one refresh.
 const medicare = cm.providers[0]?.id;
 button.setAttribute('provider', medicare);
+button.client = cm;
 
 /** Waits out a rate limit the broker could not absorb, then tries again (up to 5 times). */
 async function patiently(call) {
@@ -45,7 +45,8 @@ function showError(e) {
 function showDisconnected(ended) {
   $('#data').hidden = true;
   $('#reconnect').hidden = !ended;
-  button.refresh();
+  // Only when the button still shows a connection the broker no longer has.
+  if (button.hasAttribute('connected')) button.refresh();
 }
 
 // The callback route: finish the sign-in, then go where connect() asked to return.

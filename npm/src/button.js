@@ -60,6 +60,8 @@ export class ConnectMedicareButton extends Base {
 
   /** Finishes a sign-in when the page is a callback, then reads the session and shows it. */
   async refresh() {
+    // No client yet and no broker to make one from: wait for the `client` property.
+    if (!this.#client && !this.hasAttribute('broker')) return;
     this.#busy(true, 'Checking your connection…');
     try {
       const client = await this.#ready();

@@ -93,8 +93,7 @@ const text = (selector) => page.locator(selector).innerText();
 /** Clicks Connect Medicare and goes through the sandbox's sign-in and consent pages. */
 async function connect(servers, { user = 'BBUser00000', share = true } = {}) {
   await page.goto(servers.app);
-  const button = page.locator('connect-medicare-button button[part=button]');
-  await button.waitFor({ state: 'visible' });
+  const button = page.locator('connect-medicare-button button[part=button][aria-busy=false]:not([disabled])');
   await button.click();
   await page.locator('#username, #allow').first().waitFor();
   if (await page.locator('#username').count()) {

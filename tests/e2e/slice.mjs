@@ -87,7 +87,7 @@ test('connect, sign in at the sandbox, consent, come back', async () => {
     assert.equal((await slice()).state, 'idle', 'a fresh browser starts disconnected');
   });
   await step('connect', async () => {
-    const button = page.locator('connect-medicare-button button[part=button]');
+    const button = page.locator('connect-medicare-button button[part=button][aria-busy=false]:not([disabled])');
     await button.waitFor({ state: 'visible' });
     assert.match(await button.textContent(), /Connect Medicare/);
     assert.match(await page.locator('connect-medicare-button [part=attribution]').textContent(), /not affiliated with or endorsed by/);
@@ -162,7 +162,7 @@ test('disconnect', async () => {
 test('a form POST authorize request works too, where the provider accepts one', async (t) => {
   await step('post', async () => {
     await page.locator('connect-medicare-button').evaluate((b) => b.setAttribute('method', 'post'));
-    await page.locator('connect-medicare-button button[part=button]').click();
+    await page.locator('connect-medicare-button button[part=button][aria-busy=false]:not([disabled])').click();
     const where = await Promise.race([
       page.locator('#username').waitFor().then(() => 'sign-in'),
       page.waitForFunction(() => window.__slice?.error, null, { timeout: TIMEOUT }).then(() => 'refused'),
@@ -185,7 +185,7 @@ test('a form POST authorize request works too, where the provider accepts one', 
 
 test('a declined consent is a typed access_denied', async () => {
   await step('deny', async () => {
-    await page.locator('connect-medicare-button button[part=button]').click();
+    await page.locator('connect-medicare-button button[part=button][aria-busy=false]:not([disabled])').click();
     // The sandbox remembers the earlier sign-in (as Medicare.gov does): consent comes first.
     await page.locator('#deny, #username').first().waitFor();
     if (await page.locator('#username').count()) {

@@ -64,12 +64,12 @@ test('the same app connected to Medicare and to a SMART server at once', async (
     ? route.continue() : (problems.push(route.request().url()), route.abort()));
 
   await page.goto(servers.app);
-  await page.locator('#connect connect-medicare-button button[part=button]').click();
+  await page.locator('#connect connect-medicare-button button[part=button][aria-busy=false]:not([disabled])').click();
   await signIn(page);
   await page.locator('#claims tbody tr').first().waitFor();
 
   const ehr = page.locator('article[data-provider=ehr]');
-  await ehr.locator('connect-medicare-button button[part=button]').click();
+  await ehr.locator('connect-medicare-button button[part=button][aria-busy=false]:not([disabled])').click();
   await signIn(page);
   await ehr.locator('.summary').filter({ hasText: 'claims from Example Health' }).waitFor();
   // Medicare is still connected beside it.

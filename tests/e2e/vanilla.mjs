@@ -64,8 +64,7 @@ const shot = (name) => page.screenshot({ path: join(artifacts, `vanilla-${name}.
 /** Clicks Connect Medicare and goes through the sandbox's pages. */
 async function connect({ user = 'BBUser00000', allow = true, share = true } = {}) {
   await page.goto(servers.app);
-  const button = page.locator('connect-medicare-button button[part=button]');
-  await button.waitFor({ state: 'visible' });
+  const button = page.locator('connect-medicare-button button[part=button][aria-busy=false]:not([disabled])');
   await button.click();
   await page.locator('#username, #allow').first().waitFor();
   if (await page.locator('#username').count()) {
