@@ -1,7 +1,7 @@
 // connect-medicare — the main entry. Importing it has no side effects and reads no browser
 // global: the wasm module is loaded by ConnectMedicare.create(), in the browser.
 import init, * as core from '../build/connect_medicare.js';
-import { ConnectMedicareError } from '../build/error.js';
+import { ConnectMedicareError, brokerError } from '../build/error.js';
 
 export { ConnectMedicareError };
 
@@ -16,6 +16,8 @@ function load(module_or_path) {
 }
 
 const fail = (code, message) => new ConnectMedicareError(code, message);
+/** The completion of each callback, shared by every client on the page (React StrictMode may build two). */
+const completions = new Map();
 const DEFAULT_CONCURRENCY = 4;
 const MAX_CONCURRENCY = 10;
 const MAX_PAGES = 10000;
@@ -82,11 +84,16 @@ export class ConnectMedicare {
    * sign-in once, however often it is called.
    */
   handleRedirect(url) {
-    return core.handleRedirect(url, this.#storage, async (body, provider, returnTo) => ({
-      provider,
-      returnTo,
-      session: await this.#call('POST', '/v1/flows/complete', body),
-    }));
+    return core.handleRedirect(
+      url,
+      this.#storage,
+      async (body, provider, returnTo) => ({
+        provider,
+        returnTo,
+        session: await this.#call('POST', '/v1/flows/complete', body),
+      }),
+      completions,
+    );
   }
 
   /** The browser's connections. */
@@ -166,7 +173,7 @@ export class ConnectMedicare {
     } catch {
       json = undefined;
     }
-    if (!response.ok) throw core.brokerError(response.status, json, response.headers.get('retry-after') ?? undefined);
+    if (!response.ok) throw brokerError(response.status, json, response.headers.get('retry-after') ?? undefined);
     if (json === undefined) throw fail('upstream_error', 'The broker answered with a body that is not JSON');
     return json;
   }

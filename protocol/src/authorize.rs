@@ -2,16 +2,18 @@
 //! launch), as a GET URL or a form POST, and the one validation both halves run on it before
 //! anyone navigates.
 
+use crate::prelude::*;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    error::{Error, Result},
+    error::{Error, Result, msg},
     ids::{ClientId, FhirBase, RedirectUri},
     pkce::{PkceChallenge, S256, check_method},
     provider::Provider,
     scope::Scopes,
     state::State,
-    url::{SplitUrl, encode_pairs, unique_pairs},
+    url::{SplitUrl, check_unique, cut, encode_pairs, unique_pairs},
 };
 
 /// The parameters of an authorize request, in the order they are written.
@@ -151,62 +153,82 @@ impl AuthorizeRedirect {
     /// scopes within what the provider lists, our `state` (16+ characters), `aud` equal to the
     /// FHIR base, our challenge, and `code_challenge_method=S256`.
     pub fn validate(&self, expect: &AuthorizeExpectations<'_>) -> Result<()> {
+        let owned;
         let (endpoint, pairs) = match self {
             AuthorizeRedirect::Get { url } => {
-                let (endpoint, query) = url.split_once('?').unwrap_or((url, ""));
-                (endpoint, unique_pairs(query)?)
+                let (endpoint, query) = cut(url, b'?');
+                owned = unique_pairs(query.unwrap_or_default())?;
+                (endpoint, &owned)
             }
             AuthorizeRedirect::Post { action, fields } => {
                 if !expect.allow_post {
-                    return Err(Error::ParameterMismatch("method"));
+                    return Err(Error::ParameterMismatch(msg!("method")));
                 }
-                let mut seen = std::collections::BTreeSet::new();
-                if let Some((dup, _)) = fields.iter().find(|(k, _)| !seen.insert(k.as_str())) {
-                    return Err(Error::DuplicateParameter(dup.clone()));
-                }
-                (action.as_str(), fields.clone())
+                check_unique(fields)?;
+                (action.as_str(), fields)
             }
         };
         check_endpoint(endpoint, expect.authorization_endpoint)?;
-        let get = |name: &'static str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-                .ok_or(Error::MissingParameter(name))
-        };
-        if pairs.len() != PARAMS.len() || pairs.iter().any(|(k, _)| !PARAMS.contains(&k.as_str())) {
-            // A missing name is reported as missing; otherwise an unknown one is present.
-            for name in PARAMS {
-                get(name)?;
+        // Each parameter's value, in `PARAMS` order; names outside `PARAMS` are unexpected.
+        let mut values = [None; PARAMS.len()];
+        let mut unexpected = false;
+        for (name, value) in pairs {
+            let mut known = false;
+            for (param, slot) in PARAMS.iter().zip(&mut values) {
+                if name == param {
+                    *slot = Some(value.as_str());
+                    known = true;
+                }
             }
-            return Err(Error::ParameterMismatch("unexpected parameter"));
+            unexpected |= !known;
         }
-        if get("response_type")? != "code" {
-            return Err(Error::ParameterMismatch("response_type"));
+        // A missing name is reported as missing; otherwise an unknown one is present.
+        for (param, value) in PARAMS.iter().zip(values) {
+            if value.is_none() {
+                return Err(Error::MissingParameter(param));
+            }
         }
-        if get("client_id")? != expect.client_id.as_str() {
-            return Err(Error::ParameterMismatch("client_id"));
+        let [
+            Some(response_type),
+            Some(client_id),
+            Some(redirect_uri),
+            Some(scope),
+            Some(state),
+            Some(aud),
+            Some(challenge),
+            Some(method),
+        ] = values
+        else {
+            return Err(Error::ParameterMismatch(msg!("unexpected parameter")));
+        };
+        if unexpected {
+            return Err(Error::ParameterMismatch(msg!("unexpected parameter")));
         }
-        let redirect_uri = RedirectUri::parse(get("redirect_uri")?)?;
-        if &redirect_uri != expect.redirect_uri {
-            return Err(Error::ParameterMismatch("redirect_uri"));
+        if response_type != "code" {
+            return Err(Error::ParameterMismatch(msg!("response_type")));
         }
-        let scopes = Scopes::parse(get("scope")?)?;
+        if client_id != expect.client_id.as_str() {
+            return Err(Error::ParameterMismatch(msg!("client_id")));
+        }
+        RedirectUri::parse(redirect_uri)?;
+        if redirect_uri != expect.redirect_uri.as_str() {
+            return Err(Error::ParameterMismatch(msg!("redirect_uri")));
+        }
+        let scopes = Scopes::parse(scope)?;
         if let Some(supported) = expect.scopes_supported {
             scopes.check_supported(supported)?;
         }
-        let state = State::parse(get("state")?)?;
-        if !state.matches(expect.state) {
+        State::parse(state)?;
+        if !expect.state.matches_str(state) {
             return Err(Error::StateMismatch);
         }
-        if get("aud")? != expect.aud.as_str() {
+        if aud != expect.aud.as_str() {
             return Err(Error::AudienceMismatch);
         }
-        check_method(get("code_challenge_method")?)?;
-        let challenge = PkceChallenge::parse(get("code_challenge")?)?;
-        if &challenge != expect.challenge {
-            return Err(Error::ParameterMismatch("code_challenge"));
+        check_method(method)?;
+        PkceChallenge::parse(challenge)?;
+        if challenge != expect.challenge.as_str() {
+            return Err(Error::ParameterMismatch(msg!("code_challenge")));
         }
         Ok(())
     }
@@ -214,17 +236,17 @@ impl AuthorizeRedirect {
 
 fn check_endpoint(actual: &str, expected: &str) -> Result<()> {
     let url = SplitUrl::parse(actual).ok_or(Error::InvalidUrl {
-        what: "authorization_endpoint",
-        reason: "not an absolute http(s) URL",
+        what: msg!("authorization_endpoint"),
+        reason: msg!("not an absolute http(s) URL"),
     })?;
-    if url.scheme != "https" && !url.is_loopback() {
+    if !url.https && !url.is_loopback() {
         return Err(Error::InvalidUrl {
-            what: "authorization_endpoint",
-            reason: "must be https unless the host is loopback",
+            what: msg!("authorization_endpoint"),
+            reason: msg!("must be https unless the host is loopback"),
         });
     }
     if actual != expected {
-        return Err(Error::ParameterMismatch("authorization_endpoint"));
+        return Err(Error::ParameterMismatch(msg!("authorization_endpoint")));
     }
     Ok(())
 }
@@ -467,5 +489,165 @@ mod tests {
                 fields: vec![("a".into(), "b".into())]
             }
         );
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod oracle {
+    #![allow(clippy::all)]
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::pkce::PkceVerifier;
+
+    /// `validate` as it was before it read the parameters into an array.
+    fn old_validate(this: &AuthorizeRedirect, expect: &AuthorizeExpectations<'_>) -> Result<()> {
+        let (endpoint, pairs) = match this {
+            AuthorizeRedirect::Get { url } => {
+                let (endpoint, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+                (endpoint, unique_pairs(query)?)
+            }
+            AuthorizeRedirect::Post { action, fields } => {
+                if !expect.allow_post {
+                    return Err(Error::ParameterMismatch("method"));
+                }
+                let mut seen = std::collections::BTreeSet::new();
+                if let Some((dup, _)) = fields.iter().find(|(k, _)| !seen.insert(k.as_str())) {
+                    return Err(Error::DuplicateParameter(dup.clone()));
+                }
+                (action.as_str(), fields.clone())
+            }
+        };
+        check_endpoint(endpoint, expect.authorization_endpoint)?;
+        let get = |name: &'static str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+                .ok_or(Error::MissingParameter(name))
+        };
+        if pairs.len() != PARAMS.len() || pairs.iter().any(|(k, _)| !PARAMS.contains(&k.as_str())) {
+            // A missing name is reported as missing; otherwise an unknown one is present.
+            for name in PARAMS {
+                get(name)?;
+            }
+            return Err(Error::ParameterMismatch("unexpected parameter"));
+        }
+        if get("response_type")? != "code" {
+            return Err(Error::ParameterMismatch("response_type"));
+        }
+        if get("client_id")? != expect.client_id.as_str() {
+            return Err(Error::ParameterMismatch("client_id"));
+        }
+        let redirect_uri = RedirectUri::parse(get("redirect_uri")?)?;
+        if &redirect_uri != expect.redirect_uri {
+            return Err(Error::ParameterMismatch("redirect_uri"));
+        }
+        let scopes = Scopes::parse(get("scope")?)?;
+        if let Some(supported) = expect.scopes_supported {
+            scopes.check_supported(supported)?;
+        }
+        let state = State::parse(get("state")?)?;
+        if !state.matches(expect.state) {
+            return Err(Error::StateMismatch);
+        }
+        if get("aud")? != expect.aud.as_str() {
+            return Err(Error::AudienceMismatch);
+        }
+        check_method(get("code_challenge_method")?)?;
+        let challenge = PkceChallenge::parse(get("code_challenge")?)?;
+        if &challenge != expect.challenge {
+            return Err(Error::ParameterMismatch("code_challenge"));
+        }
+        Ok(())
+    }
+
+    fn fixture() -> (Provider, ClientId, RedirectUri, State, PkceChallenge) {
+        (
+            Provider::blue_button_sandbox(),
+            ClientId::new("client-123").unwrap(),
+            RedirectUri::parse("http://localhost:8080/callback").unwrap(),
+            State::from_random_bytes([3; 32]),
+            PkceVerifier::from_random_bytes([4; 32]).challenge(),
+        )
+    }
+
+    /// Replacement values: valid ones, near misses and garbage.
+    const VALUES: &[&str] = &[
+        "code",
+        "token",
+        "client-123",
+        "client-1234",
+        "",
+        "http://localhost:8080/callback",
+        "http://localhost:8080/callback?x=1",
+        "https://evil.example/cb",
+        "javascript:x",
+        "openid",
+        "openid profile",
+        "offline_access",
+        "patient/Patient.rs patient/Patient.sr",
+        "AwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwM",
+        "short",
+        "https://sandbox.bluebutton.cms.gov/v2/fhir/",
+        "https://sandbox.bluebutton.cms.gov/v2/fhir",
+        "S256",
+        "plain",
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "x y",
+    ];
+
+    proptest! {
+        #[test]
+        fn validate_is_unchanged(
+            post in any::<bool>(),
+            allow_post in any::<bool>(),
+            supported in any::<bool>(),
+            edits in proptest::collection::vec((0usize..10, 0usize..4, 0usize..VALUES.len()), 0..4),
+            endpoint in prop_oneof![
+                Just("https://sandbox.bluebutton.cms.gov/v2/o/authorize/"),
+                Just("https://sandbox.bluebutton.cms.gov/v2/o/authorize"),
+                Just("http://sandbox.bluebutton.cms.gov/v2/o/authorize/"),
+                Just("http://127.0.0.1/v2/o/authorize/"),
+                Just("not a url"),
+            ],
+        ) {
+            let (provider, client_id, redirect_uri, state, challenge) = fixture();
+            let request = AuthorizeRequest::new(
+                &provider, client_id.clone(), redirect_uri.clone(),
+                provider.default_scopes().clone(), &state, &challenge,
+            ).unwrap();
+            let mut fields: Vec<(String, String)> =
+                request.form_fields().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+            for (at, how, value) in edits {
+                let name = PARAMS.get(at).copied().unwrap_or("prompt").to_owned();
+                let value = VALUES[value].to_owned();
+                match how {
+                    0 => fields.retain(|(k, _)| *k != name),
+                    1 => fields.push((name, value)),
+                    _ => match fields.iter_mut().find(|(k, _)| *k == name) {
+                        Some(field) => field.1 = value,
+                        None => fields.push((name, value)),
+                    },
+                }
+            }
+            let redirect = if post {
+                AuthorizeRedirect::Post { action: endpoint.to_owned(), fields }
+            } else {
+                let query = encode_pairs(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                AuthorizeRedirect::Get { url: format!("{endpoint}?{query}") }
+            };
+            let expect = AuthorizeExpectations {
+                authorization_endpoint: provider.authorization_endpoint(),
+                client_id: &client_id,
+                redirect_uri: &redirect_uri,
+                aud: provider.fhir_base(),
+                scopes_supported: if supported { provider.scopes_supported() } else { None },
+                state: &state,
+                challenge: &challenge,
+                allow_post,
+            };
+            prop_assert_eq!(redirect.validate(&expect), old_validate(&redirect, &expect));
+        }
     }
 }

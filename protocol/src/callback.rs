@@ -1,15 +1,18 @@
 //! The redirect back from the authorization server (RFC 6749 §4.1.2 and §4.1.2.1).
 
-use std::fmt;
+use crate::prelude::*;
+
+use core::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::{
-    error::{Error, Result},
+    codec::form_pairs,
+    error::{Error, Result, msg},
     oauth_error::OAuthError,
     state::State,
-    url::{encode_pairs, unique_pairs},
+    url::{cut, encode_pairs, unique_pairs},
 };
 
 /// The parameters a callback may carry, removed from the address bar once read.
@@ -86,9 +89,8 @@ impl Callback {
     /// `code`, `state`, `error`). Refuses any parameter given twice, a callback without
     /// `state`, a malformed `state`, and one with both `code` and `error`.
     pub fn parse(url: &str) -> Result<Option<Callback>> {
-        let without_fragment = url.split_once('#').map_or(url, |(u, _)| u);
-        let query = without_fragment.split_once('?').map_or("", |(_, q)| q);
-        let pairs = unique_pairs(query)?;
+        let (without_fragment, _) = cut(url, b'#');
+        let pairs = unique_pairs(cut(without_fragment, b'?').1.unwrap_or_default())?;
         let get = |name: &str| {
             pairs
                 .iter()
@@ -101,7 +103,7 @@ impl Callback {
         }
         let state = State::parse(state.ok_or(Error::MissingParameter("state"))?)?;
         let outcome = match (code, error) {
-            (Some(_), Some(_)) => return Err(Error::ParameterMismatch("code and error")),
+            (Some(_), Some(_)) => return Err(Error::ParameterMismatch(msg!("code and error"))),
             (None, Some(error)) => Outcome::Error(OAuthError::from_callback(
                 error,
                 get("error_description"),
@@ -128,7 +130,7 @@ impl Callback {
         }
         match self.outcome {
             Outcome::Code(code) => Ok(code),
-            Outcome::Error(error) => Err(Error::Authorization(error)),
+            Outcome::Error(error) => Err(Error::Authorization(Box::new(error))),
         }
     }
 }
@@ -137,17 +139,10 @@ impl Callback {
 /// `history.replaceState`: the code must not stay in the address bar, the history or a
 /// `Referer`. Other parameters and the fragment are kept.
 pub fn strip_callback_params(url: &str) -> String {
-    let (before_fragment, fragment) = match url.split_once('#') {
-        Some((u, f)) => (u, Some(f)),
-        None => (url, None),
-    };
-    let (base, query) = before_fragment
-        .split_once('?')
-        .unwrap_or((before_fragment, ""));
-    let kept: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-        .filter(|(k, _)| !CALLBACK_PARAMS.contains(&k.as_ref()))
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let (before_fragment, fragment) = cut(url, b'#');
+    let (base, query) = cut(before_fragment, b'?');
+    let mut kept = form_pairs(query.unwrap_or_default());
+    kept.retain(|(k, _)| !CALLBACK_PARAMS.contains(&k.as_str()));
     let mut out = base.to_owned();
     if !kept.is_empty() {
         out.push('?');

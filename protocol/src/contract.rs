@@ -14,7 +14,9 @@
 //!
 //! Every route requires the [`CSRF_HEADER`]; every failure is an [`ErrorBody`].
 
-use std::fmt;
+use crate::prelude::*;
+
+use core::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -278,7 +280,7 @@ macro_rules! error_codes {
             pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),*];
 
             /// The code as it appears in JSON.
-            pub fn as_str(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self { $( ErrorCode::$variant => $code, )* }
             }
 

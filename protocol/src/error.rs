@@ -1,12 +1,15 @@
 //! The one error type of the protocol rules.
 
+use crate::prelude::*;
+
 use crate::oauth_error::OAuthError;
 
 /// Why a protocol rule refused its input.
 ///
 /// Every variant has a stable machine code ([`Error::code`]) and a human message
 /// ([`core::fmt::Display`]). Messages never contain a secret: verifiers, codes and tokens are
-/// described, never echoed.
+/// described, never echoed. Without the `messages` feature (on by default, and with `json`)
+/// the human parts — a scope's broken rule, why a URL is refused — are empty strings.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -60,8 +63,10 @@ pub enum Error {
     #[error("unusable SMART configuration: {0}")]
     InvalidSmartConfiguration(&'static str),
     /// The authorization server redirected back with an OAuth error (RFC 6749 §4.1.2.1).
+    /// Boxed: it is by far the largest variant, and every `Result` of the crate carries an
+    /// `Error`'s size.
     #[error("authorization failed: {0}")]
-    Authorization(OAuthError),
+    Authorization(Box<OAuthError>),
     /// A token endpoint answer that is not a usable token response.
     #[error("invalid token response: {reason}")]
     InvalidTokenResponse {
@@ -104,6 +109,20 @@ impl Error {
         }
     }
 }
+
+/// The human part of an error (a reason, a parameter's role): `$text` with the `messages`
+/// feature, empty without it. The browser SDK leaves the feature off: it reports
+/// [`Error::code`] only, and the text would ship to every visitor unread.
+macro_rules! msg {
+    ($text:literal) => {
+        if cfg!(feature = "messages") {
+            $text
+        } else {
+            ""
+        }
+    };
+}
+pub(crate) use msg;
 
 /// Shorthand for results of the protocol rules.
 pub type Result<T, E = Error> = core::result::Result<T, E>;

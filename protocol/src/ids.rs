@@ -1,11 +1,13 @@
 //! Newtypes for the protocol's nouns: each constructor validates, each accessor is `as_str`.
 
-use std::fmt;
+use crate::prelude::*;
+
+use core::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::{
-    error::{Error, Result},
+    error::{Error, Result, msg},
     newtype::string_newtype_serde,
     url::SplitUrl,
 };
@@ -95,21 +97,18 @@ impl RedirectUri {
     /// Validates a redirect URI.
     pub fn parse(raw: &str) -> Result<Self> {
         let err = |reason| Error::InvalidUrl {
-            what: "redirect_uri",
+            what: msg!("redirect_uri"),
             reason,
         };
-        let url = SplitUrl::parse(raw).ok_or_else(|| err("not an absolute http(s) URL"))?;
+        let url = SplitUrl::parse(raw).ok_or_else(|| err(msg!("not an absolute http(s) URL")))?;
         if url.fragment.is_some() {
-            return Err(err("must not have a fragment"));
+            return Err(err(msg!("must not have a fragment")));
         }
         if url.userinfo.is_some() {
-            return Err(err("must not carry credentials"));
+            return Err(err(msg!("must not carry credentials")));
         }
-        match url.scheme.as_str() {
-            "https" => {}
-            "http" if url.is_loopback() => {}
-            "http" => return Err(err("must be https unless the host is loopback")),
-            _ => return Err(err("not an absolute http(s) URL")),
+        if !url.https && !url.is_loopback() {
+            return Err(err(msg!("must be https unless the host is loopback")));
         }
         Ok(Self(raw.to_owned()))
     }
@@ -138,15 +137,15 @@ impl FhirBase {
     /// Validates a FHIR base URL.
     pub fn parse(raw: &str) -> Result<Self> {
         let err = |reason| Error::InvalidUrl {
-            what: "FHIR base URL",
+            what: msg!("FHIR base URL"),
             reason,
         };
-        let url = SplitUrl::parse(raw).ok_or_else(|| err("not an absolute http(s) URL"))?;
+        let url = SplitUrl::parse(raw).ok_or_else(|| err(msg!("not an absolute http(s) URL")))?;
         if url.query.is_some() || url.fragment.is_some() || url.userinfo.is_some() {
-            return Err(err("must not have a query, fragment or credentials"));
+            return Err(err(msg!("must not have a query, fragment or credentials")));
         }
-        if url.scheme != "https" && !(url.scheme == "http" && url.is_loopback()) {
-            return Err(err("must be https unless the host is loopback"));
+        if !url.https && !url.is_loopback() {
+            return Err(err(msg!("must be https unless the host is loopback")));
         }
         Ok(Self(raw.to_owned()))
     }

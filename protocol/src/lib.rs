@@ -59,12 +59,31 @@
 //! [SMART App Launch 2.2 §scopes]: https://hl7.org/fhir/smart-app-launch/STU2.2/scopes-and-launch-context.html
 
 #![forbid(unsafe_code)]
+// `std` only with the `std` feature (on with `json`, so by default): the browser SDK builds
+// this crate on `core` and `alloc`.
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+/// What the standard prelude gives and `no_std` does not.
+mod prelude {
+    #[allow(unused_imports)]
+    pub(crate) use alloc::{
+        borrow::ToOwned,
+        boxed::Box,
+        format,
+        string::{String, ToString},
+        vec,
+        vec::Vec,
+    };
+}
 
 #[cfg(all(test, target_arch = "wasm32"))]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
 mod authorize;
 mod callback;
+mod codec;
 pub mod contract;
 mod error;
 #[cfg(test)]
@@ -78,6 +97,7 @@ mod provider;
 mod scope;
 mod smart_config;
 mod state;
+pub mod text;
 mod timestamp;
 mod token;
 mod url;

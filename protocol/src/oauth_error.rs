@@ -9,7 +9,9 @@
 //! Classify on the `error` code, not the HTTP status: an expired grant is `401 invalid_grant`,
 //! a revoked one `403 invalid_grant`, a spent refresh token `400 invalid_grant`.
 
-use std::fmt;
+use crate::prelude::*;
+
+use core::fmt;
 
 /// The most bytes of a response body (and of a description) kept for diagnosis.
 const MAX_KEPT: usize = 1024;
@@ -309,23 +311,23 @@ impl fmt::Display for OAuthError {
     }
 }
 
-impl std::error::Error for OAuthError {}
+impl core::error::Error for OAuthError {}
 
 /// `s` cut to at most `max` bytes, on a character boundary.
 fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
+    let mut end = max.min(s.len());
+    loop {
+        // `get` is `None` inside a character; at 0 it is always `Some`.
+        if let Some(kept) = s.get(..end) {
+            return kept;
+        }
         end -= 1;
     }
-    &s[..end]
 }
 
 /// An owned, truncated copy of a non-empty string.
 fn non_empty(s: Option<&str>) -> Option<String> {
-    s.filter(|s| !s.trim().is_empty())
+    s.filter(|s| !s.chars().all(char::is_whitespace))
         .map(|s| truncate(s, MAX_KEPT).to_owned())
 }
 
@@ -454,9 +456,13 @@ mod tests {
 
     #[test]
     fn crate_error_code() {
-        let e = Error::Authorization(OAuthError::from_callback("access_denied", None, None));
+        let e = Error::Authorization(Box::new(OAuthError::from_callback(
+            "access_denied",
+            None,
+            None,
+        )));
         assert_eq!(e.code(), "access_denied");
-        let e = Error::Authorization(OAuthError::from_callback("weird", None, None));
+        let e = Error::Authorization(Box::new(OAuthError::from_callback("weird", None, None)));
         assert_eq!(e.code(), "other");
         assert_eq!(e.to_string(), "authorization failed: weird");
     }

@@ -4,9 +4,15 @@
 //! not the API's. The next page is the *same* search re-sent through the broker with the
 //! `startIndex` and `_count` read from the link's query; scheme, host and path are ignored.
 
+use crate::prelude::*;
+
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::{
+    codec::form_pairs,
+    error::{Error, Result, msg},
+    text::{cut, parse_uint},
+};
 
 /// The most pages a plan may hold: 10,000 pages of 50 is far past any beneficiary.
 const MAX_PLANNED_PAGES: u32 = 10_000;
@@ -26,34 +32,37 @@ impl PageRequest {
     /// Reads `startIndex` (required) and `_count` (optional) from a link's query. Everything
     /// else about the link — scheme, host, path, other parameters — is ignored.
     pub fn from_link(url: &str) -> Result<PageRequest> {
-        let without_fragment = url.split_once('#').map_or(url, |(u, _)| u);
-        let query = without_fragment
-            .split_once('?')
-            .map(|(_, q)| q)
-            .ok_or(Error::InvalidPaging("link has no query"))?;
+        let (without_fragment, _) = cut(url, b'#');
+        let query = cut(without_fragment, b'?')
+            .1
+            .ok_or(Error::InvalidPaging(msg!("link has no query")))?;
         // Other parameters may repeat (Blue Button's links repeat `service-date` and
         // `_lastUpdated` for a date interval); only `startIndex` and `_count` must not.
-        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let number = |name: &str| -> Result<Option<u32>> {
-            let mut values = pairs.iter().filter(|(k, _)| k == name);
-            let first = values.next();
-            if values.next().is_some() {
-                return Err(Error::DuplicateParameter(name.to_owned()));
-            }
-            first
-                .map(|(_, v)| {
-                    v.parse::<u32>()
-                        .map_err(|_| Error::InvalidPaging("startIndex and _count must be integers"))
-                })
-                .transpose()
-        };
+        let pairs = form_pairs(query);
+        let number =
+            |name: &str| -> Result<Option<u32>> {
+                let mut found = None;
+                for (key, value) in &pairs {
+                    if key == name {
+                        if found.is_some() {
+                            return Err(Error::DuplicateParameter(name.to_owned()));
+                        }
+                        found = Some(value);
+                    }
+                }
+                found
+                    .map(|v| {
+                        parse_uint(v, u32::MAX.into()).map(|n| n as u32).ok_or(
+                            Error::InvalidPaging(msg!("startIndex and _count must be integers")),
+                        )
+                    })
+                    .transpose()
+            };
         let start_index =
-            number("startIndex")?.ok_or(Error::InvalidPaging("link has no startIndex"))?;
+            number("startIndex")?.ok_or(Error::InvalidPaging(msg!("link has no startIndex")))?;
         let count = number("_count")?;
         if count == Some(0) {
-            return Err(Error::InvalidPaging("_count must be positive"));
+            return Err(Error::InvalidPaging(msg!("_count must be positive")));
         }
         Ok(PageRequest { start_index, count })
     }
@@ -195,22 +204,24 @@ impl BundleLinks {
             .or(current.and_then(|c| c.count))
             .or_else(|| current.map(|c| next.start_index.saturating_sub(c.start_index)))
             .filter(|step| *step > 0)
-            .ok_or(Error::InvalidPaging("cannot tell the page size"))?;
+            .ok_or(Error::InvalidPaging(msg!("cannot tell the page size")))?;
         if last.start_index < next.start_index {
-            return Err(Error::InvalidPaging("last page is before the next page"));
+            return Err(Error::InvalidPaging(msg!(
+                "last page is before the next page"
+            )));
         }
         let pages = (last.start_index - next.start_index) / step + 1;
         if pages > MAX_PLANNED_PAGES {
-            return Err(Error::InvalidPaging("too many pages"));
+            return Err(Error::InvalidPaging(msg!("too many pages")));
         }
-        Ok(Some(
-            (0..pages)
-                .map(|i| PageRequest {
-                    start_index: next.start_index + i * step,
-                    count: Some(step),
-                })
-                .collect(),
-        ))
+        let mut plan = Vec::new();
+        for i in 0..pages {
+            plan.push(PageRequest {
+                start_index: next.start_index + i * step,
+                count: Some(step),
+            });
+        }
+        Ok(Some(plan))
     }
 }
 

@@ -1,14 +1,15 @@
 //! PKCE with S256 only — [RFC 7636](https://www.rfc-editor.org/rfc/rfc7636).
 
-use std::fmt;
+use crate::prelude::*;
 
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use core::fmt;
+
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::{
+    codec::{base64url, is_base64url_digest, sha256},
     error::{Error, Result},
     newtype::string_newtype_serde,
 };
@@ -26,7 +27,7 @@ impl PkceVerifier {
     /// A verifier from 32 random bytes (the caller's RNG: `crypto.getRandomValues` in the
     /// browser, the OS in the broker): 43 characters of unpadded base64url.
     pub fn from_random_bytes(bytes: [u8; 32]) -> Self {
-        Self(SecretString::from(URL_SAFE_NO_PAD.encode(bytes)))
+        Self(SecretString::from(base64url(&bytes)))
     }
 
     /// Validates a verifier received from elsewhere (RFC 7636 §4.1 grammar and length).
@@ -40,8 +41,7 @@ impl PkceVerifier {
 
     /// Its S256 challenge: `BASE64URL(SHA256(ASCII(verifier)))` (RFC 7636 §4.2).
     pub fn challenge(&self) -> PkceChallenge {
-        let digest = Sha256::digest(self.0.expose_secret().as_bytes());
-        PkceChallenge(URL_SAFE_NO_PAD.encode(digest))
+        PkceChallenge(base64url(&sha256(self.0.expose_secret().as_bytes())))
     }
 
     /// The verifier, for the one request that sends it (the token exchange).
@@ -85,10 +85,7 @@ pub struct PkceChallenge(String);
 impl PkceChallenge {
     /// Validates a challenge received from elsewhere. Only S256 challenges exist here.
     pub fn parse(raw: &str) -> Result<Self> {
-        let decodes_to_digest = URL_SAFE_NO_PAD
-            .decode(raw)
-            .is_ok_and(|bytes| bytes.len() == 32);
-        if raw.len() == 43 && decodes_to_digest {
+        if is_base64url_digest(raw) {
             Ok(Self(raw.to_owned()))
         } else {
             Err(Error::InvalidChallenge)

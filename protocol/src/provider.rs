@@ -1,5 +1,7 @@
 //! Provider profiles: what this toolkit knows about each upstream authorization server.
 
+use crate::prelude::*;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -7,6 +9,7 @@ use crate::{
     ids::FhirBase,
     scope::{Scope, Scopes},
     smart_config::SmartConfiguration,
+    text::cut,
     url::SplitUrl,
 };
 
@@ -104,10 +107,10 @@ impl EobType {
     /// Parses one `type` value: a short code (case-insensitive, as the server matches it) or
     /// `https://bluebutton.cms.gov/resources/codesystem/eob-type|<code>`.
     pub fn parse(raw: &str) -> Option<EobType> {
-        let code = match raw.split_once('|') {
-            Some((system, code)) if system == Self::SYSTEM => code,
-            Some(_) => return None,
-            None => raw,
+        let code = match cut(raw, b'|') {
+            (system, Some(code)) if system == Self::SYSTEM => code,
+            (_, Some(_)) => return None,
+            (code, None) => code,
         };
         Self::ALL
             .into_iter()
@@ -117,7 +120,13 @@ impl EobType {
     /// Parses the EOB `type` parameter: a comma list of claim types. Empty items or unknown
     /// types are refused (the server answers them with 400).
     pub fn parse_list(raw: &str) -> Option<Vec<EobType>> {
-        raw.split(',').map(Self::parse).collect()
+        let mut out = Vec::new();
+        let mut rest = Some(raw);
+        while let Some((item, next)) = rest.map(|r| cut(r, b',')) {
+            out.push(Self::parse(item)?);
+            rest = next;
+        }
+        Some(out)
     }
 }
 
@@ -343,7 +352,7 @@ fn endpoint(what: &'static str, raw: &str) -> Result<String> {
             reason: "must not have a fragment or credentials",
         });
     }
-    if url.scheme != "https" && !url.is_loopback() {
+    if !url.https && !url.is_loopback() {
         return Err(Error::InvalidUrl {
             what,
             reason: "must be https unless the host is loopback",

@@ -1,6 +1,8 @@
 //! The SMART App Launch discovery document, `.well-known/smart-configuration`
 //! ([SMART App Launch 2.2 §conformance](https://hl7.org/fhir/smart-app-launch/STU2.2/conformance.html)).
 
+use crate::prelude::*;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};

@@ -1,13 +1,17 @@
 //! The OAuth `state` parameter (RFC 6749 §10.12): 256 random bits, single use, compared in
 //! constant time.
 
-use std::fmt;
+use crate::prelude::*;
 
-use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+use core::fmt;
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use subtle::ConstantTimeEq;
 
-use crate::error::{Error, Result};
+use crate::{
+    codec::base64url,
+    error::{Error, Result},
+};
 
 /// Blue Button refuses a `state` under 16 characters before the user even signs in.
 pub const MIN_STATE_LEN: usize = 16;
@@ -27,7 +31,7 @@ pub struct State(String);
 impl State {
     /// A state from 32 random bytes supplied by the caller's RNG.
     pub fn from_random_bytes(bytes: [u8; 32]) -> Self {
-        Self(URL_SAFE_NO_PAD.encode(bytes))
+        Self(base64url(&bytes))
     }
 
     /// Validates a state received from elsewhere (a callback URL, a request body).

@@ -4,7 +4,9 @@
 //! the crate needs no date library: the only formats read are RFC 3339 and the variant Blue
 //! Button's docs print, with a space instead of `T`.
 
-use std::fmt;
+use crate::prelude::*;
+
+use core::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

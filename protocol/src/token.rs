@@ -5,7 +5,9 @@
 //! `patient` id and `access_grant_expiration` (RFC 3339 with `T` or a space, or `""` for
 //! research apps). It never sends an `id_token`; one from another server is ignored.
 
-use std::fmt;
+use crate::prelude::*;
+
+use core::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 

@@ -1,6 +1,15 @@
 // The few browser calls the wasm module makes that are not plain function calls. Nothing
 // here runs at import: every global is read when a function is called (safe under SSR).
 
+/** `target[key]` when `target` is an object (not null), else undefined; so is a read that throws. */
+export function field(target, key) {
+  try {
+    return typeof target === 'object' && target !== null ? target[key] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The address bar, or undefined outside a browser page. */
 export function currentUrl() {
   return globalThis.location?.href;

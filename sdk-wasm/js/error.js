@@ -10,3 +10,35 @@ export class ConnectMedicareError extends Error {
     if (retryAfter != null) this.retryAfter = retryAfter;
   }
 }
+
+/**
+ * The error for a broker answer that is not 2xx: `status`, the body as `JSON.parse` read it
+ * (`undefined` when it was not JSON) and the `Retry-After` header. A `{code, message,
+ * retry_after}` body is kept: a contract code, or an unknown but well-formed one from a newer
+ * broker, as sent (anything else becomes `upstream_error`), and its message when it is 1–500
+ * bytes. Without one (a proxy's HTML page, say) the code comes from the status. Messages are
+ * otherwise static: a body never puts markup or a secret in them.
+ */
+export function brokerError(status, body, retryAfter) {
+  const header = retryAfter?.trim();
+  let wait = /^\+?\d+$/.test(header) && +header <= 0xffffffff ? +header : undefined;
+  if (typeof body === 'object' && body !== null && typeof body.code === 'string') {
+    const { code, message } = body;
+    const bytes = typeof message === 'string' ? new TextEncoder().encode(message).length : 0;
+    if (typeof body.retry_after === 'number') wait = body.retry_after;
+    return new ConnectMedicareError(
+      /^[a-z_]{1,40}$/.test(code) ? code : 'upstream_error',
+      bytes && bytes <= 500 ? message : 'The broker refused the request',
+      wait,
+    );
+  }
+  const [code, message] =
+    status === 429
+      ? ['rate_limited', 'Too many requests: try again shortly']
+      : status === 404 || status === 405
+        ? ['invalid_config', 'No Connect Medicare broker answers at this URL']
+        : status >= 500 && status <= 599
+          ? ['broker_unreachable', 'The broker could not be reached']
+          : ['internal', 'The broker answered with an unexpected status'];
+  return new ConnectMedicareError(code, message, wait);
+}

@@ -2,11 +2,12 @@
 //! `crypto.getRandomValues`. The calls that are more than one JS expression live in
 //! `js/browser.js`; nothing reads a global before it is called (SSR-safe imports).
 
-use connect_medicare_protocol::contract::ErrorCode;
+use crate::prelude::*;
+
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
 
-use crate::error::Failure;
+use crate::error::{code, fail};
 
 #[wasm_bindgen(module = "/js/browser.js")]
 extern "C" {
@@ -35,11 +36,11 @@ extern "C" {
 }
 
 /// 32 random bytes from the browser's CSPRNG.
-pub(crate) fn random_32() -> Result<[u8; 32], Failure> {
+pub(crate) fn random_32() -> Result<[u8; 32], JsValue> {
     let mut bytes = [0u8; 32];
     get_random_values(&mut bytes).map_err(|_| {
-        Failure::new(
-            ErrorCode::NotInBrowser,
+        fail(
+            code::NOT_IN_BROWSER,
             "crypto.getRandomValues is not available",
         )
     })?;
@@ -52,7 +53,7 @@ pub(crate) fn now_ms() -> u64 {
 }
 
 /// Sends the browser to the authorization server: a GET navigation, or a form POST.
-pub(crate) fn go(redirect: &connect_medicare_protocol::AuthorizeRedirect) -> Result<(), Failure> {
+pub(crate) fn go(redirect: &connect_medicare_protocol::AuthorizeRedirect) -> Result<(), JsValue> {
     use connect_medicare_protocol::AuthorizeRedirect;
     let sent = match redirect {
         AuthorizeRedirect::Get { url } => navigate(url),
@@ -65,8 +66,8 @@ pub(crate) fn go(redirect: &connect_medicare_protocol::AuthorizeRedirect) -> Res
         }
     };
     sent.map_err(|_| {
-        Failure::new(
-            ErrorCode::NotInBrowser,
+        fail(
+            code::NOT_IN_BROWSER,
             "cannot navigate: there is no page to navigate from",
         )
     })

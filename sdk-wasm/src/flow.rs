@@ -7,31 +7,31 @@
 //! broker's published configuration and this tab's own `state` and challenge, and keeps the
 //! flow in storage; [`navigate`] follows the validated request.
 
-use std::cell::RefCell;
-
 use connect_medicare_protocol::{
-    AuthorizeRedirect, Callback, Error as RuleError, PkceVerifier, State,
-    contract::{ErrorCode, ProviderInfo},
-    strip_callback_params,
+    AuthorizeRedirect, Callback, Error as RuleError, OAuthErrorCode, PkceVerifier, State,
+    contract::ProviderInfo, strip_callback_params,
 };
-use js_sys::{Array, Function, Promise};
+use js_sys::{Function, Map, Promise};
 use wasm_bindgen::prelude::*;
 
 use crate::{
     browser, config,
-    error::{Failure, rejected},
+    error::{code, fail, invalid_config, refused},
     js,
+    prelude::*,
     storage::{FlowStorage, PendingFlow, is_return_path},
 };
 
 /// How long a flow lives when the broker does not say (seconds).
 const DEFAULT_FLOW_TTL_S: u64 = 600;
 /// Connects started but not finished that this page remembers (a failed `POST /v1/flows`
-/// leaves one behind).
+/// leaves one behind); a new one replaces the oldest.
 const MAX_STARTED: usize = 4;
 
 /// A connect between its two calls.
 struct Started {
+    /// When it started, in connects since the page loaded (the oldest is replaced first).
+    seq: u64,
     state: State,
     verifier: PkceVerifier,
     provider: ProviderInfo,
@@ -39,23 +39,17 @@ struct Started {
     return_to: Option<String>,
 }
 
-/// One completion per callback, for the life of the page: its `state`, the address bar after
-/// stripping, and the promise every caller gets.
-struct Completion {
-    state: String,
-    stripped: Option<String>,
-    promise: Promise,
+/// The connects this page has started and not finished.
+struct Memory {
+    /// Connects so far (orders `started`).
+    seq: u64,
+    started: [Option<Started>; MAX_STARTED],
 }
 
-thread_local! {
-    static STARTED: RefCell<Vec<Started>> = const { RefCell::new(Vec::new()) };
-    /// Shared by every client on the page: React StrictMode may build two.
-    static COMPLETIONS: RefCell<Vec<Completion>> = const { RefCell::new(Vec::new()) };
-}
-
-fn invalid_config(message: &'static str) -> JsValue {
-    Failure::new(ErrorCode::InvalidConfig, message).into()
-}
+static MEMORY: spin::Mutex<Memory> = spin::Mutex::new(Memory {
+    seq: 0,
+    started: [const { None }; MAX_STARTED],
+});
 
 /// Starts a connect to `provider` (an entry of `/v1/config`): checks `method` (`"get"` or
 /// `"post"`) and `return_to` (a same-origin path), makes `state` and a PKCE verifier from
@@ -66,8 +60,7 @@ pub fn connect_request(
     method: Option<String>,
     return_to: Option<String>,
 ) -> Result<JsValue, JsValue> {
-    let provider = config::provider(&provider)
-        .ok_or_else(|| invalid_config("The broker's /v1/config lists no usable provider"))?;
+    let provider = config::provider(&provider).ok_or_else(config::unusable)?;
     let post = match method.as_deref() {
         None | Some("get") => false,
         Some("post") if provider.authorize_post => true,
@@ -92,18 +85,26 @@ pub fn connect_request(
         ("redirect_uri", provider.redirect_uri.as_str().into()),
         ("method", if post { "post" } else { "get" }.into()),
     ]);
-    STARTED.with_borrow_mut(|started| {
-        if started.len() >= MAX_STARTED {
-            started.remove(0);
+    {
+        let mut m = MEMORY.lock();
+        m.seq += 1;
+        let seq = m.seq;
+        // A free slot (key 0), else the oldest connect.
+        if let Some(slot) = m
+            .started
+            .iter_mut()
+            .min_by_key(|s| s.as_ref().map_or(0, |s| s.seq))
+        {
+            *slot = Some(Started {
+                seq,
+                state,
+                verifier,
+                provider,
+                post,
+                return_to,
+            });
         }
-        started.push(Started {
-            state,
-            verifier,
-            provider,
-            post,
-            return_to,
-        });
-    });
+    }
     Ok(body)
 }
 
@@ -116,22 +117,23 @@ pub fn connect_finish(
     answer: JsValue,
     storage: FlowStorage,
 ) -> Result<JsValue, JsValue> {
-    let started = STARTED
-        .with_borrow_mut(|started| {
-            let at = started.iter().position(|s| s.state.matches_str(state))?;
-            Some(started.remove(at))
-        })
+    let started = MEMORY
+        .lock()
+        .started
+        .iter_mut()
+        .find(|s| s.as_ref().is_some_and(|s| s.state.matches_str(state)))
+        .and_then(Option::take)
         .ok_or_else(|| invalid_config("connectFinish without connectRequest"))?;
-    let refused = |e: &RuleError| -> JsValue {
-        Failure::rule(
-            ErrorCode::InvalidConfig,
+    let refused = |e: &RuleError| {
+        refused(
+            code::INVALID_CONFIG,
             "The broker's authorize request does not match its configuration",
             e,
         )
-        .into()
     };
-    let redirect = redirect(&js::get(&answer, "authorize"))
-        .ok_or_else(|| refused(&RuleError::MissingParameter("authorize")))?;
+    let authorize = js::get(&answer, "authorize");
+    let redirect =
+        redirect(&authorize).ok_or_else(|| refused(&RuleError::MissingParameter("authorize")))?;
     if matches!(redirect, AuthorizeRedirect::Post { .. }) != started.post {
         return Err(refused(&RuleError::ParameterMismatch("method")));
     }
@@ -153,7 +155,7 @@ pub fn connect_finish(
         expires_in,
         started.return_to,
     ))?;
-    Ok(js::get(&answer, "authorize"))
+    Ok(authorize)
 }
 
 /// Sends the browser to the authorization server with a request [`connect_finish`]
@@ -162,7 +164,7 @@ pub fn connect_finish(
 pub fn navigate(redirect: JsValue) -> Result<(), JsValue> {
     let redirect = self::redirect(&redirect)
         .ok_or_else(|| invalid_config("navigate takes what connectFinish returned"))?;
-    Ok(browser::go(&redirect)?)
+    browser::go(&redirect)
 }
 
 /// Reads the contract's `{method: "get", url}` / `{method: "post", action, fields}`.
@@ -171,22 +173,26 @@ fn redirect(value: &JsValue) -> Option<AuthorizeRedirect> {
         "get" => Some(AuthorizeRedirect::Get {
             url: js::get_str(value, "url")?,
         }),
-        "post" => Some(AuthorizeRedirect::Post {
-            action: js::get_str(value, "action")?,
-            fields: js::get_array(value, "fields")?
-                .iter()
-                .map(|pair| {
-                    let pair: Array = Array::is_array(&pair).then(|| pair.unchecked_into())?;
-                    Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
-                })
-                .collect::<Option<Vec<_>>>()?,
-        }),
+        "post" => {
+            let list = js::get_array(value, "fields")?;
+            let mut fields = Vec::new();
+            for i in 0..list.length() {
+                let pair = js::array(list.get(i))?;
+                fields.push((pair.get(0).as_string()?, pair.get(1).as_string()?));
+            }
+            Some(AuthorizeRedirect::Post {
+                action: js::get_str(value, "action")?,
+                fields,
+            })
+        }
         _ => None,
     }
 }
 
-fn completion(matches: impl Fn(&Completion) -> bool) -> Option<Promise> {
-    COMPLETIONS.with_borrow(|all| all.iter().find(|c| matches(c)).map(|c| c.promise.clone()))
+/// The completion kept under `key` in `completions`.
+fn completion(completions: &Map, key: &str) -> Option<Promise> {
+    let found = completions.get(&JsValue::from_str(key));
+    (!found.is_undefined()).then(|| found.unchecked_into())
 }
 
 /// `handleRedirect(url?)`: resolves to `null` when `url` (default: the address bar) is not a
@@ -195,12 +201,21 @@ fn completion(matches: impl Fn(&Completion) -> bool) -> Option<Promise> {
 /// `storage` uses it — then the callback's `error`, then
 /// `complete(body, provider, returnTo)`, the JS layer's `POST /v1/flows/complete`, whose
 /// promise every caller shares. `code` and `state` leave the address bar before anything else.
+///
+/// `completions` is the page's `Map` of those promises (one for every client on the page: React
+/// StrictMode may build two), kept under `s:<state>` and under `u:<address bar after
+/// stripping>`.
 #[wasm_bindgen(js_name = handleRedirect)]
-pub fn handle_redirect(url: Option<String>, storage: FlowStorage, complete: Function) -> Promise {
+pub fn handle_redirect(
+    url: Option<String>,
+    storage: FlowStorage,
+    complete: Function,
+    completions: Map,
+) -> Promise {
     let current = browser::current_url();
     let Some(url) = url.or_else(|| current.clone()) else {
-        return rejected(Failure::new(
-            ErrorCode::NotInBrowser,
+        return Promise::reject(&fail(
+            code::NOT_IN_BROWSER,
             "handleRedirect needs a URL outside a browser page",
         ));
     };
@@ -208,19 +223,19 @@ pub fn handle_redirect(url: Option<String>, storage: FlowStorage, complete: Func
         Ok(Some(callback)) => callback,
         // A second call after the first one cleaned the address bar shares its completion.
         Ok(None) => {
-            return completion(|c| c.stripped.as_deref() == Some(url.as_str()))
+            return completion(&completions, &js::concat(&["u:", &url]))
                 .unwrap_or_else(|| Promise::resolve(&JsValue::NULL));
         }
         Err(e) => {
-            return rejected(Failure::rule(
-                ErrorCode::InvalidRequest,
+            return Promise::reject(&refused(
+                code::INVALID_REQUEST,
                 "The callback URL is malformed",
                 &e,
             ));
         }
     };
-    let state = callback.state().as_str().to_owned();
-    if let Some(promise) = completion(|c| c.state == state) {
+    let state = js::concat(&["s:", callback.state().as_str()]);
+    if let Some(promise) = completion(&completions, &state) {
         return promise;
     }
     let stripped = current
@@ -241,15 +256,12 @@ pub fn handle_redirect(url: Option<String>, storage: FlowStorage, complete: Func
                 Err(thrown) => Promise::reject(&thrown),
             }
         }
-        Err(failure) => rejected(failure),
+        Err(failure) => Promise::reject(&failure),
     };
-    COMPLETIONS.with_borrow_mut(|all| {
-        all.push(Completion {
-            state,
-            stripped,
-            promise: promise.clone(),
-        })
-    });
+    completions.set(&JsValue::from_str(&state), &promise);
+    if let Some(stripped) = stripped {
+        completions.set(&js::concat(&["u:", &stripped]).into(), &promise);
+    }
     promise
 }
 
@@ -259,17 +271,32 @@ fn names_state(url: &str, state: &State) -> bool {
 }
 
 /// State, then error, then the `POST /v1/flows/complete` body.
-fn begin(storage: &FlowStorage, callback: Callback) -> Result<(JsValue, PendingFlow), Failure> {
+fn begin(storage: &FlowStorage, callback: Callback) -> Result<(JsValue, PendingFlow), JsValue> {
     let flow = storage
         .take(callback.state(), browser::now_ms())?
-        .ok_or(Failure::new(
-            ErrorCode::FlowNotFound,
-            "No sign-in started in this tab matches this callback (expired or already used)",
-        ))?;
+        .ok_or_else(|| {
+            fail(
+                code::FLOW_NOT_FOUND,
+                "No sign-in started in this tab matches this callback (expired or already used)",
+            )
+        })?;
     let code = callback.verify(&flow.state).map_err(|e| match e {
-        RuleError::Authorization(error) => Failure::authorization(error.code()),
-        other => Failure::rule(
-            ErrorCode::InvalidRequest,
+        // The error a callback carried, once its `state` matched. The server's
+        // `error_description` is not shown: anyone can put text in a URL.
+        RuleError::Authorization(error) if *error.code() == OAuthErrorCode::AccessDenied => fail(
+            code::ACCESS_DENIED,
+            "The user did not allow access to their data",
+        ),
+        RuleError::Authorization(error) => fail(
+            code::UPSTREAM_ERROR,
+            &js::concat(&[
+                "The authorization server refused the request (",
+                error.code().as_str(),
+                ")",
+            ]),
+        ),
+        other => refused(
+            code::INVALID_REQUEST,
             "The callback does not match this sign-in",
             &other,
         ),

@@ -3,15 +3,17 @@
 //! Bundle link ([`PageRequest`]), and fetches every page after the first in parallel when the
 //! `last` link gives the plan ([`BundleLinks::page_plan`]).
 
-use connect_medicare_protocol::{BundleLinks, EobType, PageRequest, contract::ErrorCode};
+use crate::prelude::*;
+
+use connect_medicare_protocol::{BundleLinks, EobType, Error as RuleError, PageRequest};
 use js_sys::Array;
 use wasm_bindgen::prelude::*;
 
-use crate::{config, error::Failure, js};
-
-fn invalid(message: &'static str) -> JsValue {
-    Failure::new(ErrorCode::InvalidConfig, message).into()
-}
+use crate::{
+    config,
+    error::{code, invalid_config, refused},
+    js,
+};
 
 /// The ExplanationOfBenefit search parameters as `[name, value]` pairs, checked before
 /// anything is sent: claim types the provider knows (`types`, a comma list), `since` and
@@ -24,77 +26,75 @@ pub fn eob_query(
     until: Option<String>,
     page_size: Option<u32>,
 ) -> Result<Array, JsValue> {
-    let info = config::provider(&provider)
-        .ok_or_else(|| invalid("The broker's /v1/config lists no usable provider"))?;
+    let info = config::provider(&provider).ok_or_else(config::unusable)?;
     let out = Array::new();
     let push = |name: &str, value: &str| {
         out.push(&Array::of2(&name.into(), &value.into()));
     };
     if let Some(types) = types.filter(|t| !t.is_empty()) {
         let known = |t: &EobType| info.eob_types.is_empty() || info.eob_types.contains(t);
-        let parsed = EobType::parse_list(&types)
+        let mut codes = String::new();
+        for t in EobType::parse_list(&types)
             .filter(|list| list.iter().all(known))
-            .ok_or_else(|| invalid("types must be claim types this provider serves"))?;
-        let codes: Vec<&str> = parsed.iter().map(|t| t.as_str()).collect();
-        push("type", &codes.join(","));
+            .ok_or_else(|| invalid_config("types must be claim types this provider serves"))?
+        {
+            if !codes.is_empty() {
+                codes.push(',');
+            }
+            codes.push_str(t.as_str());
+        }
+        push("type", &codes);
     }
     for (prefix, date) in [("ge", since), ("le", until)] {
         if let Some(date) = date {
             if !is_date(&date) {
-                return Err(invalid("since and until must be dates (YYYY-MM-DD)"));
+                return Err(invalid_config("since and until must be dates (YYYY-MM-DD)"));
             }
-            push("service-date", &[prefix, &date].concat());
+            push("service-date", &js::concat(&[prefix, &date]));
         }
     }
     if let Some(size) = page_size {
         if size == 0 || info.max_page_size.is_some_and(|max| size > max) {
-            return Err(invalid(
+            return Err(invalid_config(
                 "pageSize must be between 1 and the provider's largest page",
             ));
         }
-        push("_count", &size.to_string());
+        push("_count", &js::decimal(size.into()));
     }
     Ok(out)
 }
 
 /// `YYYY-MM-DD`.
 fn is_date(raw: &str) -> bool {
-    let b = raw.as_bytes();
-    b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
+    raw.len() == 10
+        && raw.bytes().enumerate().all(|(i, c)| match i {
+            4 | 7 => c == b'-',
             _ => c.is_ascii_digit(),
         })
 }
 
-/// The paging facts of a Bundle object: its links, `total` and number of entries.
+/// The paging links of a Bundle object (`total` and the entries play no part in paging).
 fn links(bundle: &JsValue) -> BundleLinks {
-    let pairs: Vec<(String, String)> = js::get_array(bundle, "link")
-        .map(|list| {
-            list.iter()
-                .filter_map(|l| Some((js::get_str(&l, "relation")?, js::get_str(&l, "url")?)))
-                .collect()
-        })
-        .unwrap_or_default();
-    let total = js::get(bundle, "total")
-        .as_f64()
-        .filter(|t| *t >= 0.0)
-        .map(|t| t as u64);
-    let entries = js::get_array(bundle, "entry").map_or(0, |e| e.length() as usize);
-    BundleLinks::new(
-        pairs.iter().map(|(r, u)| (r.as_str(), u.as_str())),
-        total,
-        entries,
-    )
+    let mut pairs = Vec::new();
+    if let Some(list) = js::get_array(bundle, "link") {
+        for i in 0..list.length() {
+            let link = list.get(i);
+            if let (Some(relation), Some(url)) =
+                (js::get_str(&link, "relation"), js::get_str(&link, "url"))
+            {
+                pairs.push((relation, url));
+            }
+        }
+    }
+    BundleLinks::new(pairs.iter().map(|(r, u)| (r.as_str(), u.as_str())), None, 0)
 }
 
-fn unusable(e: &connect_medicare_protocol::Error) -> JsValue {
-    Failure::rule(
-        ErrorCode::UpstreamError,
+fn unusable(e: &RuleError) -> JsValue {
+    refused(
+        code::UPSTREAM_ERROR,
         "The Bundle's paging links are unusable",
         e,
     )
-    .into()
 }
 
 /// `{ startIndex, count }` (count `undefined` when the link names none).

@@ -5,13 +5,19 @@
 //! but the last is base64url, `[a-z0-9-]` or digits, and `returnTo` comes last so it may hold
 //! any character. Everything read back is validated again.
 
+use crate::prelude::*;
+
 use connect_medicare_protocol::{
     PkceVerifier, State,
-    contract::{ErrorCode, ProviderId},
+    contract::ProviderId,
+    text::{cut, parse_uint},
 };
 use wasm_bindgen::prelude::*;
 
-use crate::error::Failure;
+use crate::{
+    error::{code, fail},
+    js::{concat, decimal},
+};
 
 #[wasm_bindgen]
 extern "C" {
@@ -84,12 +90,12 @@ impl PendingFlow {
     }
 
     fn encode(&self) -> String {
-        [
+        concat(&[
             VERSION,
             "|",
-            &self.created.to_string(),
+            &decimal(self.created),
             "|",
-            &self.expires.to_string(),
+            &decimal(self.expires),
             "|",
             self.state.as_str(),
             "|",
@@ -98,21 +104,26 @@ impl PendingFlow {
             self.verifier.expose_secret(),
             "|",
             self.return_to.as_deref().unwrap_or(""),
-        ]
-        .concat()
+        ])
     }
 
     fn decode(raw: &str) -> Option<Self> {
-        let mut fields = raw.splitn(7, '|');
-        if fields.next()? != VERSION {
+        // Six `|`-terminated fields, then `returnTo` (which may hold `|`).
+        let mut rest = raw;
+        let mut field = || {
+            let (head, tail) = cut(rest, b'|');
+            rest = tail?;
+            Some(head)
+        };
+        if field()? != VERSION {
             return None;
         }
-        let created = fields.next()?.parse().ok()?;
-        let expires = fields.next()?.parse().ok()?;
-        let state = State::parse(fields.next()?).ok()?;
-        let provider = ProviderId::new(fields.next()?).ok()?;
-        let verifier = PkceVerifier::parse(fields.next()?).ok()?;
-        let return_to = match fields.next()? {
+        let created = parse_uint(field()?, u64::MAX)?;
+        let expires = parse_uint(field()?, u64::MAX)?;
+        let state = State::parse(field()?).ok()?;
+        let provider = ProviderId::new(field()?).ok()?;
+        let verifier = PkceVerifier::parse(field()?).ok()?;
+        let return_to = match rest {
             "" => None,
             path if is_return_path(path) => Some(path.to_owned()),
             _ => return None,
@@ -140,24 +151,24 @@ pub(crate) fn is_return_path(path: &str) -> bool {
             .any(|b| b == b'\\' || b.is_ascii_control() || b == b' ')
 }
 
-fn storage_failure(_: JsValue) -> Failure {
-    Failure::new(
-        ErrorCode::NotInBrowser,
+fn storage_failure(_: JsValue) -> JsValue {
+    fail(
+        code::NOT_IN_BROWSER,
         "sessionStorage is not available (blocked, full, or not a browser)",
     )
 }
 
 impl FlowStorage {
     /// Keeps `flow` under its state.
-    pub(crate) fn save(&self, flow: &PendingFlow) -> Result<(), Failure> {
-        let key = [PREFIX, flow.state.as_str()].concat();
+    pub(crate) fn save(&self, flow: &PendingFlow) -> Result<(), JsValue> {
+        let key = concat(&[PREFIX, flow.state.as_str()]);
         self.set_item(&key, &flow.encode()).map_err(storage_failure)
     }
 
     /// Takes the flow kept under `state`, removing it: `None` when there is none, it has
     /// expired by `now`, or the record is not one this SDK wrote.
-    pub(crate) fn take(&self, state: &State, now: u64) -> Result<Option<PendingFlow>, Failure> {
-        let key = [PREFIX, state.as_str()].concat();
+    pub(crate) fn take(&self, state: &State, now: u64) -> Result<Option<PendingFlow>, JsValue> {
+        let key = concat(&[PREFIX, state.as_str()]);
         let raw = self.get_item(&key).map_err(storage_failure)?;
         if raw.is_some() {
             self.remove_item(&key).map_err(storage_failure)?;

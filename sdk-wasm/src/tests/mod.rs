@@ -5,13 +5,13 @@
 use connect_medicare_protocol::{
     AuthorizeRequest, ClientId, PkceChallenge, PkceVerifier, Provider, RedirectUri, Scopes, State,
 };
-use js_sys::{Array, Function, JSON, Promise};
+use js_sys::{Array, Function, JSON, Map, Promise};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 use crate::{
-    broker_base, broker_error, check_config, connect_finish, connect_request, eob_query,
-    handle_redirect, js, next_page, page_plan,
+    broker_base, check_config, connect_finish, connect_request, eob_query, handle_redirect, js,
+    next_page, page_plan,
     storage::{FlowStorage, PendingFlow, is_return_path},
 };
 
@@ -47,6 +47,10 @@ extern "C" {
 extern "C" {
     #[wasm_bindgen(js_name = ConnectMedicareError)]
     type ErrorClass;
+
+    /// The mapping of non-2xx broker answers, which lives next to the class.
+    #[wasm_bindgen(js_name = brokerError)]
+    fn broker_error(status: u16, body: JsValue, retry_after: Option<String>) -> JsValue;
 }
 
 const AUTHORIZE: &str = "https://sandbox.bluebutton.cms.gov/v2/o/authorize/";
@@ -324,12 +328,23 @@ fn flow_records_are_single_use_and_expire() {
 #[wasm_bindgen_test]
 async fn callback_double_call_completes_once() {
     let storage = memory_storage();
+    let completions = Map::new();
     let state = started(&storage, Some("/claims"));
     let complete = recorder();
     let url = format!("http://localhost:8080/callback?code=abc&state={state}");
     // React StrictMode: two calls in the same tick, then one after it settled.
-    let first = handle_redirect(Some(url.clone()), storage.clone(), complete.clone());
-    let second = handle_redirect(Some(url.clone()), storage.clone(), complete.clone());
+    let first = handle_redirect(
+        Some(url.clone()),
+        storage.clone(),
+        complete.clone(),
+        completions.clone(),
+    );
+    let second = handle_redirect(
+        Some(url.clone()),
+        storage.clone(),
+        complete.clone(),
+        completions.clone(),
+    );
     assert!(same(&first, &second));
     assert_eq!(storage_size(&storage), 0, "the flow is consumed at once");
     let a = settle(first).await.unwrap();
@@ -339,11 +354,22 @@ async fn callback_double_call_completes_once() {
         Some(url),
         storage.clone(),
         complete.clone(),
+        completions.clone(),
     ))
     .await
     .unwrap();
     assert!(same(&a, &third));
     assert_eq!(call_count(&complete), 1);
+    // A URL that is not a callback never finds a completion by its state.
+    let other = settle(handle_redirect(
+        Some(state.clone()),
+        storage.clone(),
+        complete.clone(),
+        completions.clone(),
+    ))
+    .await
+    .unwrap();
+    assert!(other.is_null());
     assert_eq!(js::get_str(&a, "provider").as_deref(), Some("medicare"));
     assert_eq!(js::get_str(&a, "returnTo").as_deref(), Some("/claims"));
     let body = last_body(&complete);
@@ -358,11 +384,13 @@ async fn callback_double_call_completes_once() {
 #[wasm_bindgen_test]
 async fn callback_checks_state_before_error() {
     let storage = memory_storage();
+    let completions = Map::new();
     let complete = recorder();
     let not_a_callback = handle_redirect(
         Some("http://localhost:8080/?tab=1".into()),
         storage.clone(),
         complete.clone(),
+        completions.clone(),
     );
     assert!(settle(not_a_callback).await.unwrap().is_null());
 
@@ -376,6 +404,7 @@ async fn callback_checks_state_before_error() {
         Some(url),
         storage.clone(),
         complete.clone(),
+        completions.clone(),
     ))
     .await
     .unwrap_err();
@@ -390,6 +419,7 @@ async fn callback_checks_state_before_error() {
         Some(url),
         storage.clone(),
         complete.clone(),
+        completions.clone(),
     ))
     .await
     .unwrap_err();
@@ -408,6 +438,7 @@ async fn callback_checks_state_before_error() {
         Some(url),
         storage.clone(),
         complete.clone(),
+        completions.clone(),
     ))
     .await
     .unwrap_err();
@@ -419,6 +450,7 @@ async fn callback_checks_state_before_error() {
         Some(url),
         storage.clone(),
         complete.clone(),
+        completions.clone(),
     ))
     .await
     .unwrap_err();
@@ -429,6 +461,7 @@ async fn callback_checks_state_before_error() {
 #[wasm_bindgen_test]
 async fn callback_strips_the_address_bar() {
     let storage = memory_storage();
+    let completions = Map::new();
     let state = started(&storage, None);
     let before = href();
     let origin = before.split('/').take(3).collect::<Vec<_>>().join("/");
@@ -436,7 +469,7 @@ async fn callback_strips_the_address_bar() {
         "{origin}/cb?code=secret-code&state={state}&tab=2#top"
     ));
     let complete = recorder();
-    let first = handle_redirect(None, storage.clone(), complete.clone());
+    let first = handle_redirect(None, storage.clone(), complete.clone(), completions.clone());
     let now = href();
     assert!(
         !now.contains("secret-code") && !now.contains(&state),
@@ -444,7 +477,7 @@ async fn callback_strips_the_address_bar() {
     );
     assert!(now.ends_with("/cb?tab=2#top"), "{now}");
     // The second call reads the cleaned address bar and still gets the same completion.
-    let second = handle_redirect(None, storage.clone(), complete.clone());
+    let second = handle_redirect(None, storage.clone(), complete.clone(), completions.clone());
     assert!(same(&first, &second));
     settle(first).await.unwrap();
     assert_eq!(call_count(&complete), 1);
@@ -485,11 +518,37 @@ fn broker_errors_map_to_the_error_class() {
         ),
         (r#"{"code":"some_new_code","message":"m"}"#, "some_new_code"),
         (r#"{"code":"<script>","message":"m"}"#, "upstream_error"),
+        (r#"{"code":"","message":"m"}"#, "upstream_error"),
     ] {
         assert_eq!(
             code(&broker_error(400, parse(body), None)).as_deref(),
             Some(expected)
         );
+    }
+    // The body's message when it is 1–500 bytes, a static one otherwise.
+    let message = |body: &str| js::get_str(&broker_error(400, parse(body), None), "message");
+    assert_eq!(
+        message(r#"{"code":"x","message":"m"}"#).as_deref(),
+        Some("m")
+    );
+    let long = format!(r#"{{"code":"x","message":"{}"}}"#, "é".repeat(251));
+    assert_eq!(
+        message(&long).as_deref(),
+        Some("The broker refused the request")
+    );
+    assert_eq!(
+        message(r#"{"code":"x","message":""}"#).as_deref(),
+        Some("The broker refused the request")
+    );
+    // `Retry-After` as an unsigned integer of seconds, else none.
+    for (header, expected) in [
+        (" 7 ", Some(7.0)),
+        ("+7", Some(7.0)),
+        ("7.5", None),
+        ("-1", None),
+    ] {
+        let err = broker_error(503, JsValue::UNDEFINED, Some(header.into()));
+        assert_eq!(retry_after(&err), expected, "{header:?}");
     }
 }
 
