@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the npm package `connect-medicare` into npm/dist/ from a clean tree, prints the
-# payload a SPA ships (wasm + JS glue + JS layer: raw / gzip / brotli-11) and fails when it is
-# over budget, then scans the package for canary secrets and fails on any hit.
+# payload a SPA ships (wasm + the JS layer with its loader: raw / gzip / brotli-11) and fails
+# when it is over budget, then scans the package for canary secrets and fails on any hit.
 #
 #   scripts/build-npm.sh
 #
@@ -11,9 +11,11 @@
 #                       (default: the canary client secret and tokens of the test broker)
 #
 # Steps: cargo (release profile: opt-level z, LTO, panic=abort; the SDK without `std`) → the
-# pinned wasm-bindgen --target web into npm/build/ → wasm-opt -Oz, import and export names
-# minified (and the glue told) → esbuild bundles and minifies the JS layer (npm/src/) with
-# the glue into npm/dist/index.js and npm/dist/button.js, next to the wasm.
+# pinned wasm-bindgen into npm/build/ (its module; its JS glue is not used) → wasm-opt -Oz,
+# import and export names minified, the module's imports and exports checked against
+# sdk-wasm/js/loader.js and the new names written into a copy of it → esbuild bundles and
+# minifies the JS layer (npm/src/) with the loader into npm/dist/index.js and
+# npm/dist/button.js, next to the wasm.
 # Tools come from tests/node_modules (wasm-opt from the npm `binaryen` package — never
 # /usr/bin/wasm-opt: Debian's 108 emits broken modules — and esbuild) and ~/.cargo/bin
 # (wasm-bindgen). Run scripts/setup.sh first on a fresh machine.
@@ -51,48 +53,57 @@ wasm-bindgen --target web --no-typescript --remove-name-section --remove-produce
 
 log "wasm-opt -Oz ($("$wasm_opt" --version)), then import and export names minified"
 mkdir -p npm/dist
-# wasm-bindgen names every import `__wbg_<name>_<16 hex digits>`: ~60 hashes that no
-# compressor can shrink, once in the module and once in the glue. wasm-opt renames imports,
-# exports and the import module to a letter or two and prints the mapping, which is then
-# applied to the glue (the `wasm.<export>` reads and the import object's keys).
+# wasm-bindgen's own JS glue is not shipped: the module exports one function of a string
+# (see sdk-wasm/src/lib.rs), and sdk-wasm/js/loader.js is all the glue that needs. The loader
+# speaks the pinned wasm-bindgen's ABI, so the module's imports and exports are checked to be
+# exactly the ones it names. wasm-opt then renames them (and the import module) to a letter
+# and prints the mapping, which is applied to the loader.
 # --low-memory-unused: Rust leaves the first MiB below its data and stack, so wasm-opt may fold
 # small constant addresses into loads and stores.
-"$wasm_opt" -Oz --low-memory-unused --converge --strip-debug --strip-producers \
+# --flatten --rereloop first: Binaryen rebuilds the control flow, and -Oz then finds ~1% more.
+"$wasm_opt" --flatten --rereloop -Oz --low-memory-unused --converge --strip-debug --strip-producers \
   npm/build/connect_medicare_bg.wasm -o npm/build/optimized.wasm
 # The last pass also drops the target_features section: only tools read it, not browsers.
 "$wasm_opt" --minify-imports-and-exports-and-modules --strip-target-features \
   npm/build/optimized.wasm -o npm/dist/connect_medicare_bg.wasm > npm/build/names.json
-node - npm/build/names.json npm/build/connect_medicare.js <<'JS'
+node - npm/build/names.json npm/dist/connect_medicare_bg.wasm sdk-wasm/js/loader.js npm/build/loader.js <<'JS'
 const { readFileSync, writeFileSync } = require('node:fs');
-const [mapFile, glueFile] = process.argv.slice(2);
+const [mapFile, wasmFile, loaderFile, outFile] = process.argv.slice(2);
 const map = JSON.parse(readFileSync(mapFile, 'utf8'));
-let glue = readFileSync(glueFile, 'utf8');
-const swap = (from, to, what) => {
-  const before = glue;
-  glue = glue.replace(from, to);
-  if (glue === before) throw new Error(`build-npm: ${what} not found in the glue`);
+const fail = (why) => {
+  console.error(`build-npm: ${why}: sdk-wasm/js/loader.js no longer matches the module wasm-bindgen made`);
+  process.exit(1);
 };
-const modules = new Set(map.imports.map(([module]) => module));
-if (modules.size !== 1) throw new Error('build-npm: expected one import module, got ' + [...modules].join(', '));
-// The import object: one module (renamed "a" by wasm-opt), one key per import.
-swap(`"${[...modules][0]}": import0`, '"a": import0', 'the import module');
-for (const [, name, short] of map.imports) swap(new RegExp(`\\b${name}:`, 'g'), `${JSON.stringify(short)}:`, name);
-// Exports the glue reads; some (an abort hook, say) it never does.
-for (const [name, short] of map.exports) {
-  glue = glue.replace(new RegExp(`\\bwasm\\.${name}\\b`, 'g'), `wasm[${JSON.stringify(short)}]`);
+const MODULE = './connect_medicare_bg.js';
+const IMPORTS = ['__wbindgen_init_externref_table'];
+const EXPORTS = ['memory', 'call', '__wbindgen_externrefs', '__wbindgen_malloc', '__wbindgen_free', '__wbindgen_start'];
+// Exports the loader has no use for: wasm-bindgen's glue grows a string in place (the loader
+// encodes it whole first), and two globals for `panic = "abort"` hooks.
+const UNREAD = ['__wbindgen_realloc', '__abort_handler', '__instance_terminated'];
+const same = (a, b) => a.length === b.length && [...a].sort().every((x, i) => x === [...b].sort()[i]);
+if (!same(map.imports.map(([m, n]) => `${m} ${n}`), IMPORTS.map((n) => `${MODULE} ${n}`))) {
+  fail('imports ' + JSON.stringify(map.imports.map(([m, n]) => `${m} ${n}`)));
 }
-const left = glue.match(/\bwasm\.(?!__wbg)\w+/g);
-if (left) throw new Error('build-npm: unmapped exports in the glue: ' + left.join(', '));
-writeFileSync(glueFile, glue);
+if (!same(map.exports.map(([n]) => n), [...EXPORTS, ...UNREAD])) fail('exports ' + JSON.stringify(map.exports.map(([n]) => n)));
+let loader = readFileSync(loaderFile, 'utf8');
+const swap = (from, to) => {
+  const before = loader;
+  loader = loader.replace(from, to);
+  if (loader === before) fail(`${from} is not in the loader`);
+};
+// The import module's new name, as the minified module has it.
+const [renamed] = WebAssembly.Module.imports(new WebAssembly.Module(readFileSync(wasmFile)));
+swap(`'${MODULE}':`, `${JSON.stringify(renamed.module)}:`);
+for (const [, name, short] of map.imports) swap(new RegExp(`\\b${name}:`, 'g'), `${JSON.stringify(short)}:`);
+for (const [name, short] of map.exports) {
+  if (!UNREAD.includes(name)) swap(new RegExp(`\\bwasm\\.${name}\\b`, 'g'), `wasm[${JSON.stringify(short)}]`);
+}
+const left = loader.match(/\bwasm\.\w+/g);
+if (left) fail('unmapped exports ' + left.join(', '));
+writeFileSync(outFile, loader);
 JS
 
-# The wasm imports its error class from a snippet whose folder name wasm-bindgen hashes; the
-# JS layer imports that very module (the class and `brokerError`) through this re-export, so
-# the bundle holds one class and `instanceof ConnectMedicareError` holds for every failure.
-error_snippet=$(cd npm/build && ls snippets/*/js/error.js)
-printf "export { ConnectMedicareError, brokerError } from './%s';\n" "$error_snippet" > npm/build/error.js
-
-log "esbuild $("$esbuild" --version): bundle and minify the JS layer and the glue"
+log "esbuild $("$esbuild" --version): bundle and minify the JS layer and the loader"
 common=(--bundle --format=esm --platform=neutral --target=es2022 --minify --sourcemap --legal-comments=none --log-level=warning)
 "$esbuild" npm/src/index.js "${common[@]}" --outfile=npm/dist/index.js
 # The button shares the main entry's module instance (one wasm, one error class).

@@ -1,21 +1,31 @@
 // connect-medicare — the main entry. Importing it has no side effects and reads no browser
 // global: the wasm module is loaded by ConnectMedicare.create(), in the browser.
-import init, * as core from '../build/connect_medicare.js';
-import { ConnectMedicareError, brokerError } from '../build/error.js';
+//
+// The wasm module holds the rules a sign-in's security rests on (state and PKCE, the
+// validation of the authorize request, the callback and the flow record); this layer does
+// the browser's part around them: fetch to the broker, storage, the address bar, navigation.
+import { call, init } from '../build/loader.js';
+import { operations } from './core.js';
+import { ConnectMedicareError, brokerError, fail } from './error.js';
+import { finishRedirect, keepFlow, navigate } from './flow.js';
+import { eobQuery, nextPage, pagePlan } from './paging.js';
 
 export { ConnectMedicareError };
 
+/** The wasm module's operations: usable once `load` has resolved. */
+const core = operations(call);
 let loading;
 /** Loads the wasm module once (a failed load may be retried). */
 function load(module_or_path) {
-  loading ??= init(module_or_path === undefined ? undefined : { module_or_path }).catch((e) => {
+  loading ??= init(module_or_path).catch((e) => {
     loading = undefined;
     throw new ConnectMedicareError('not_in_browser', 'The Connect Medicare wasm module could not be loaded', undefined, { cause: e });
   });
   return loading;
 }
 
-const fail = (code, message) => new ConnectMedicareError(code, message);
+/** The CSRF header every broker request carries (the contract's `CSRF_HEADER`). */
+const CSRF = { 'x-connect-medicare': '1' };
 /** The completion of each callback, shared by every client on the page (React StrictMode may build two). */
 const completions = new Map();
 const DEFAULT_CONCURRENCY = 4;
@@ -27,26 +37,35 @@ const MAX_RETRY_AFTER = 30;
 const resourcesOf = (bundle, type) =>
   (bundle?.entry ?? []).map((e) => e.resource).filter((r) => r?.resourceType === type);
 
-const date = (d) => (d instanceof Date ? d.toISOString().slice(0, 10) : d ?? undefined);
+const isString = (v) => typeof v === 'string';
+const isStrings = (v) => Array.isArray(v) && v.every(isString);
+
+/** Whether `p` is a provider entry of `/v1/config` this SDK can use: its values are checked by the wasm module at connect. */
+const usable = (p) =>
+  /^[a-z0-9-]{1,32}$/.test(p?.id) &&
+  ['name', 'kind', 'client_id', 'authorization_endpoint', 'aud', 'redirect_uri'].every((k) => isString(p[k])) &&
+  [p.scopes, p.scopes_supported ?? [], p.eob_types ?? []].every(isStrings) &&
+  typeof p.authorize_post === 'boolean';
+
+/** `[name, value]` string pairs, or `undefined`. */
+const pairs = (v) => (Array.isArray(v) && v.every((f) => Array.isArray(f) && f.length === 2 && f.every(isString)) ? v : undefined);
 
 /** A client of one Connect Medicare token broker. Make it with `ConnectMedicare.create`. */
 export class ConnectMedicare {
   #base;
   #storage;
   #providers;
-  #header;
 
   /** @private Use `ConnectMedicare.create()`. */
-  constructor(base, storage, providers, header) {
+  constructor(base, storage, providers) {
     this.#base = base;
     this.#storage = storage;
     this.#providers = providers;
-    this.#header = header;
   }
 
   /** Loads the module, reads the broker's `/v1/config`, and resolves to a client. */
   static async create({ broker, storage, wasm } = {}) {
-    if (typeof broker !== 'string') throw fail('invalid_config', 'broker is required, e.g. { broker: "/cm" }');
+    if (!isString(broker)) throw fail('invalid_config', 'broker is required, e.g. { broker: "/cm" }');
     if (typeof fetch !== 'function') throw fail('not_in_browser', 'fetch is not available here');
     if (storage == null) {
       try {
@@ -58,9 +77,12 @@ export class ConnectMedicare {
     }
     await load(wasm);
     const base = core.brokerBase(broker);
-    const header = core.csrfHeader();
-    const client = new ConnectMedicare(base, storage, [], header);
-    client.#providers = core.checkConfig(await client.#call('GET', '/v1/config'));
+    const client = new ConnectMedicare(base, storage, []);
+    const { providers } = (await client.#call('GET', '/v1/config')) ?? {};
+    if (!Array.isArray(providers) || !providers.length || !providers.every(usable)) {
+      throw fail('invalid_config', "The broker's /v1/config lists no usable provider");
+    }
+    client.#providers = providers;
     return client;
   }
 
@@ -74,9 +96,37 @@ export class ConnectMedicare {
    * returns, keeps the verifier for the callback, and navigates (GET) or submits a form (POST).
    */
   async connect({ provider, method, returnTo } = {}) {
-    const body = core.connectRequest(this.#provider(provider), method, returnTo);
+    const p = this.#provider(provider);
+    if (method !== undefined && method !== 'get' && method !== 'post') throw fail('invalid_config', 'method must be "get" or "post"');
+    const post = method === 'post';
+    if (post && !p.authorize_post) throw fail('invalid_config', 'This provider does not accept a form POST authorize request');
+    const random = new Uint8Array(64);
+    try {
+      crypto.getRandomValues(random);
+    } catch {
+      throw fail('not_in_browser', 'crypto.getRandomValues is not available');
+    }
+    returnTo = returnTo == null ? undefined : String(returnTo);
+    const [state, code_challenge, verifier] = core.start(random, returnTo);
+    const body = { provider: p.id, state, code_challenge, redirect_uri: p.redirect_uri, method: post ? 'post' : 'get' };
     const answer = await this.#call('POST', '/v1/flows', body);
-    core.navigate(core.connectFinish(body.state, answer, this.#storage));
+    // What is checked is what is followed: these very strings.
+    const authorize = answer?.authorize;
+    const target = authorize?.[post ? 'action' : 'url'];
+    const fields = post ? pairs(authorize?.fields) : undefined;
+    const record = core.finish(
+      p,
+      { state, verifier, post, returnTo },
+      {
+        method: isString(authorize?.method) ? authorize.method : '',
+        target: isString(target) ? target : '',
+        form: fields && new URLSearchParams(fields).toString(),
+        expiresIn: Math.min(Math.max(0, Math.floor(answer?.expires_in)), 86400) || 0,
+      },
+      Date.now(),
+    );
+    keepFlow(core, this.#storage, state, record);
+    navigate(target, fields);
   }
 
   /**
@@ -84,16 +134,18 @@ export class ConnectMedicare {
    * sign-in once, however often it is called.
    */
   handleRedirect(url) {
-    return core.handleRedirect(
+    return finishRedirect(core, {
       url,
-      this.#storage,
-      async (body, provider, returnTo) => ({
+      storage: this.#storage,
+      completions,
+      complete: async (body, provider, returnTo) => ({
         provider,
         returnTo,
         session: await this.#call('POST', '/v1/flows/complete', body),
       }),
-      completions,
-    );
+      here: () => globalThis.location?.href,
+      replace: (url) => history.replaceState(history.state, '', url),
+    });
   }
 
   /** The browser's connections. */
@@ -129,8 +181,7 @@ export class ConnectMedicare {
   /** The first page of the beneficiary's claims (ExplanationOfBenefit), with `next()` and async iteration. */
   async explanationOfBenefit({ provider, types, since, until, pageSize } = {}) {
     const p = this.#provider(provider);
-    const query = core.eobQuery(p, Array.isArray(types) ? types.join(',') : types, date(since), date(until), pageSize);
-    return this.#search(p, 'ExplanationOfBenefit', query);
+    return this.#search(p, 'ExplanationOfBenefit', eobQuery(p, { types, since, until, pageSize }));
   }
 
   /** Every claim: the pages after the first are fetched in parallel (at most `concurrency`) when the Bundle's `last` link plans them. */
@@ -155,7 +206,7 @@ export class ConnectMedicare {
   async #call(method, path, body) {
     let response;
     try {
-      const headers = { [this.#header[0]]: this.#header[1] };
+      const headers = { ...CSRF };
       if (body !== undefined) headers['content-type'] = 'application/json';
       response = await fetch(this.#base + path, {
         method,
@@ -225,12 +276,12 @@ class SearchPage {
 
   /** Whether a next page exists. */
   get hasNext() {
-    return core.nextPage(this.bundle) !== null;
+    return nextPage(this.bundle) !== null;
   }
 
   /** The next page, or `null` on the last one. */
   async next() {
-    const page = core.nextPage(this.bundle);
+    const page = nextPage(this.bundle);
     if (page === null) return null;
     if (page.startIndex <= this.#start) throw fail('upstream_error', "The Bundle's next link does not move forward");
     return this.#page(page, await bundle(this.#get(at(this.#query, page))));
@@ -245,7 +296,7 @@ class SearchPage {
 
   /** The resources of this page and of every page after it, in order. */
   async all({ concurrency = DEFAULT_CONCURRENCY } = {}) {
-    const plan = core.pagePlan(this.bundle);
+    const plan = pagePlan(this.bundle);
     const bundles = [this.bundle];
     if (plan === null) {
       for await (const page of this) if (page !== this) bundles.push(page.bundle);

@@ -190,7 +190,7 @@ fn utf8_lossy(bytes: &[u8]) -> String {
 /// Decodes an `application/x-www-form-urlencoded` string into its `(name, value)` pairs, in
 /// order: `&`-separated, empty pieces skipped, split at the first `=` (a piece without one is
 /// a name with an empty value). The same pairs as `form_urlencoded::parse`.
-pub(crate) fn form_pairs(query: &str) -> Vec<(String, String)> {
+pub fn form_pairs(query: &str) -> Vec<(String, String)> {
     let mut pairs = Vec::new();
     let mut rest = Some(query);
     while let Some((piece, next)) = rest.map(|r| cut(r, b'&')) {

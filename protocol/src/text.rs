@@ -2,6 +2,8 @@
 //! module holds one short copy of each instead of the standard library's general pattern
 //! searchers. The SDK uses them too.
 
+pub use crate::codec::form_pairs;
+
 /// `s` before the first `c` (an ASCII byte), and what follows it when there is one: the
 /// same as `s.split_once(char::from(c))`, with `None` in place of the second half when `c`
 /// does not occur.

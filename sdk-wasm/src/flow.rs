@@ -1,129 +1,172 @@
-//! The authorization code flow in the browser: start it (`connect`), finish it
-//! (`handleRedirect`).
+//! The authorization code flow in the browser, as pure functions the JS layer calls before
+//! it acts: [`start`] makes `state` and the verifier, [`finish`] validates the broker's
+//! authorize request and writes the flow record, [`callback_state`] and [`complete`] read a
+//! callback against that record.
 //!
-//! Starting takes three calls around the JS layer's `POST /v1/flows`: [`connect_request`]
-//! makes `state` and the verifier (kept here, never handed to JS) and the request body;
-//! [`connect_finish`] validates the authorize request the broker answered with against the
-//! broker's published configuration and this tab's own `state` and challenge, and keeps the
-//! flow in storage; [`navigate`] follows the validated request.
+//! The record, kept in sessionStorage under its `state`, is one line:
+//! `1|created|expires|state|provider|verifier|returnTo` — every field but the last is
+//! base64url, `[a-z0-9-]` or digits, and `returnTo` comes last so it may hold `|`. Everything
+//! read back is validated again.
+
+use crate::prelude::*;
 
 use connect_medicare_protocol::{
-    AuthorizeRedirect, Callback, Error as RuleError, OAuthErrorCode, PkceVerifier, State,
-    contract::ProviderInfo, strip_callback_params,
+    AuthorizeExpectations, AuthorizeRedirect, Callback, ClientId, Error as RuleError, FhirBase,
+    OAuthErrorCode, PkceVerifier, RedirectUri, Scopes, State,
+    contract::ProviderId,
+    text::{cut, form_pairs, parse_uint},
 };
-use js_sys::{Function, Map, Promise};
-use wasm_bindgen::prelude::*;
 
-use crate::{
-    browser, config,
-    error::{code, fail, invalid_config, refused},
-    js,
-    prelude::*,
-    storage::{FlowStorage, PendingFlow, is_return_path},
-};
+use crate::out::{code, fail, fields, refused};
 
 /// How long a flow lives when the broker does not say (seconds).
 const DEFAULT_FLOW_TTL_S: u64 = 600;
-/// Connects started but not finished that this page remembers (a failed `POST /v1/flows`
-/// leaves one behind); a new one replaces the oldest.
-const MAX_STARTED: usize = 4;
+/// A flow lives at most this long, whatever the broker says (milliseconds).
+const MAX_TTL_MS: u64 = 60 * 60 * 1000;
+/// A return path is at most this long.
+const MAX_RETURN_TO: usize = 2048;
+/// The record format.
+const VERSION: &str = "1";
 
-/// A connect between its two calls.
-struct Started {
-    /// When it started, in connects since the page loaded (the oldest is replaced first).
-    seq: u64,
-    state: State,
-    verifier: PkceVerifier,
-    provider: ProviderInfo,
-    post: bool,
-    return_to: Option<String>,
-}
-
-/// The connects this page has started and not finished.
-struct Memory {
-    /// Connects so far (orders `started`).
-    seq: u64,
-    started: [Option<Started>; MAX_STARTED],
-}
-
-static MEMORY: spin::Mutex<Memory> = spin::Mutex::new(Memory {
-    seq: 0,
-    started: [const { None }; MAX_STARTED],
-});
-
-/// Starts a connect to `provider` (an entry of `/v1/config`): checks `method` (`"get"` or
-/// `"post"`) and `return_to` (a same-origin path), makes `state` and a PKCE verifier from
-/// `crypto.getRandomValues`, and returns the `POST /v1/flows` body.
-#[wasm_bindgen(js_name = connectRequest)]
-pub fn connect_request(
-    provider: JsValue,
-    method: Option<String>,
-    return_to: Option<String>,
-) -> Result<JsValue, JsValue> {
-    let provider = config::provider(&provider).ok_or_else(config::unusable)?;
-    let post = match method.as_deref() {
-        None | Some("get") => false,
-        Some("post") if provider.authorize_post => true,
-        Some("post") => {
-            return Err(invalid_config(
-                "This provider does not accept a form POST authorize request",
-            ));
-        }
-        Some(_) => return Err(invalid_config("method must be \"get\" or \"post\"")),
+/// The `broker` option as the base of every request: an absolute URL (`https`, or `http` on
+/// loopback) or a same-origin path (`/cm`), without its trailing slash.
+pub fn broker_base(raw: &str) -> String {
+    let mut base = raw;
+    while let Some(shorter) = base.strip_suffix('/') {
+        base = shorter;
+    }
+    let bad = |c: &[u8]| base.bytes().any(|b| c.contains(&b) || b.is_ascii_control());
+    let ok = match base.strip_prefix('/') {
+        Some(path) => !path.starts_with('/') && !bad(b"\\?#"),
+        None if base.is_empty() => !raw.is_empty(),
+        None => RedirectUri::parse(base).is_ok() && !bad(b"?#"),
     };
-    if return_to.as_deref().is_some_and(|p| !is_return_path(p)) {
-        return Err(invalid_config(
-            "returnTo must be a same-origin path such as /claims",
-        ));
+    if ok {
+        base.to_owned()
+    } else {
+        fail(
+            code::INVALID_CONFIG,
+            "broker must be an https URL (http on localhost) or a path such as /cm",
+        )
     }
-    let state = State::from_random_bytes(browser::random_32()?);
-    let verifier = PkceVerifier::from_random_bytes(browser::random_32()?);
-    let body = js::object(&[
-        ("provider", provider.id.as_str().into()),
-        ("state", state.as_str().into()),
-        ("code_challenge", verifier.challenge().as_str().into()),
-        ("redirect_uri", provider.redirect_uri.as_str().into()),
-        ("method", if post { "post" } else { "get" }.into()),
-    ]);
-    {
-        let mut m = MEMORY.lock();
-        m.seq += 1;
-        let seq = m.seq;
-        // A free slot (key 0), else the oldest connect.
-        if let Some(slot) = m
-            .started
-            .iter_mut()
-            .min_by_key(|s| s.as_ref().map_or(0, |s| s.seq))
-        {
-            *slot = Some(Started {
-                seq,
-                state,
-                verifier,
-                provider,
-                post,
-                return_to,
-            });
-        }
-    }
-    Ok(body)
 }
 
-/// Finishes a connect with the broker's answer to `POST /v1/flows`: validates the authorize
-/// request, keeps the flow in `storage` under its `state` (TTL from `expires_in`, at most an
-/// hour) and returns the validated request for [`navigate`].
-#[wasm_bindgen(js_name = connectFinish)]
-pub fn connect_finish(
-    state: &str,
-    answer: JsValue,
-    storage: FlowStorage,
-) -> Result<JsValue, JsValue> {
-    let started = MEMORY
-        .lock()
-        .started
-        .iter_mut()
-        .find(|s| s.as_ref().is_some_and(|s| s.state.matches_str(state)))
-        .and_then(Option::take)
-        .ok_or_else(|| invalid_config("connectFinish without connectRequest"))?;
+/// Whether `path` is a same-origin relative path: `/` then anything but a second `/` or a
+/// `\` (which browsers read as `//`, another host), no control characters or spaces.
+pub fn is_return_path(path: &str) -> bool {
+    let mut bytes = path.bytes();
+    bytes.next() == Some(b'/')
+        && !matches!(bytes.next(), Some(b'/' | b'\\'))
+        && path.len() <= MAX_RETURN_TO
+        && !path
+            .bytes()
+            .any(|b| b == b'\\' || b.is_ascii_control() || b == b' ')
+}
+
+fn bad_return_to() -> String {
+    fail(
+        code::INVALID_CONFIG,
+        "returnTo must be a same-origin path such as /claims",
+    )
+}
+
+/// Starts a connect from 64 bytes of `crypto.getRandomValues`: `state` (the first 32) and the
+/// PKCE verifier (the last 32). Checks `return_to` (a same-origin path). Answers
+/// `state\nchallenge\nverifier`.
+pub fn start(random: &[u8; 64], return_to: Option<&str>) -> String {
+    if return_to.is_some_and(|p| !is_return_path(p)) {
+        return bad_return_to();
+    }
+    let mut state = [0; 32];
+    let mut verifier = [0; 32];
+    state.copy_from_slice(&random[..32]);
+    verifier.copy_from_slice(&random[32..]);
+    let state = State::from_random_bytes(state);
+    let verifier = PkceVerifier::from_random_bytes(verifier);
+    fields(&[
+        state.as_str(),
+        verifier.challenge().as_str(),
+        verifier.expose_secret(),
+    ])
+}
+
+/// A provider's entry in `/v1/config`, as far as an authorize request is checked against it.
+#[derive(Debug, Clone, Copy)]
+pub struct ProviderEntry<'a> {
+    /// `id`.
+    pub id: &'a str,
+    /// `authorization_endpoint`, exactly.
+    pub authorization_endpoint: &'a str,
+    /// `client_id`.
+    pub client_id: &'a str,
+    /// `redirect_uri`, exactly.
+    pub redirect_uri: &'a str,
+    /// `aud`: the FHIR base.
+    pub aud: &'a str,
+    /// `scopes_supported` joined by spaces; `None` when the provider lists none.
+    pub scopes_supported: Option<&'a str>,
+    /// `authorize_post`: whether the provider accepts a form POST.
+    pub authorize_post: bool,
+}
+
+/// A connect between [`start`] and [`finish`].
+#[derive(Debug, Clone, Copy)]
+pub struct Started<'a> {
+    /// The `state` [`start`] made.
+    pub state: &'a str,
+    /// The verifier [`start`] made.
+    pub verifier: &'a str,
+    /// Whether the app asked for a form POST.
+    pub post: bool,
+    /// Where the app wants to go afterwards (checked again).
+    pub return_to: Option<&'a str>,
+}
+
+/// The broker's answer to `POST /v1/flows`.
+#[derive(Debug, Clone, Copy)]
+pub struct Answer<'a> {
+    /// `authorize.method`: `"get"` or `"post"`.
+    pub method: &'a str,
+    /// `authorize.url` (GET) or `authorize.action` (POST).
+    pub target: &'a str,
+    /// `authorize.fields` as `application/x-www-form-urlencoded` (POST).
+    pub form: &'a str,
+    /// `expires_in`: how long the broker keeps the flow (seconds); 0 when it does not say.
+    pub expires_in: u64,
+}
+
+/// Finishes a connect with the broker's answer: validates the authorize request against the
+/// provider's configuration and this flow's `state` and challenge, and answers the record to
+/// keep under `state` (created `now`, in ms since the epoch; living `expires_in` seconds —
+/// 600 when 0, at most an hour).
+pub fn finish(
+    provider: &ProviderEntry<'_>,
+    started: &Started<'_>,
+    answer: &Answer<'_>,
+    now: u64,
+) -> String {
+    let (Ok(id), Ok(client_id), Ok(redirect_uri), Ok(aud)) = (
+        ProviderId::new(provider.id),
+        ClientId::new(provider.client_id),
+        RedirectUri::parse(provider.redirect_uri),
+        FhirBase::parse(provider.aud),
+    ) else {
+        return unusable_provider();
+    };
+    let scopes_supported = match provider.scopes_supported.map(Scopes::parse) {
+        None => None,
+        Some(Ok(scopes)) => Some(scopes),
+        Some(Err(_)) => return unusable_provider(),
+    };
+    let (Ok(state), Ok(verifier)) = (
+        State::parse(started.state),
+        PkceVerifier::parse(started.verifier),
+    ) else {
+        return fail(code::INVALID_CONFIG, "finish takes what start made");
+    };
+    if started.return_to.is_some_and(|p| !is_return_path(p)) {
+        return bad_return_to();
+    }
     let refused = |e: &RuleError| {
         refused(
             code::INVALID_CONFIG,
@@ -131,180 +174,176 @@ pub fn connect_finish(
             e,
         )
     };
-    let authorize = js::get(&answer, "authorize");
-    let redirect =
-        redirect(&authorize).ok_or_else(|| refused(&RuleError::MissingParameter("authorize")))?;
+    let redirect = match answer.method {
+        "get" => AuthorizeRedirect::Get {
+            url: answer.target.to_owned(),
+        },
+        "post" => AuthorizeRedirect::Post {
+            action: answer.target.to_owned(),
+            fields: form_pairs(answer.form),
+        },
+        _ => return refused(&RuleError::MissingParameter("authorize")),
+    };
     if matches!(redirect, AuthorizeRedirect::Post { .. }) != started.post {
-        return Err(refused(&RuleError::ParameterMismatch("method")));
+        return refused(&RuleError::ParameterMismatch("method"));
     }
-    let challenge = started.verifier.challenge();
-    redirect
-        .validate(&started.provider.expectations(&started.state, &challenge))
-        .map_err(|e| refused(&e))?;
-    let expires_in = js::get(&answer, "expires_in")
-        .as_f64()
-        .filter(|s| *s > 0.0)
-        .map_or(DEFAULT_FLOW_TTL_S, |s| s as u64);
-    let now = browser::now_ms();
-    storage.sweep(now);
-    storage.save(&PendingFlow::new(
-        started.state,
-        started.verifier,
-        started.provider.id,
-        now,
-        expires_in,
-        started.return_to,
-    ))?;
-    Ok(authorize)
-}
-
-/// Sends the browser to the authorization server with a request [`connect_finish`]
-/// validated: a GET navigation or an auto-submitted form POST.
-#[wasm_bindgen]
-pub fn navigate(redirect: JsValue) -> Result<(), JsValue> {
-    let redirect = self::redirect(&redirect)
-        .ok_or_else(|| invalid_config("navigate takes what connectFinish returned"))?;
-    browser::go(&redirect)
-}
-
-/// Reads the contract's `{method: "get", url}` / `{method: "post", action, fields}`.
-fn redirect(value: &JsValue) -> Option<AuthorizeRedirect> {
-    match js::get_str(value, "method")?.as_str() {
-        "get" => Some(AuthorizeRedirect::Get {
-            url: js::get_str(value, "url")?,
-        }),
-        "post" => {
-            let list = js::get_array(value, "fields")?;
-            let mut fields = Vec::new();
-            for i in 0..list.length() {
-                let pair = js::array(list.get(i))?;
-                fields.push((pair.get(0).as_string()?, pair.get(1).as_string()?));
-            }
-            Some(AuthorizeRedirect::Post {
-                action: js::get_str(value, "action")?,
-                fields,
-            })
-        }
-        _ => None,
-    }
-}
-
-/// The completion kept under `key` in `completions`.
-fn completion(completions: &Map, key: &str) -> Option<Promise> {
-    let found = completions.get(&JsValue::from_str(key));
-    (!found.is_undefined()).then(|| found.unchecked_into())
-}
-
-/// `handleRedirect(url?)`: resolves to `null` when `url` (default: the address bar) is not a
-/// callback. Otherwise, once per callback however often it is called (React StrictMode calls
-/// twice): `state` first — a flow this tab started, unexpired, unused, and taking it from
-/// `storage` uses it — then the callback's `error`, then
-/// `complete(body, provider, returnTo)`, the JS layer's `POST /v1/flows/complete`, whose
-/// promise every caller shares. `code` and `state` leave the address bar before anything else.
-///
-/// `completions` is the page's `Map` of those promises (one for every client on the page: React
-/// StrictMode may build two), kept under `s:<state>` and under `u:<address bar after
-/// stripping>`.
-#[wasm_bindgen(js_name = handleRedirect)]
-pub fn handle_redirect(
-    url: Option<String>,
-    storage: FlowStorage,
-    complete: Function,
-    completions: Map,
-) -> Promise {
-    let current = browser::current_url();
-    let Some(url) = url.or_else(|| current.clone()) else {
-        return Promise::reject(&fail(
-            code::NOT_IN_BROWSER,
-            "handleRedirect needs a URL outside a browser page",
-        ));
+    let challenge = verifier.challenge();
+    let expect = AuthorizeExpectations {
+        authorization_endpoint: provider.authorization_endpoint,
+        client_id: &client_id,
+        redirect_uri: &redirect_uri,
+        aud: &aud,
+        scopes_supported: scopes_supported.as_ref(),
+        state: &state,
+        challenge: &challenge,
+        allow_post: provider.authorize_post,
     };
-    let callback = match Callback::parse(&url) {
+    if let Err(e) = redirect.validate(&expect) {
+        return refused(&e);
+    }
+    let ttl_s = match answer.expires_in {
+        0 => DEFAULT_FLOW_TTL_S,
+        s => s,
+    };
+    let expires = now.saturating_add(ttl_s.saturating_mul(1000).min(MAX_TTL_MS));
+    [
+        VERSION,
+        "|",
+        &decimal(now),
+        "|",
+        &decimal(expires),
+        "|",
+        state.as_str(),
+        "|",
+        id.as_str(),
+        "|",
+        verifier.expose_secret(),
+        "|",
+        started.return_to.unwrap_or(""),
+    ]
+    .concat()
+}
+
+fn unusable_provider() -> String {
+    fail(
+        code::INVALID_CONFIG,
+        "The broker's /v1/config lists an unusable provider",
+    )
+}
+
+/// `n` in decimal.
+fn decimal(n: u64) -> String {
+    let mut out = if n >= 10 {
+        decimal(n / 10)
+    } else {
+        String::new()
+    };
+    out.push(char::from(b'0' + (n % 10) as u8));
+    out
+}
+
+/// A flow record read back.
+struct Record<'a> {
+    expires: u64,
+    state: State,
+    provider: &'a str,
+    verifier: PkceVerifier,
+    return_to: &'a str,
+}
+
+impl<'a> Record<'a> {
+    fn decode(raw: &'a str) -> Option<Self> {
+        // Six `|`-terminated fields, then `returnTo` (which may hold `|`).
+        let mut rest = raw;
+        let mut field = || {
+            let (head, tail) = cut(rest, b'|');
+            rest = tail?;
+            Some(head)
+        };
+        if field()? != VERSION {
+            return None;
+        }
+        parse_uint(field()?, u64::MAX)?;
+        let expires = parse_uint(field()?, u64::MAX)?;
+        let state = State::parse(field()?).ok()?;
+        let provider = field()?;
+        ProviderId::new(provider).ok()?;
+        let verifier = PkceVerifier::parse(field()?).ok()?;
+        (rest.is_empty() || is_return_path(rest)).then_some(Self {
+            expires,
+            state,
+            provider,
+            verifier,
+            return_to: rest,
+        })
+    }
+}
+
+/// Whether `record` is a flow record this SDK wrote that is still live at `now`: the JS
+/// layer removes the others (abandoned sign-ins).
+pub fn is_live(record: &str, now: u64) -> bool {
+    Record::decode(record).is_some_and(|r| now < r.expires)
+}
+
+/// The `state` a callback URL names (not yet trusted: it is the key of the flow record), or
+/// `""` when `url` is not a callback at all.
+pub fn callback_state(url: &str) -> String {
+    match Callback::parse(url) {
+        Ok(Some(callback)) => callback.state().as_str().to_owned(),
+        Ok(None) => String::new(),
+        Err(e) => malformed(&e),
+    }
+}
+
+fn malformed(e: &RuleError) -> String {
+    refused(code::INVALID_REQUEST, "The callback URL is malformed", e)
+}
+
+/// Reads the callback `url` against `record`, the flow kept under its `state` (already
+/// removed from storage: a record is read once), at `now`: `state` first — a readable,
+/// unexpired record whose `state` matches — then the callback's `error`, then its code.
+/// Answers `state\ncode\nverifier\nprovider\nreturnTo` (`returnTo` empty when there is none).
+pub fn complete(url: &str, record: Option<&str>, now: u64) -> String {
+    let callback = match Callback::parse(url) {
         Ok(Some(callback)) => callback,
-        // A second call after the first one cleaned the address bar shares its completion.
-        Ok(None) => {
-            return completion(&completions, &js::concat(&["u:", &url]))
-                .unwrap_or_else(|| Promise::resolve(&JsValue::NULL));
-        }
-        Err(e) => {
-            return Promise::reject(&refused(
-                code::INVALID_REQUEST,
-                "The callback URL is malformed",
-                &e,
-            ));
-        }
+        Ok(None) => return fail(code::INVALID_REQUEST, "This URL is not a callback"),
+        Err(e) => return malformed(&e),
     };
-    let state = js::concat(&["s:", callback.state().as_str()]);
-    if let Some(promise) = completion(&completions, &state) {
-        return promise;
-    }
-    let stripped = current
-        .filter(|here| names_state(here, callback.state()))
-        .and_then(|here| {
-            browser::replace_url(&strip_callback_params(&here)).ok()?;
-            browser::current_url()
-        });
-    let promise = match begin(&storage, callback) {
-        Ok((body, flow)) => {
-            let provider = JsValue::from_str(flow.provider.as_str());
-            let return_to = flow
-                .return_to
-                .as_deref()
-                .map_or(JsValue::NULL, JsValue::from_str);
-            match complete.call3(&JsValue::NULL, &body, &provider, &return_to) {
-                Ok(value) => Promise::resolve(&value),
-                Err(thrown) => Promise::reject(&thrown),
-            }
-        }
-        Err(failure) => Promise::reject(&failure),
+    let Some(flow) = record.and_then(Record::decode).filter(|r| now < r.expires) else {
+        return fail(
+            code::FLOW_NOT_FOUND,
+            "No sign-in started in this tab matches this callback (expired or already used)",
+        );
     };
-    completions.set(&JsValue::from_str(&state), &promise);
-    if let Some(stripped) = stripped {
-        completions.set(&js::concat(&["u:", &stripped]).into(), &promise);
-    }
-    promise
-}
-
-/// Whether `url` is a callback for `state`.
-fn names_state(url: &str, state: &State) -> bool {
-    matches!(Callback::parse(url), Ok(Some(c)) if c.state().matches(state))
-}
-
-/// State, then error, then the `POST /v1/flows/complete` body.
-fn begin(storage: &FlowStorage, callback: Callback) -> Result<(JsValue, PendingFlow), JsValue> {
-    let flow = storage
-        .take(callback.state(), browser::now_ms())?
-        .ok_or_else(|| {
-            fail(
-                code::FLOW_NOT_FOUND,
-                "No sign-in started in this tab matches this callback (expired or already used)",
-            )
-        })?;
-    let code = callback.verify(&flow.state).map_err(|e| match e {
+    match callback.verify(&flow.state) {
+        Ok(code) => fields(&[
+            flow.state.as_str(),
+            code.expose_secret(),
+            flow.verifier.expose_secret(),
+            flow.provider,
+            flow.return_to,
+        ]),
         // The error a callback carried, once its `state` matched. The server's
         // `error_description` is not shown: anyone can put text in a URL.
-        RuleError::Authorization(error) if *error.code() == OAuthErrorCode::AccessDenied => fail(
-            code::ACCESS_DENIED,
-            "The user did not allow access to their data",
-        ),
-        RuleError::Authorization(error) => fail(
+        Err(RuleError::Authorization(error)) if *error.code() == OAuthErrorCode::AccessDenied => {
+            fail(
+                code::ACCESS_DENIED,
+                "The user did not allow access to their data",
+            )
+        }
+        Err(RuleError::Authorization(error)) => fail(
             code::UPSTREAM_ERROR,
-            &js::concat(&[
+            &[
                 "The authorization server refused the request (",
                 error.code().as_str(),
                 ")",
-            ]),
+            ]
+            .concat(),
         ),
-        other => refused(
+        Err(other) => refused(
             code::INVALID_REQUEST,
             "The callback does not match this sign-in",
             &other,
         ),
-    })?;
-    let body = js::object(&[
-        ("state", flow.state.as_str().into()),
-        ("code", code.expose_secret().into()),
-        ("code_verifier", flow.verifier.expose_secret().into()),
-    ]);
-    Ok((body, flow))
+    }
 }

@@ -1,48 +1,53 @@
 //! # connect-medicare (wasm SDK)
 //!
 //! The browser half of Connect Medicare, published to npm as `connect-medicare`. It stays a
-//! thin `#[wasm_bindgen]` layer over [`connect_medicare_protocol`]: every rule — PKCE, `state`,
-//! the authorize-request validation, callback parsing, paging — is the protocol crate's; this
-//! crate adds the browser around them (`crypto.getRandomValues`, sessionStorage, navigation,
-//! the address bar) and maps every failure to one JS error class with a stable `code`.
+//! thin `#[wasm_bindgen]` layer over [`connect_medicare_protocol`]: the rules a sign-in's
+//! security rests on — `state` and PKCE made from `crypto.getRandomValues`, the validation of
+//! the authorize request before the browser follows it, the callback (`state` before `error`)
+//! and the flow record kept for it (TTL, same-origin return path) — are the protocol crate's,
+//! the very code the broker runs, and run here.
 //!
-//! The exports are synchronous. The npm package's small JS layer (`npm/src/index.js`) does the
-//! asynchronous part — `fetch` to the broker — and calls in here before and after each
-//! request:
+//! # A strings-only boundary
 //!
-//! | step | wasm export | JS layer |
+//! The module exports one function, [`call`]: an operation number and its fields joined by
+//! `\n`, answered with one string — fields joined by `\n`, or a refusal: `!`, the error's
+//! stable code, `\n` and a human message (see [`out`]). The operations are the pure
+//! functions below; the npm package's JS layer (`npm/src/index.js`) does the browser's part —
+//! `fetch` to the broker, sessionStorage, the address bar, navigation — and calls in here
+//! before it acts:
+//!
+//! | op | function | JS layer |
 //! |---|---|---|
-//! | create | [`broker_base`], [`check_config`] | `GET /v1/config` |
-//! | connect | [`connect_request`] → [`connect_finish`] → [`navigate`] | `POST /v1/flows` after the first |
-//! | callback | [`handle_redirect`] | `POST /v1/flows/complete` (the `complete` callback) |
-//! | reads | [`eob_query`], [`next_page`], [`page_plan`] | `GET /v1/fhir/...`, the page pool |
-//! | errors | — | every non-2xx answer: `brokerError` in `js/error.js` |
+//! | 0 | [`broker_base`] | `create`: then `GET /v1/config` |
+//! | 1 | [`start`] | `connect`: then `POST /v1/flows` |
+//! | 2 | [`finish`] | keeps the record it answers, then navigates |
+//! | 3 | [`is_live`] | drops expired records |
+//! | 4 | [`callback_state`] | `handleRedirect`: takes the record kept under that state |
+//! | 5 | [`complete`] | then `POST /v1/flows/complete`; cleans the address bar |
+//!
+//! One function of strings keeps wasm-bindgen's glue to a single string copy each way: no
+//! `JsValue`, no object walking, no externref table. A field never holds a line break (a URL,
+//! a path, base64url, digits), and [`call`] refuses input with more or fewer fields than the
+//! operation takes, so no value can pass for another.
 //!
 //! # Size
 //!
-//! The module ships to every visitor, so it keeps `serde_json`, `format!`, async state machines
-//! and panicking paths out: bodies are parsed by the browser's `JSON.parse` and read field by
-//! field, messages are static strings, failures are values. scripts/build-npm.sh builds it
-//! without `std` (the `std` feature, on by default for tests and native builds, is off there):
-//! no panic machinery, and the protocol crate without its `messages`, so refusals carry
-//! [`Error::code`](connect_medicare_protocol::Error::code) only. Errors that need no rule —
-//! the mapping of a broker answer that is not 2xx — live in `js/error.js`, and the
-//! completions [`handle_redirect`] shares are kept in a JS `Map` the JS layer owns.
+//! The module ships to every visitor: it holds no `JsValue`, so wasm-bindgen's glue is a few
+//! string copies, with no object walking, externref table or imports; no `serde_json`,
+//! `format!` or panicking paths; and scripts/build-npm.sh builds it without `std` (the
+//! default `std` feature is for tests and native builds): a panic, which no path should
+//! reach, traps.
 //!
 //! # Security
 //!
 //! - The SDK never sees the client secret or a token: the broker holds them, the browser only
-//!   an HttpOnly cookie. Every broker request carries [`CSRF_HEADER`].
-//! - The authorize request the broker returns is checked with
+//!   an HttpOnly cookie.
+//! - [`finish`] checks the broker's authorize request with
 //!   [`AuthorizeRedirect::validate`](connect_medicare_protocol::AuthorizeRedirect::validate)
-//!   against the broker's published configuration and this tab's own `state` and challenge
-//!   before the browser goes anywhere.
-//! - The verifier is kept in sessionStorage under its `state` with a TTL and read once;
-//!   `state` is checked before `error`; `code` and `state` leave the address bar at once.
-//! - Paging reads only `startIndex` and `_count` from a Bundle link; the next page is the same
-//!   search sent to the broker.
-//!
-//! [`CSRF_HEADER`]: connect_medicare_protocol::contract::CSRF_HEADER
+//!   against the broker's published configuration and this tab's own `state` and challenge;
+//!   the JS layer navigates only with the strings it passed in, and only when they pass.
+//! - The flow record holds the verifier under its `state` with a TTL; [`complete`] reads it
+//!   once (the JS layer removes it before calling) and checks `state` before `error`.
 
 #![forbid(unsafe_code)]
 // Without `std` (how scripts/build-npm.sh builds the shipped module) the crate is `core` and
@@ -51,25 +56,105 @@
 
 extern crate alloc;
 
-mod browser;
-mod config;
-mod error;
 mod flow;
-mod js;
-mod paging;
-mod storage;
-#[cfg(all(test, target_arch = "wasm32"))]
+pub mod out;
+#[cfg(test)]
 mod tests;
 
-pub use config::{broker_base, check_config, csrf_header};
 pub use connect_medicare_protocol as protocol;
-pub use flow::{connect_finish, connect_request, handle_redirect, navigate};
-pub use paging::{eob_query, next_page, page_plan};
-pub use storage::FlowStorage;
+pub use flow::{
+    Answer, ProviderEntry, Started, broker_base, callback_state, complete, finish, is_live,
+    is_return_path, start,
+};
+
+use crate::prelude::*;
+
+use connect_medicare_protocol::text::{cut, parse_uint};
+use wasm_bindgen::prelude::*;
+
+use crate::out::{code, fail};
+
+/// The most fields an operation takes.
+const MAX_FIELDS: usize = 16;
+
+/// The module's one export: runs operation `op` (see the table above) on the `\n`-joined
+/// `input` fields. An empty field is an absent option; numbers are decimal; flags `1` or `0`.
+#[wasm_bindgen]
+pub fn call(op: u32, input: &str) -> String {
+    let mut f = [""; MAX_FIELDS];
+    let mut n = 0;
+    let mut rest = Some(input);
+    while let Some((field, next)) = rest.map(|r| cut(r, b'\n')) {
+        if let Some(slot) = f.get_mut(n) {
+            *slot = field;
+        }
+        n += 1;
+        rest = next;
+    }
+    let number = |s: &str| parse_uint(s, u64::MAX).unwrap_or(0);
+    match (op, n) {
+        (0, 1) => broker_base(f[0]),
+        (1, 2) => match random(f[0]) {
+            Some(random) => start(&random, some(f[1])),
+            None => fail(
+                code::NOT_IN_BROWSER,
+                "start takes 64 bytes from crypto.getRandomValues",
+            ),
+        },
+        (2, 16) => finish(
+            &ProviderEntry {
+                id: f[0],
+                authorization_endpoint: f[1],
+                client_id: f[2],
+                redirect_uri: f[3],
+                aud: f[4],
+                scopes_supported: some(f[5]),
+                authorize_post: f[6] == "1",
+            },
+            &Started {
+                state: f[7],
+                verifier: f[8],
+                post: f[9] == "1",
+                return_to: some(f[10]),
+            },
+            &Answer {
+                method: f[11],
+                target: f[12],
+                form: f[13],
+                expires_in: number(f[14]),
+            },
+            number(f[15]),
+        ),
+        (3, 2) => if is_live(f[0], number(f[1])) { "1" } else { "" }.to_owned(),
+        (4, 1) => callback_state(f[0]),
+        (5, 3) => complete(f[0], some(f[1]), number(f[2])),
+        (0..=2, _) => fail(code::INVALID_CONFIG, "A value holds a line break"),
+        _ => fail(code::INVALID_REQUEST, "A value holds a line break"),
+    }
+}
+
+/// `s`, or `None` when it is empty.
+fn some(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// 64 bytes from 128 lowercase hex digits.
+fn random(hex: &str) -> Option<[u8; 64]> {
+    let digits = hex.as_bytes();
+    if digits.len() != 128 {
+        return None;
+    }
+    let mut out = [0; 64];
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let digit = |d: u8| char::from(d).to_digit(16);
+        *byte = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
+    }
+    Some(out)
+}
 
 /// What the standard prelude gives and `no_std` does not.
 mod prelude {
-    pub(crate) use alloc::{borrow::ToOwned, string::String, vec::Vec};
+    pub(crate) use alloc::{borrow::ToOwned, string::String};
 }
 
 /// Without `std` a panic traps: the module carries no panic message, location or formatting

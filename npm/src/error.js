@@ -1,5 +1,5 @@
-// The one error type of the SDK. The wasm module constructs it, and the npm package
-// re-exports this very class, so `instanceof ConnectMedicareError` holds for every failure.
+// The one error type of the SDK, which the npm package exports: every failure — a refusal by
+// the wasm module, a broker answer that is not 2xx, a check of the JS layer — is one.
 
 /** A failure with a stable machine `code`, a human `message`, and `retryAfter` (seconds) when rate limited. */
 export class ConnectMedicareError extends Error {
@@ -41,4 +41,17 @@ export function brokerError(status, body, retryAfter) {
           ? ['broker_unreachable', 'The broker could not be reached']
           : ['internal', 'The broker answered with an unexpected status'];
   return new ConnectMedicareError(code, message, wait);
+}
+
+/** A failure the SDK raises itself. */
+export const fail = (code, message) => new ConnectMedicareError(code, message);
+
+/**
+ * The fields of a wasm module's answer (joined by `\n`), or its refusal (`!code\nmessage`)
+ * thrown as a `ConnectMedicareError`.
+ */
+export function unwrap(answer) {
+  const fields = answer.split('\n');
+  if (answer[0] === '!') throw fail(fields[0].slice(1), fields.slice(1).join('\n'));
+  return fields;
 }

@@ -1,0 +1,277 @@
+// The npm package's JS layer on the built wasm module (npm/build/loader.js and
+// npm/dist/connect_medicare_bg.wasm, as scripts/build-npm.sh made them): the flow record in
+// storage (kept after validation, read once, swept when stale), one completion per callback
+// however often it is handled, the address bar, the authorize request as the JS layer passes
+// it (GET and form POST), broker error mapping, paging and the claims search. The browser
+// parts (navigation, sessionStorage, history) run for real in the e2e suites.
+//
+//   cd tests && node --test npm/
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const npm = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'npm');
+const { init, call } = await import(join(npm, 'build', 'loader.js'));
+const { operations } = await import(join(npm, 'src', 'core.js'));
+const { ConnectMedicareError, brokerError } = await import(join(npm, 'src', 'error.js'));
+const { FLOW_PREFIX, finishRedirect, keepFlow, stripCallback } = await import(join(npm, 'src', 'flow.js'));
+const { eobQuery, nextPage, pagePlan } = await import(join(npm, 'src', 'paging.js'));
+
+const core = operations(call);
+before(() => init(readFileSync(join(npm, 'dist', 'connect_medicare_bg.wasm'))));
+
+const REDIRECT = 'http://localhost:8080/callback';
+const PROVIDER = {
+  id: 'medicare',
+  name: 'Medicare',
+  kind: 'blue_button',
+  client_id: 'client-123',
+  authorization_endpoint: 'https://sandbox.bluebutton.cms.gov/v2/o/authorize/',
+  aud: 'https://sandbox.bluebutton.cms.gov/v2/fhir/',
+  scopes: ['openid', 'profile', 'launch/patient', 'patient/Patient.rs', 'patient/Coverage.rs', 'patient/ExplanationOfBenefit.rs'],
+  scopes_supported: null,
+  redirect_uri: REDIRECT,
+  authorize_post: true,
+  max_page_size: 50,
+  eob_types: ['carrier', 'pde', 'dme', 'hha', 'hospice', 'inpatient', 'outpatient', 'snf'],
+};
+
+/** A Web Storage stand-in (what apps may pass as `storage`). */
+function memoryStorage() {
+  const map = new Map();
+  return {
+    map,
+    get length() {
+      return map.size;
+    },
+    key: (i) => [...map.keys()][i] ?? null,
+    getItem: (k) => (map.has(k) ? map.get(k) : null),
+    setItem: (k, v) => map.set(k, String(v)),
+    removeItem: (k) => map.delete(k),
+  };
+}
+
+/** The authorize request's parameters a correct broker sends for `state` and `challenge`. */
+const params = (state, challenge) => [
+  ['response_type', 'code'],
+  ['client_id', PROVIDER.client_id],
+  ['redirect_uri', REDIRECT],
+  ['scope', PROVIDER.scopes.join(' ')],
+  ['state', state],
+  ['aud', PROVIDER.aud],
+  ['code_challenge', challenge],
+  ['code_challenge_method', 'S256'],
+];
+
+/** connect() up to the point of navigating: the state and the storage holding its record. */
+function started({ storage = memoryStorage(), returnTo, post = false, answer } = {}) {
+  const random = new Uint8Array(64);
+  crypto.getRandomValues(random);
+  const [state, challenge, verifier] = core.start(random, returnTo);
+  const fields = params(state, challenge);
+  const authorize = answer?.(fields) ?? (post
+    ? { method: 'post', target: PROVIDER.authorization_endpoint, form: new URLSearchParams(fields).toString() }
+    : { method: 'get', target: `${PROVIDER.authorization_endpoint}?${new URLSearchParams(fields)}` });
+  const record = core.finish(PROVIDER, { state, verifier, post, returnTo }, { ...authorize, expiresIn: 600 }, Date.now());
+  keepFlow(core, storage, state, record);
+  return { state, storage, verifier };
+}
+
+/** A `complete` that records its calls and resolves a little later. */
+function recorder() {
+  const calls = [];
+  const complete = (body, provider, returnTo) => {
+    calls.push(body);
+    return new Promise((resolve) => setImmediate(() => resolve({ provider, returnTo, session: { connections: [] } })));
+  };
+  return { calls, complete };
+}
+
+/** The address bar: `here()` and `replace(url)` as the browser does them. */
+function addressBar(initial) {
+  const bar = { href: initial };
+  bar.here = () => bar.href;
+  bar.replace = (url) => {
+    bar.href = new URL(url, bar.href).href;
+  };
+  return bar;
+}
+
+const handle = (url, { storage, complete, completions = new Map(), bar = addressBar(undefined) }) =>
+  finishRedirect(core, { url, storage, complete, completions, here: bar.here, replace: bar.replace });
+
+const code = async (promise) => {
+  const error = await promise.then(() => assert.fail('resolved'), (e) => e);
+  assert.ok(error instanceof ConnectMedicareError, String(error));
+  return error.code;
+};
+
+describe('connect', () => {
+  test('the record is kept under its state only after the authorize request passed', () => {
+    const { state, storage } = started({ returnTo: '/claims?tab=1' });
+    assert.deepEqual([...storage.map.keys()], [FLOW_PREFIX + state]);
+    assert.match(storage.map.get(FLOW_PREFIX + state), /^1\|\d+\|\d+\|[\w-]{43}\|medicare\|[\w-]{43}\|\/claims\?tab=1$/);
+    // A form POST: the fields as URLSearchParams encodes them, as the form will send them.
+    assert.equal(started({ post: true }).storage.map.size, 1);
+    // Tampered requests are refused, and nothing is kept.
+    const tamper = [
+      (f) => ({ method: 'get', target: `${PROVIDER.authorization_endpoint}?${new URLSearchParams([...f, ['prompt', 'none']])}` }),
+      (f) => ({ method: 'get', target: `https://evil.example/authorize/?${new URLSearchParams(f)}` }),
+      (f) => ({ method: 'post', target: PROVIDER.authorization_endpoint, form: new URLSearchParams(f).toString() }),
+      (f) => ({ method: 'get', target: `${PROVIDER.authorization_endpoint}?${new URLSearchParams(f.map(([k, v]) => [k, k === 'aud' ? 'https://evil.example/' : v]))}` }),
+    ];
+    for (const answer of tamper) {
+      const storage = memoryStorage();
+      assert.throws(() => started({ storage, answer }), (e) => e instanceof ConnectMedicareError && e.code === 'invalid_config');
+      assert.equal(storage.map.size, 0);
+    }
+  });
+
+  test('returnTo must be a same-origin path', () => {
+    for (const bad of ['//evil.example/x', '/\\evil.example', 'https://evil.example/', 'claims', '/a b', '/a\nb']) {
+      assert.throws(() => core.start(new Uint8Array(64), bad), (e) => e.code === 'invalid_config', bad);
+    }
+  });
+
+  test('stale and unreadable records are swept when a flow is kept; other keys are left alone', () => {
+    const storage = memoryStorage();
+    storage.setItem('app:theme', 'dark');
+    storage.setItem(FLOW_PREFIX + 'x', 'not a record');
+    storage.setItem(FLOW_PREFIX + 'old', `1|0|1|${'a'.repeat(43)}|medicare|${'b'.repeat(43)}|`);
+    const { state } = started({ storage });
+    const live = started({ storage }).state;
+    assert.deepEqual([...storage.map.keys()].sort(), ['app:theme', FLOW_PREFIX + state, FLOW_PREFIX + live].sort());
+  });
+
+  test('a storage that throws is not_in_browser', () => {
+    const broken = { getItem() { throw new Error('SecurityError'); }, setItem() { throw new Error('QuotaExceededError'); }, removeItem() {} };
+    assert.throws(() => keepFlow(core, broken, 's', 'r'), (e) => e.code === 'not_in_browser');
+  });
+});
+
+describe('handleRedirect', () => {
+  test('called twice for one callback (React StrictMode), it completes once', async () => {
+    const { state, storage } = started({ returnTo: '/claims' });
+    const { calls, complete } = recorder();
+    const completions = new Map();
+    const url = `${REDIRECT}?code=abc&state=${state}`;
+    const first = handle(url, { storage, complete, completions });
+    const second = handle(url, { storage, complete, completions });
+    assert.equal(first, second);
+    assert.equal(storage.map.size, 0, 'the record is used at once');
+    const a = await first;
+    assert.equal(await handle(url, { storage, complete, completions }), a);
+    assert.equal(calls.length, 1);
+    assert.deepEqual(Object.keys(calls[0]), ['state', 'code', 'code_verifier']);
+    assert.equal(calls[0].code, 'abc');
+    assert.equal(calls[0].state, state);
+    assert.equal(calls[0].code_verifier.length, 43);
+    assert.equal(a.provider, 'medicare');
+    assert.equal(a.returnTo, '/claims');
+    assert.equal(await handle('http://localhost:8080/?tab=1', { storage, complete, completions }), null);
+    // A new page (no shared completion) finds the record used.
+    assert.equal(await code(handle(url, { storage, complete })), 'flow_not_found');
+    assert.equal(calls.length, 1);
+  });
+
+  test('state first, then error', async () => {
+    const { calls, complete } = recorder();
+    const storage = memoryStorage();
+    const unknown = 'u'.repeat(43);
+    assert.equal(await code(handle(`${REDIRECT}?error=access_denied&state=${unknown}`, { storage, complete })), 'flow_not_found');
+    let { state } = started({ storage });
+    const denied = handle(`${REDIRECT}?error=access_denied&error_description=Go+to+evil.example&state=${state}`, { storage, complete });
+    const error = await denied.catch((e) => e);
+    assert.equal(error.code, 'access_denied');
+    assert.doesNotMatch(error.message, /evil/);
+    assert.equal(storage.map.size, 0);
+    ({ state } = started({ storage }));
+    assert.equal(await code(handle(`${REDIRECT}?error=server_error&state=${state}`, { storage, complete })), 'upstream_error');
+    assert.equal(await code(handle(`${REDIRECT}?code=a&state=${state}&state=${state}`, { storage, complete })), 'invalid_request');
+    // An expired record is no record.
+    ({ state } = started({ storage }));
+    const key = FLOW_PREFIX + state;
+    storage.setItem(key, storage.getItem(key).replace(/^1\|(\d+)\|\d+\|/, '1|$1|1|'));
+    assert.equal(await code(handle(`${REDIRECT}?code=a&state=${state}`, { storage, complete })), 'flow_not_found');
+    assert.equal(calls.length, 0);
+  });
+
+  test('code and state leave the address bar; a second call after that shares the completion', async () => {
+    const { state, storage } = started();
+    const { calls, complete } = recorder();
+    const completions = new Map();
+    const bar = addressBar(`http://localhost:8080/cb?code=secret-code&state=${state}&tab=2#top`);
+    const first = handle(undefined, { storage, complete, completions, bar });
+    assert.equal(bar.href, 'http://localhost:8080/cb?tab=2#top');
+    assert.equal(handle(undefined, { storage, complete, completions, bar }), first);
+    await first;
+    assert.equal(calls.length, 1);
+    assert.equal(stripCallback('http://x/cb?code=a&state=b&error=c&iss=d&session_state=e'), 'http://x/cb');
+    // Without a URL and outside a page: not_in_browser.
+    assert.equal(await code(handle(undefined, { storage, complete })), 'not_in_browser');
+  });
+});
+
+test('broker answers that are not 2xx map to the error class', () => {
+  let e = brokerError(429, { code: 'rate_limited', message: 'slow down', retry_after: 3 });
+  assert.ok(e instanceof ConnectMedicareError && e instanceof Error);
+  assert.deepEqual([e.code, e.retryAfter, e.name], ['rate_limited', 3, 'ConnectMedicareError']);
+  e = brokerError(429, undefined, '7');
+  assert.deepEqual([e.code, e.retryAfter], ['rate_limited', 7]);
+  for (const [status, expected] of [[502, 'broker_unreachable'], [404, 'invalid_config'], [418, 'internal']]) {
+    e = brokerError(status, undefined);
+    assert.deepEqual([e.code, e.retryAfter], [expected, undefined], String(status));
+  }
+  for (const [body, expected] of [
+    [{ code: 'state_used', message: 'm' }, 'state_used'],
+    [{ code: 'some_new_code', message: 'm' }, 'some_new_code'],
+    [{ code: '<script>', message: 'm' }, 'upstream_error'],
+    [{ code: '', message: 'm' }, 'upstream_error'],
+  ]) {
+    assert.equal(brokerError(400, body).code, expected);
+  }
+  assert.equal(brokerError(400, { code: 'x', message: 'm' }).message, 'm');
+  assert.equal(brokerError(400, { code: 'x', message: 'é'.repeat(251) }).message, 'The broker refused the request');
+  assert.equal(brokerError(400, { code: 'x', message: '' }).message, 'The broker refused the request');
+  for (const [header, expected] of [[' 7 ', 7], ['+7', 7], ['7.5', undefined], ['-1', undefined]]) {
+    assert.equal(brokerError(503, undefined, header).retryAfter, expected, header);
+  }
+});
+
+test('paging reads only startIndex and _count from the links', () => {
+  const bundle = {
+    resourceType: 'Bundle',
+    link: [
+      { relation: 'self', url: 'https://evil.example/v2/fhir/ExplanationOfBenefit?startIndex=0&_count=10&patient=-1' },
+      { relation: 'next', url: 'https://evil.example/other?startIndex=10&_count=10' },
+      { relation: 'last', url: 'https://evil.example/other?startIndex=30&_count=10#x' },
+    ],
+  };
+  assert.deepEqual(nextPage(bundle), { startIndex: 10, count: 10 });
+  assert.deepEqual(pagePlan(bundle).map((p) => p.startIndex), [10, 20, 30]);
+  const noLast = { resourceType: 'Bundle', link: [{ relation: 'next', url: 'x?startIndex=5' }] };
+  assert.equal(pagePlan(noLast), null);
+  assert.deepEqual(nextPage(noLast), { startIndex: 5, count: undefined });
+  assert.equal(nextPage({ resourceType: 'Bundle', link: [] }), null);
+  assert.deepEqual(pagePlan({ resourceType: 'Bundle', link: [bundle.link[2]] }), []);
+  for (const url of ['x', 'x?_count=10', 'x?startIndex=-1', 'x?startIndex=1e3', 'x?startIndex=0&_count=0', 'x?startIndex=0&startIndex=10']) {
+    assert.throws(() => nextPage({ link: [{ relation: 'next', url }] }), (e) => e.code === 'upstream_error', url);
+  }
+  assert.throws(() => pagePlan({ link: [{ relation: 'next', url: 'x?startIndex=50&_count=10' }, { relation: 'last', url: 'x?startIndex=10' }] }), (e) => e.code === 'upstream_error');
+});
+
+test('the claims search is checked before it is sent', () => {
+  assert.deepEqual(eobQuery(PROVIDER, { types: ['carrier', 'PDE'], since: '2020-01-01', until: new Date('2020-12-31T12:00:00Z'), pageSize: 50 }), [
+    ['type', 'carrier,pde'],
+    ['service-date', 'ge2020-01-01'],
+    ['service-date', 'le2020-12-31'],
+    ['_count', '50'],
+  ]);
+  assert.deepEqual(eobQuery(PROVIDER, { types: 'hha,snf' }), [['type', 'hha,snf']]);
+  assert.deepEqual(eobQuery(PROVIDER), []);
+  for (const bad of [{ types: 'carrier,nope' }, { since: '2020-1-1' }, { pageSize: 51 }, { pageSize: 0 }, { pageSize: 1.5 }]) {
+    assert.throws(() => eobQuery(PROVIDER, bad), (e) => e.code === 'invalid_config', JSON.stringify(bad));
+  }
+});
