@@ -64,7 +64,7 @@ export interface CreateOptions {
   broker: string;
   /** Defaults to `sessionStorage`. */
   storage?: FlowStorage;
-  /** Where to load the wasm module from, when a bundler moved it (default: next to the glue). */
+  /** Where to load the wasm module from, when a bundler moved it (default: next to `dist/index.js`). */
   wasm?: string | URL | Request | Response | BufferSource | WebAssembly.Module;
 }
 

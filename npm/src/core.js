@@ -11,14 +11,12 @@ const flag = (b) => (b ? '1' : '0');
 export function operations(call) {
   const run = (op, ...fields) => unwrap(call(op, fields.join('\n')));
   return {
-    /** The broker's base URL or path, checked, without its trailing slash. */
-    brokerBase: (raw) => run(0, raw)[0],
     /** `[state, challenge, verifier]` from 64 random bytes; checks `returnTo`. */
-    start: (random, returnTo) => run(1, hex(random), returnTo ?? ''),
+    start: (random, returnTo) => run(0, hex(random), returnTo ?? ''),
     /** Validates the broker's authorize request; the flow record to keep. */
     finish: (p, { state, verifier, post, returnTo }, { method, target, form, expiresIn }, now) =>
       run(
-        2,
+        1,
         p.id, p.authorization_endpoint, p.client_id, p.redirect_uri, p.aud, p.scopes_supported?.join(' ') ?? '', flag(p.authorize_post),
         state, verifier, flag(post), returnTo ?? '',
         method, target, form ?? '', expiresIn, now,
@@ -26,14 +24,14 @@ export function operations(call) {
     /** Whether a flow record is readable and unexpired at `now`. */
     isLive: (record, now) => {
       try {
-        return run(3, record, now)[0] === '1';
+        return run(2, record, now)[0] === '1';
       } catch {
         return false;
       }
     },
     /** The state a callback URL names, `''` when it is not a callback. */
-    callbackState: (url) => run(4, url)[0],
+    callbackState: (url) => run(3, url)[0],
     /** `[state, code, verifier, provider, returnTo]` from a callback and its flow record. */
-    complete: (url, record, now) => run(5, url, record ?? '', now),
+    complete: (url, record, now) => run(4, url, record ?? '', now),
   };
 }

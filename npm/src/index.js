@@ -6,6 +6,7 @@
 // the browser's part around them: fetch to the broker, storage, the address bar, navigation.
 import { call, init } from '../build/loader.js';
 import { operations } from './core.js';
+import { brokerBase, usableProvider } from './config.js';
 import { ConnectMedicareError, brokerError, fail } from './error.js';
 import { finishRedirect, keepFlow, navigate } from './flow.js';
 import { eobQuery, nextPage, pagePlan } from './paging.js';
@@ -38,14 +39,6 @@ const resourcesOf = (bundle, type) =>
   (bundle?.entry ?? []).map((e) => e.resource).filter((r) => r?.resourceType === type);
 
 const isString = (v) => typeof v === 'string';
-const isStrings = (v) => Array.isArray(v) && v.every(isString);
-
-/** Whether `p` is a provider entry of `/v1/config` this SDK can use: its values are checked by the wasm module at connect. */
-const usable = (p) =>
-  /^[a-z0-9-]{1,32}$/.test(p?.id) &&
-  ['name', 'kind', 'client_id', 'authorization_endpoint', 'aud', 'redirect_uri'].every((k) => isString(p[k])) &&
-  [p.scopes, p.scopes_supported ?? [], p.eob_types ?? []].every(isStrings) &&
-  typeof p.authorize_post === 'boolean';
 
 /** `[name, value]` string pairs, or `undefined`. */
 const pairs = (v) => (Array.isArray(v) && v.every((f) => Array.isArray(f) && f.length === 2 && f.every(isString)) ? v : undefined);
@@ -75,11 +68,11 @@ export class ConnectMedicare {
       }
       if (storage == null) throw fail('not_in_browser', 'No sessionStorage here: create the client in the browser');
     }
+    const base = brokerBase(broker);
     await load(wasm);
-    const base = core.brokerBase(broker);
     const client = new ConnectMedicare(base, storage, []);
     const { providers } = (await client.#call('GET', '/v1/config')) ?? {};
-    if (!Array.isArray(providers) || !providers.length || !providers.every(usable)) {
+    if (!Array.isArray(providers) || !providers.length || !providers.every(usableProvider)) {
       throw fail('invalid_config', "The broker's /v1/config lists no usable provider");
     }
     client.#providers = providers;

@@ -28,29 +28,6 @@ const MAX_RETURN_TO: usize = 2048;
 /// The record format.
 const VERSION: &str = "1";
 
-/// The `broker` option as the base of every request: an absolute URL (`https`, or `http` on
-/// loopback) or a same-origin path (`/cm`), without its trailing slash.
-pub fn broker_base(raw: &str) -> String {
-    let mut base = raw;
-    while let Some(shorter) = base.strip_suffix('/') {
-        base = shorter;
-    }
-    let bad = |c: &[u8]| base.bytes().any(|b| c.contains(&b) || b.is_ascii_control());
-    let ok = match base.strip_prefix('/') {
-        Some(path) => !path.starts_with('/') && !bad(b"\\?#"),
-        None if base.is_empty() => !raw.is_empty(),
-        None => RedirectUri::parse(base).is_ok() && !bad(b"?#"),
-    };
-    if ok {
-        base.to_owned()
-    } else {
-        fail(
-            code::INVALID_CONFIG,
-            "broker must be an https URL (http on localhost) or a path such as /cm",
-        )
-    }
-}
-
 /// Whether `path` is a same-origin relative path: `/` then anything but a second `/` or a
 /// `\` (which browsers read as `//`, another host), no control characters or spaces.
 pub fn is_return_path(path: &str) -> bool {
@@ -205,7 +182,8 @@ pub fn finish(
         0 => DEFAULT_FLOW_TTL_S,
         s => s,
     };
-    let expires = now.saturating_add(ttl_s.saturating_mul(1000).min(MAX_TTL_MS));
+    // At most an hour: no product can overflow.
+    let expires = now.saturating_add(ttl_s.min(MAX_TTL_MS / 1000) * 1000);
     [
         VERSION,
         "|",

@@ -18,12 +18,11 @@
 //!
 //! | op | function | JS layer |
 //! |---|---|---|
-//! | 0 | [`broker_base`] | `create`: then `GET /v1/config` |
-//! | 1 | [`start`] | `connect`: then `POST /v1/flows` |
-//! | 2 | [`finish`] | keeps the record it answers, then navigates |
-//! | 3 | [`is_live`] | drops expired records |
-//! | 4 | [`callback_state`] | `handleRedirect`: takes the record kept under that state |
-//! | 5 | [`complete`] | then `POST /v1/flows/complete`; cleans the address bar |
+//! | 0 | [`start`] | `connect`: then `POST /v1/flows` |
+//! | 1 | [`finish`] | keeps the record it answers, then navigates |
+//! | 2 | [`is_live`] | drops expired records |
+//! | 3 | [`callback_state`] | `handleRedirect`: takes the record kept under that state |
+//! | 4 | [`complete`] | then `POST /v1/flows/complete`; cleans the address bar |
 //!
 //! One function of strings keeps wasm-bindgen's glue to a single string copy each way: no
 //! `JsValue`, no object walking, no externref table. A field never holds a line break (a URL,
@@ -63,8 +62,8 @@ mod tests;
 
 pub use connect_medicare_protocol as protocol;
 pub use flow::{
-    Answer, ProviderEntry, Started, broker_base, callback_state, complete, finish, is_live,
-    is_return_path, start,
+    Answer, ProviderEntry, Started, callback_state, complete, finish, is_live, is_return_path,
+    start,
 };
 
 use crate::prelude::*;
@@ -93,15 +92,14 @@ pub fn call(op: u32, input: &str) -> String {
     }
     let number = |s: &str| parse_uint(s, u64::MAX).unwrap_or(0);
     match (op, n) {
-        (0, 1) => broker_base(f[0]),
-        (1, 2) => match random(f[0]) {
+        (0, 2) => match random(f[0]) {
             Some(random) => start(&random, some(f[1])),
             None => fail(
                 code::NOT_IN_BROWSER,
                 "start takes 64 bytes from crypto.getRandomValues",
             ),
         },
-        (2, 16) => finish(
+        (1, 16) => finish(
             &ProviderEntry {
                 id: f[0],
                 authorization_endpoint: f[1],
@@ -125,10 +123,10 @@ pub fn call(op: u32, input: &str) -> String {
             },
             number(f[15]),
         ),
-        (3, 2) => if is_live(f[0], number(f[1])) { "1" } else { "" }.to_owned(),
-        (4, 1) => callback_state(f[0]),
-        (5, 3) => complete(f[0], some(f[1]), number(f[2])),
-        (0..=2, _) => fail(code::INVALID_CONFIG, "A value holds a line break"),
+        (2, 2) => if is_live(f[0], number(f[1])) { "1" } else { "" }.to_owned(),
+        (3, 1) => callback_state(f[0]),
+        (4, 3) => complete(f[0], some(f[1]), number(f[2])),
+        (0..=1, _) => fail(code::INVALID_CONFIG, "A value holds a line break"),
         _ => fail(code::INVALID_REQUEST, "A value holds a line break"),
     }
 }

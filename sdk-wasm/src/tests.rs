@@ -45,7 +45,7 @@ fn start(seed: u8, return_to: &str) -> Vec<String> {
     let random: Vec<u8> = (0..64u8)
         .map(|i| i.wrapping_mul(31).wrapping_add(seed))
         .collect();
-    fields(&call(1, &[hex(&random).as_str(), return_to].join("\n")))
+    fields(&call(0, &[hex(&random).as_str(), return_to].join("\n")))
 }
 
 /// What a correct broker puts in the authorize URL for `state` and `challenge`.
@@ -82,7 +82,7 @@ impl Finish<'_> {
         let flag = |b: bool| if b { "1" } else { "0" };
         let now = NOW.to_string();
         call(
-            2,
+            1,
             &[
                 "medicare",
                 AUTHORIZE,
@@ -145,7 +145,7 @@ fn pkce_rfc7636_appendix_b() {
         77, 105, 214, 191, 240, 91, 88, 5, 88, 83, 132, 141, 121,
     ];
     let random = [[0u8; 32], OCTETS].concat();
-    let out = fields(&call(1, &[hex(&random), String::new()].join("\n")));
+    let out = fields(&call(0, &[hex(&random), String::new()].join("\n")));
     assert_eq!(out[2], "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
     assert_eq!(out[1], "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
     assert_eq!(
@@ -176,7 +176,7 @@ fn start_makes_256_bit_secrets_and_checks_return_to() {
     ] {
         let random = hex(&[7; 64]);
         assert_eq!(
-            code(&call(1, &[random.as_str(), bad].join("\n"))),
+            code(&call(0, &[random.as_str(), bad].join("\n"))),
             "invalid_config",
             "{bad}"
         );
@@ -184,7 +184,7 @@ fn start_makes_256_bit_secrets_and_checks_return_to() {
     // Anything but 64 bytes of hex is refused.
     for random in [hex(&[7; 63]), hex(&[7; 65]), "zz".repeat(64)] {
         assert_eq!(
-            code(&call(1, &[random, String::new()].join("\n"))),
+            code(&call(0, &[random, String::new()].join("\n"))),
             "not_in_browser"
         );
     }
@@ -347,7 +347,7 @@ fn a_form_post_is_checked_as_a_form_post() {
 #[test]
 fn flow_records_expire_and_are_read_back_checked() {
     let (state, record) = kept(8, "/claims|x");
-    let live = |record: &str, now: u64| call(3, &format!("{record}\n{now}")) == "1";
+    let live = |record: &str, now: u64| call(2, &format!("{record}\n{now}")) == "1";
     assert!(live(&record, NOW));
     assert!(live(&record, NOW + 599_999));
     assert!(!live(&record, NOW + 600_000));
@@ -366,8 +366,8 @@ fn flow_records_expire_and_are_read_back_checked() {
 fn callbacks_name_their_state_or_are_not_callbacks() {
     let state = State::from_random_bytes([9; 32]);
     let url = format!("{REDIRECT}?code=abc&state={}", state.as_str());
-    assert_eq!(call(4, &url), state.as_str());
-    assert_eq!(call(4, "http://localhost:8080/?tab=1"), "");
+    assert_eq!(call(3, &url), state.as_str());
+    assert_eq!(call(3, "http://localhost:8080/?tab=1"), "");
     for bad in [
         format!("{REDIRECT}?code=a&state={0}&state={0}", state.as_str()),
         format!("{REDIRECT}?code=a"),
@@ -377,14 +377,14 @@ fn callbacks_name_their_state_or_are_not_callbacks() {
         ),
         format!("{REDIRECT}?code=a&state=short"),
     ] {
-        assert_eq!(code(&call(4, &bad)), "invalid_request", "{bad}");
+        assert_eq!(code(&call(3, &bad)), "invalid_request", "{bad}");
     }
 }
 
 #[test]
 fn completing_checks_state_first_then_error_then_gives_the_code() {
     let (state, record) = kept(10, "/claims");
-    let complete = |url: &str, record: &str, now: u64| call(5, &format!("{url}\n{record}\n{now}"));
+    let complete = |url: &str, record: &str, now: u64| call(4, &format!("{url}\n{record}\n{now}"));
 
     let ok = fields(&complete(
         &format!("{REDIRECT}?code=abc&state={state}"),
@@ -443,38 +443,14 @@ fn completing_checks_state_first_then_error_then_gives_the_code() {
 }
 
 #[test]
-fn broker_base_is_a_url_or_a_same_origin_path() {
-    for (raw, base) in [
-        ("/cm", "/cm"),
-        ("/cm/", "/cm"),
-        ("https://app.example.com/cm", "https://app.example.com/cm"),
-        ("http://localhost:8080", "http://localhost:8080"),
-        ("/", ""),
-    ] {
-        assert_eq!(fields(&call(0, raw)), [base], "{raw}");
-    }
-    for bad in [
-        "",
-        "//evil.example",
-        "http://app.example.com",
-        "cm",
-        "/cm?x",
-        "/c\tm",
-        "javascript:alert(1)",
-    ] {
-        assert_eq!(code(&call(0, bad)), "invalid_config", "{bad}");
-    }
-}
-
-#[test]
 fn input_with_the_wrong_number_of_fields_is_refused() {
-    assert_eq!(code(&call(0, "/cm\n/x")), "invalid_config");
-    assert_eq!(code(&call(2, "medicare")), "invalid_config");
-    assert_eq!(code(&call(4, "http://x/?code=a\nb")), "invalid_request");
-    assert_eq!(code(&call(5, "")), "invalid_request");
+    assert_eq!(code(&call(0, "00\n/x\n/y")), "invalid_config");
+    assert_eq!(code(&call(1, "medicare")), "invalid_config");
+    assert_eq!(code(&call(3, "http://x/?code=a\nb")), "invalid_request");
+    assert_eq!(code(&call(4, "")), "invalid_request");
     assert_eq!(code(&call(99, "")), "invalid_request");
     // A refusal's message is human text after the code.
-    let answer = call(0, "cm");
+    let answer = call(0, &[hex(&[1; 64]).as_str(), "claims"].join("\n"));
     let (_, message) = refusal(&answer).unwrap();
-    assert!(message.starts_with("broker must be"), "{message}");
+    assert!(message.starts_with("returnTo must be"), "{message}");
 }

@@ -16,6 +16,7 @@ const npm = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'npm');
 const { init, call } = await import(join(npm, 'build', 'loader.js'));
 const { operations } = await import(join(npm, 'src', 'core.js'));
 const { ConnectMedicareError, brokerError } = await import(join(npm, 'src', 'error.js'));
+const { brokerBase, usableProvider } = await import(join(npm, 'src', 'config.js'));
 const { FLOW_PREFIX, finishRedirect, keepFlow, stripCallback } = await import(join(npm, 'src', 'flow.js'));
 const { eobQuery, nextPage, pagePlan } = await import(join(npm, 'src', 'paging.js'));
 
@@ -212,6 +213,31 @@ describe('handleRedirect', () => {
     // Without a URL and outside a page: not_in_browser.
     assert.equal(await code(handle(undefined, { storage, complete })), 'not_in_browser');
   });
+});
+
+test('the broker option is a same-origin path or an https (loopback http) URL', () => {
+  for (const [raw, base] of [
+    ['/cm', '/cm'],
+    ['/cm/', '/cm'],
+    ['https://app.example.com/cm', 'https://app.example.com/cm'],
+    ['http://localhost:8080', 'http://localhost:8080'],
+    ['http://127.0.0.1:9/cm/', 'http://127.0.0.1:9/cm'],
+    ['/', ''],
+  ]) {
+    assert.equal(brokerBase(raw), base, raw);
+  }
+  for (const bad of ['', '//evil.example', '/\\evil.example', 'http://app.example.com', 'cm', '/cm?x', '/cm#x', '/c\tm', 'javascript:alert(1)', 'https://user:pw@app.example.com', undefined]) {
+    assert.throws(() => brokerBase(bad), (e) => e instanceof ConnectMedicareError && e.code === 'invalid_config', String(bad));
+  }
+});
+
+test('a /v1/config provider entry must have the shape the SDK reads', () => {
+  assert.ok(usableProvider(PROVIDER));
+  assert.ok(usableProvider({ ...PROVIDER, scopes_supported: undefined, eob_types: undefined, kind: 'newer_kind' }));
+  for (const bad of [{ id: 'Medicare' }, { id: '../x' }, { client_id: 7 }, { scopes: 'openid' }, { scopes_supported: [1] }, { authorize_post: 'yes' }]) {
+    assert.ok(!usableProvider({ ...PROVIDER, ...bad }), JSON.stringify(bad));
+  }
+  assert.ok(!usableProvider(null));
 });
 
 test('broker answers that are not 2xx map to the error class', () => {
