@@ -25,7 +25,8 @@ export function brokerError(status, body, retryAfter) {
   if (typeof body === 'object' && body !== null && typeof body.code === 'string') {
     const { code, message } = body;
     const bytes = typeof message === 'string' ? new TextEncoder().encode(message).length : 0;
-    if (typeof body.retry_after === 'number') wait = body.retry_after;
+    const after = body.retry_after;
+    if (Number.isInteger(after) && after >= 0 && after <= 0xffffffff) wait = after;
     return new ConnectMedicareError(
       /^[a-z_]{1,40}$/.test(code) ? code : 'upstream_error',
       bytes && bytes <= 500 ? message : 'The broker refused the request',

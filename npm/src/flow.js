@@ -17,7 +17,7 @@ export function stripCallback(url) {
   return clean.href;
 }
 
-const storageFailure = () => fail('not_in_browser', 'sessionStorage is not available (blocked, full, or not a browser)');
+const storageFailure = () => fail('not_in_browser', 'sessionStorage is not available (blocked or full)');
 
 /** `f()`, with a throwing storage reported as `not_in_browser`. */
 function guarded(f) {
@@ -28,18 +28,27 @@ function guarded(f) {
   }
 }
 
-/** Keeps a flow `record` under `state` in `storage`, removing expired and unreadable records first (abandoned sign-ins). */
-export function keepFlow(core, storage, state, record, now = Date.now()) {
+/**
+ * Removes expired flow records (abandoned sign-ins) from `storage`, and records in no format
+ * this SDK writes. A record is `1|created|expires|…` (sdk-wasm/src/flow.rs), read in full —
+ * and checked — only by the wasm module.
+ */
+function sweep(storage, now) {
   try {
     const stale = [];
     for (let i = 0, n = storage.length; i < n; i++) {
       const key = storage.key(i);
-      if (key?.startsWith(FLOW_PREFIX) && !core.isLive(storage.getItem(key) ?? '', now)) stale.push(key);
+      if (key?.startsWith(FLOW_PREFIX) && !(/^1\|\d+\|(\d+)\|/.exec(storage.getItem(key))?.[1] > now)) stale.push(key);
     }
     for (const key of stale) storage.removeItem(key);
   } catch {
     // A storage without `length` and `key` is not swept.
   }
+}
+
+/** Keeps a flow `record` under `state` in `storage`, sweeping stale records first. */
+export function keepFlow(storage, state, record, now = Date.now()) {
+  sweep(storage, now);
   guarded(() => storage.setItem(FLOW_PREFIX + state, record));
 }
 
@@ -59,7 +68,7 @@ function takeFlow(storage, state) {
  * twice): `state` first — a flow this tab started, unexpired, unused; taking it from `storage`
  * uses it — then the callback's `error`, then `complete(body, provider, returnTo)`, whose
  * promise every caller shares. `code` and `state` leave the address bar (`replace(url)`)
- * before anything else. `completions` holds those promises under `s:<state>` and under
+ * before anything else, even when the callback is malformed. `completions` holds those promises under `s:<state>` and under
  * `u:<address bar after stripping>`.
  */
 export function finishRedirect(core, { url, storage, complete, completions, here, replace }) {
@@ -67,28 +76,35 @@ export function finishRedirect(core, { url, storage, complete, completions, here
   url ??= current;
   if (typeof url !== 'string') return Promise.reject(fail('not_in_browser', 'handleRedirect needs a URL outside a browser page'));
   let state;
+  let failure;
   try {
     state = core.callbackState(url);
   } catch (e) {
-    return Promise.reject(e);
+    failure = e;
   }
   // A second call after the first one cleaned the address bar shares its completion.
   if (state === '') return completions.get('u:' + url) ?? Promise.resolve(null);
   const key = 's:' + state;
-  if (completions.has(key)) return completions.get(key);
+  if (!failure && completions.has(key)) return completions.get(key);
+  // The address bar first: when it is the callback handled (even a malformed one), or one
+  // naming the same state.
   let stripped;
-  if (typeof current === 'string' && current !== '') {
-    try {
-      if (core.callbackState(current) !== state) throw 0;
+  try {
+    const params = new URL(current).searchParams;
+    if (current === url ? CALLBACK_PARAMS.some((name) => params.has(name)) : !failure && core.callbackState(current) === state) {
       replace(stripCallback(current));
       stripped = here();
-    } catch {
-      // Not this callback in the address bar, or no history to rewrite: nothing to clean.
     }
+  } catch {
+    // No address bar, or no history to rewrite: nothing to clean.
   }
+  if (failure) return Promise.reject(failure);
   let promise;
   try {
-    const [s, code, verifier, provider, returnTo] = core.complete(url, takeFlow(storage, state), Date.now());
+    const now = Date.now();
+    const record = takeFlow(storage, state);
+    sweep(storage, now);
+    const [s, code, verifier, provider, returnTo] = core.complete(url, record, now);
     promise = Promise.resolve(complete({ state: s, code, code_verifier: verifier }, provider, returnTo || null));
   } catch (e) {
     promise = Promise.reject(e);
@@ -105,6 +121,9 @@ export function navigate(action, fields) {
     const form = document.createElement('form');
     form.method = 'post';
     form.action = action;
+    // UTF-8 whatever the page's charset, and this window whatever its <base target>.
+    form.acceptCharset = 'UTF-8';
+    form.target = '_self';
     form.hidden = true;
     for (const [name, value] of fields) {
       const input = document.createElement('input');
@@ -116,6 +135,6 @@ export function navigate(action, fields) {
     document.body.append(form);
     form.submit();
   } catch {
-    throw fail('not_in_browser', 'cannot navigate: there is no page to navigate from');
+    throw fail('not_in_browser', 'There is no page to navigate from');
   }
 }

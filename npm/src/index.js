@@ -36,7 +36,7 @@ const MAX_RETRY_AFTER = 30;
 
 /** The `resourceType` resources of a search Bundle, in order. */
 const resourcesOf = (bundle, type) =>
-  (bundle?.entry ?? []).map((e) => e.resource).filter((r) => r?.resourceType === type);
+  (Array.isArray(bundle?.entry) ? bundle.entry : []).map((e) => e?.resource).filter((r) => r?.resourceType === type);
 
 const isString = (v) => typeof v === 'string';
 
@@ -59,7 +59,6 @@ export class ConnectMedicare {
   /** Loads the module, reads the broker's `/v1/config`, and resolves to a client. */
   static async create({ broker, storage, wasm } = {}) {
     if (!isString(broker)) throw fail('invalid_config', 'broker is required, e.g. { broker: "/cm" }');
-    if (typeof fetch !== 'function') throw fail('not_in_browser', 'fetch is not available here');
     if (storage == null) {
       try {
         storage = globalThis.sessionStorage;
@@ -118,7 +117,7 @@ export class ConnectMedicare {
       },
       Date.now(),
     );
-    keepFlow(core, this.#storage, state, record);
+    keepFlow(this.#storage, state, record);
     navigate(target, fields);
   }
 
@@ -289,7 +288,7 @@ class SearchPage {
 
   /** The resources of this page and of every page after it, in order. */
   async all({ concurrency = DEFAULT_CONCURRENCY } = {}) {
-    const plan = pagePlan(this.bundle);
+    const plan = pagePlan(this.bundle, this.#start);
     const bundles = [this.bundle];
     if (plan === null) {
       for await (const page of this) if (page !== this) bundles.push(page.bundle);

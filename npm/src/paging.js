@@ -47,15 +47,16 @@ export function nextPage(bundle) {
 }
 
 /**
- * Every page after `bundle`, planned from its `last` link: `null` without one, or when the
- * links do not tell the page size (then page with `nextPage`).
+ * Every page after `bundle` (which starts at `start`), planned from its `last` link: `null`
+ * without one, or when the links do not tell the page size (then page with `nextPage`).
  */
-export function pagePlan(bundle) {
+export function pagePlan(bundle, start = -1) {
   const links = linksOf(bundle);
   const next = nextPage(bundle);
   if (!links.has('last')) return null;
   const last = pageOf(links.get('last'));
   if (next === null) return [];
+  if (next.startIndex <= start) throw unusable();
   const step = next.count ?? last.count;
   if (step === undefined) return null;
   if (last.startIndex < next.startIndex) throw unusable();
@@ -82,7 +83,7 @@ export function eobQuery(provider, { types, since, until, pageSize } = {}) {
   }
   for (const [prefix, date] of [['ge', since], ['le', until]]) {
     if (date == null) continue;
-    const day = date instanceof Date ? date.toISOString().slice(0, 10) : date;
+    const day = date instanceof Date ? (isNaN(date) ? '' : date.toISOString().slice(0, 10)) : date;
     if (!isDate(day)) throw invalid('since and until must be dates (YYYY-MM-DD)');
     out.push(['service-date', prefix + day]);
   }

@@ -151,11 +151,22 @@ impl AuthorizeRedirect {
     /// *user*, never to the app. Every parameter must be present exactly once and nothing
     /// else may be: `response_type=code`, the configured `client_id` and `redirect_uri`,
     /// scopes within what the provider lists, our `state` (16+ characters), `aud` equal to the
-    /// FHIR base, our challenge, and `code_challenge_method=S256`.
+    /// FHIR base, our challenge, and `code_challenge_method=S256`. A GET URL must hold no `#`,
+    /// space or control character, which the browser would drop or keep to itself.
     pub fn validate(&self, expect: &AuthorizeExpectations<'_>) -> Result<()> {
         let owned;
         let (endpoint, pairs) = match self {
             AuthorizeRedirect::Get { url } => {
+                // What is checked must be what the browser sends: it keeps a fragment to
+                // itself and drops tabs and line breaks, so `#` (which would hide every
+                // parameter after it) and raw spaces or controls are refused. A request built
+                // correctly has none of them: its values are percent-encoded.
+                if url.bytes().any(|b| b == b'#' || b <= b' ' || b == 0x7f) {
+                    return Err(Error::InvalidUrl {
+                        what: msg!("authorize URL"),
+                        reason: msg!("must not hold `#`, spaces or control characters"),
+                    });
+                }
                 let (endpoint, query) = cut(url, b'?');
                 owned = unique_pairs(query.unwrap_or_default())?;
                 (endpoint, &owned)
@@ -444,6 +455,26 @@ mod tests {
             AuthorizeRedirect::Get { url: unslashed }.validate(&expect(&f)),
             Err(Error::ParameterMismatch("authorization_endpoint"))
         );
+        // A `#` would keep every parameter after it in the browser; tabs and line breaks are
+        // dropped by it: what is checked would not be what is sent.
+        let (head, tail) = url.split_once("&state=").unwrap();
+        for hiding in [
+            format!("{head}#&state={tail}"),
+            format!("{head}&st\tate={tail}"),
+            format!("{url}\n"),
+            format!("{head}&state= {tail}"),
+        ] {
+            assert_eq!(
+                AuthorizeRedirect::Get {
+                    url: hiding.clone()
+                }
+                .validate(&expect(&f))
+                .unwrap_err()
+                .code(),
+                "invalid_url",
+                "{hiding}"
+            );
+        }
         let http = url.replacen("https://", "http://", 1);
         assert_eq!(
             AuthorizeRedirect::Get { url: http }
@@ -500,10 +531,17 @@ mod oracle {
     use super::*;
     use crate::pkce::PkceVerifier;
 
-    /// `validate` as it was before it read the parameters into an array.
+    /// `validate` as it was before it read the parameters into an array (with the later rule
+    /// on what a GET URL may hold).
     fn old_validate(this: &AuthorizeRedirect, expect: &AuthorizeExpectations<'_>) -> Result<()> {
         let (endpoint, pairs) = match this {
             AuthorizeRedirect::Get { url } => {
+                if url.contains(['#', '\x7f']) || url.chars().any(|c| c <= ' ') {
+                    return Err(Error::InvalidUrl {
+                        what: "authorize URL",
+                        reason: "must not hold `#`, spaces or control characters",
+                    });
+                }
                 let (endpoint, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
                 (endpoint, unique_pairs(query)?)
             }

@@ -12,7 +12,7 @@ use crate::{
     error::{Error, Result, msg},
     oauth_error::OAuthError,
     state::State,
-    url::{cut, encode_pairs, unique_pairs},
+    url::{cut, encode_pairs},
 };
 
 /// The parameters a callback may carry, removed from the address bar once read.
@@ -86,11 +86,21 @@ pub struct Callback {
 
 impl Callback {
     /// Reads a redirect URL. `Ok(None)` when the URL is not a callback at all (it has none of
-    /// `code`, `state`, `error`). Refuses any parameter given twice, a callback without
-    /// `state`, a malformed `state`, and one with both `code` and `error`.
+    /// `code`, `state`, `error`). Refuses a callback parameter given twice (the app's own may
+    /// repeat), a callback without `state`, a malformed `state`, and one with both `code` and
+    /// `error`.
     pub fn parse(url: &str) -> Result<Option<Callback>> {
         let (without_fragment, _) = cut(url, b'#');
-        let pairs = unique_pairs(cut(without_fragment, b'?').1.unwrap_or_default())?;
+        let pairs = form_pairs(cut(without_fragment, b'?').1.unwrap_or_default());
+        // The callback's own parameters appear once; the app's may repeat (`?tag=a&tag=b`).
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            let earlier = pairs.get(..i).unwrap_or_default();
+            if CALLBACK_PARAMS.contains(&name.as_str())
+                && earlier.iter().any(|(seen, _)| seen == name)
+            {
+                return Err(Error::DuplicateParameter(name.clone()));
+            }
+        }
         let get = |name: &str| {
             pairs
                 .iter()
@@ -280,6 +290,22 @@ mod tests {
             s.as_str()
         );
         assert!(Callback::parse(&both).is_err());
+        // The app's own parameters may repeat, on a callback or on any other page.
+        let tags = format!(
+            "https://a.example/cb?tag=a&code=x&tag=b&state={}",
+            s.as_str()
+        );
+        assert!(Callback::parse(&tags).unwrap().is_some());
+        assert!(
+            Callback::parse("https://a.example/search?tag=a&tag=b")
+                .unwrap()
+                .is_none()
+        );
+        let dup_iss = format!(
+            "https://a.example/cb?code=x&iss=a&iss=b&state={}",
+            s.as_str()
+        );
+        assert!(Callback::parse(&dup_iss).is_err());
         let no_code = format!("https://a.example/cb?state={}", s.as_str());
         assert_eq!(
             Callback::parse(&no_code).unwrap_err(),

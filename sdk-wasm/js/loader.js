@@ -7,6 +7,7 @@
 let wasm;
 let encoder;
 let decoder;
+let trapped;
 
 /** The module's only import: wasm-bindgen's start function fills its externref table's fixed slots. */
 const imports = {
@@ -43,15 +44,23 @@ export async function init(source = new URL('connect_medicare_bg.wasm', import.m
   wasm.__wbindgen_start();
 }
 
-/** Runs operation `op` on `input`. The module frees the input it is given; this frees the answer. */
+/**
+ * Runs operation `op` on `input`. The module frees the input it is given; this frees the
+ * answer. After a trap (out of memory, say) the module is in no known state: it is not run
+ * again, and every later call throws that trap.
+ */
 export function call(op, input) {
-  const bytes = encoder.encode(input);
-  const at = wasm.__wbindgen_malloc(bytes.length, 1) >>> 0;
-  new Uint8Array(wasm.memory.buffer, at, bytes.length).set(bytes);
-  const [out, length] = wasm.call(op, at, bytes.length);
+  if (trapped) throw trapped;
   try {
-    return decoder.decode(new Uint8Array(wasm.memory.buffer, out >>> 0, length >>> 0));
-  } finally {
+    const bytes = encoder.encode(input);
+    const at = wasm.__wbindgen_malloc(bytes.length, 1) >>> 0;
+    new Uint8Array(wasm.memory.buffer, at, bytes.length).set(bytes);
+    const [out, length] = wasm.call(op, at, bytes.length);
+    const answer = decoder.decode(new Uint8Array(wasm.memory.buffer, out >>> 0, length >>> 0));
     wasm.__wbindgen_free(out, length, 1);
+    return answer;
+  } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError) trapped = e;
+    throw e;
   }
 }

@@ -6,7 +6,7 @@
 //! The record, kept in sessionStorage under its `state`, is one line:
 //! `1|created|expires|state|provider|verifier|returnTo` — every field but the last is
 //! base64url, `[a-z0-9-]` or digits, and `returnTo` comes last so it may hold `|`. Everything
-//! read back is validated again.
+//! read back is validated again. (The JS layer reads `expires` too, to sweep stale records.)
 
 use crate::prelude::*;
 
@@ -17,7 +17,7 @@ use connect_medicare_protocol::{
     text::{cut, form_pairs, parse_uint},
 };
 
-use crate::out::{code, fail, fields, refused};
+use crate::out::{code, fail, fields, refused, unfit};
 
 /// How long a flow lives when the broker does not say (seconds).
 const DEFAULT_FLOW_TTL_S: u64 = 600;
@@ -139,7 +139,7 @@ pub fn finish(
         State::parse(started.state),
         PkceVerifier::parse(started.verifier),
     ) else {
-        return fail(code::INVALID_CONFIG, "finish takes what start made");
+        return unfit(code::INVALID_CONFIG);
     };
     if started.return_to.is_some_and(|p| !is_return_path(p)) {
         return bad_return_to();
@@ -241,8 +241,11 @@ impl<'a> Record<'a> {
         if field()? != VERSION {
             return None;
         }
-        parse_uint(field()?, u64::MAX)?;
+        let created = parse_uint(field()?, u64::MAX)?;
         let expires = parse_uint(field()?, u64::MAX)?;
+        if expires.saturating_sub(created) > MAX_TTL_MS {
+            return None;
+        }
         let state = State::parse(field()?).ok()?;
         let provider = field()?;
         ProviderId::new(provider).ok()?;
@@ -255,12 +258,6 @@ impl<'a> Record<'a> {
             return_to: rest,
         })
     }
-}
-
-/// Whether `record` is a flow record this SDK wrote that is still live at `now`: the JS
-/// layer removes the others (abandoned sign-ins).
-pub fn is_live(record: &str, now: u64) -> bool {
-    Record::decode(record).is_some_and(|r| now < r.expires)
 }
 
 /// The `state` a callback URL names (not yet trusted: it is the key of the flow record), or
@@ -284,7 +281,7 @@ fn malformed(e: &RuleError) -> String {
 pub fn complete(url: &str, record: Option<&str>, now: u64) -> String {
     let callback = match Callback::parse(url) {
         Ok(Some(callback)) => callback,
-        Ok(None) => return fail(code::INVALID_REQUEST, "This URL is not a callback"),
+        Ok(None) => return unfit(code::INVALID_REQUEST),
         Err(e) => return malformed(&e),
     };
     let Some(flow) = record.and_then(Record::decode).filter(|r| now < r.expires) else {

@@ -20,22 +20,22 @@
 //! |---|---|---|
 //! | 0 | [`start`] | `connect`: then `POST /v1/flows` |
 //! | 1 | [`finish`] | keeps the record it answers, then navigates |
-//! | 2 | [`is_live`] | drops expired records |
-//! | 3 | [`callback_state`] | `handleRedirect`: takes the record kept under that state |
-//! | 4 | [`complete`] | then `POST /v1/flows/complete`; cleans the address bar |
+//! | 2 | [`callback_state`] | `handleRedirect`: cleans the address bar, takes the record kept under that state |
+//! | 3 | [`complete`] | then `POST /v1/flows/complete` |
 //!
-//! One function of strings keeps wasm-bindgen's glue to a single string copy each way: no
-//! `JsValue`, no object walking, no externref table. A field never holds a line break (a URL,
-//! a path, base64url, digits), and [`call`] refuses input with more or fewer fields than the
-//! operation takes, so no value can pass for another.
+//! One function of strings needs no more glue than a string copy each way
+//! (`sdk-wasm/js/loader.js`). A field never holds a line break (a URL, a path, base64url,
+//! digits), and [`call`] refuses input with more or fewer fields than the operation takes, or
+//! a number that is not one, so no value can pass for another.
 //!
 //! # Size
 //!
-//! The module ships to every visitor: it holds no `JsValue`, so wasm-bindgen's glue is a few
-//! string copies, with no object walking, externref table or imports; no `serde_json`,
-//! `format!` or panicking paths; and scripts/build-npm.sh builds it without `std` (the
-//! default `std` feature is for tests and native builds): a panic, which no path should
-//! reach, traps.
+//! The module ships to every visitor: it holds no `JsValue` (its one import is wasm-bindgen's
+//! start hook for the externref table it never uses), no `serde_json`, `format!` or
+//! panicking paths; and scripts/build-npm.sh builds it without `std` (the default `std`
+//! feature is for tests and native builds): a panic, which no path should reach, traps.
+//! Refusals carry a message, not the protocol rule's own code (`audience_mismatch`, say):
+//! the table of those codes would cost ~300 bytes brotli; the broker runs the same rules.
 //!
 //! # Security
 //!
@@ -44,7 +44,8 @@
 //! - [`finish`] checks the broker's authorize request with
 //!   [`AuthorizeRedirect::validate`](connect_medicare_protocol::AuthorizeRedirect::validate)
 //!   against the broker's published configuration and this tab's own `state` and challenge;
-//!   the JS layer navigates only with the strings it passed in, and only when they pass.
+//!   only when it passes does the JS layer navigate to the very URL it passed in (GET), or
+//!   post the very fields whose encoding it passed in (POST).
 //! - The flow record holds the verifier under its `state` with a TTL; [`complete`] reads it
 //!   once (the JS layer removes it before calling) and checks `state` before `error`.
 
@@ -62,8 +63,7 @@ mod tests;
 
 pub use connect_medicare_protocol as protocol;
 pub use flow::{
-    Answer, ProviderEntry, Started, callback_state, complete, finish, is_live, is_return_path,
-    start,
+    Answer, ProviderEntry, Started, callback_state, complete, finish, is_return_path, start,
 };
 
 use crate::prelude::*;
@@ -71,13 +71,14 @@ use crate::prelude::*;
 use connect_medicare_protocol::text::{cut, parse_uint};
 use wasm_bindgen::prelude::*;
 
-use crate::out::{code, fail};
+use crate::out::{code, unfit};
 
 /// The most fields an operation takes.
 const MAX_FIELDS: usize = 16;
 
 /// The module's one export: runs operation `op` (see the table above) on the `\n`-joined
 /// `input` fields. An empty field is an absent option; numbers are decimal; flags `1` or `0`.
+/// Input that does not fit the operation is refused.
 #[wasm_bindgen]
 pub fn call(op: u32, input: &str) -> String {
     let mut f = [""; MAX_FIELDS];
@@ -90,44 +91,46 @@ pub fn call(op: u32, input: &str) -> String {
         n += 1;
         rest = next;
     }
-    let number = |s: &str| parse_uint(s, u64::MAX).unwrap_or(0);
+    let number = |s: &str| parse_uint(s, u64::MAX);
     match (op, n) {
         (0, 2) => match random(f[0]) {
             Some(random) => start(&random, some(f[1])),
-            None => fail(
-                code::NOT_IN_BROWSER,
-                "start takes 64 bytes from crypto.getRandomValues",
-            ),
+            None => unfit(code::INVALID_CONFIG),
         },
-        (1, 16) => finish(
-            &ProviderEntry {
-                id: f[0],
-                authorization_endpoint: f[1],
-                client_id: f[2],
-                redirect_uri: f[3],
-                aud: f[4],
-                scopes_supported: some(f[5]),
-                authorize_post: f[6] == "1",
-            },
-            &Started {
-                state: f[7],
-                verifier: f[8],
-                post: f[9] == "1",
-                return_to: some(f[10]),
-            },
-            &Answer {
-                method: f[11],
-                target: f[12],
-                form: f[13],
-                expires_in: number(f[14]),
-            },
-            number(f[15]),
-        ),
-        (2, 2) => if is_live(f[0], number(f[1])) { "1" } else { "" }.to_owned(),
-        (3, 1) => callback_state(f[0]),
-        (4, 3) => complete(f[0], some(f[1]), number(f[2])),
-        (0..=1, _) => fail(code::INVALID_CONFIG, "A value holds a line break"),
-        _ => fail(code::INVALID_REQUEST, "A value holds a line break"),
+        (1, 16) => match (number(f[14]), number(f[15])) {
+            (Some(expires_in), Some(now)) => finish(
+                &ProviderEntry {
+                    id: f[0],
+                    authorization_endpoint: f[1],
+                    client_id: f[2],
+                    redirect_uri: f[3],
+                    aud: f[4],
+                    scopes_supported: some(f[5]),
+                    authorize_post: f[6] == "1",
+                },
+                &Started {
+                    state: f[7],
+                    verifier: f[8],
+                    post: f[9] == "1",
+                    return_to: some(f[10]),
+                },
+                &Answer {
+                    method: f[11],
+                    target: f[12],
+                    form: f[13],
+                    expires_in,
+                },
+                now,
+            ),
+            _ => unfit(code::INVALID_CONFIG),
+        },
+        (2, 1) => callback_state(f[0]),
+        (3, 3) => match number(f[2]) {
+            Some(now) => complete(f[0], some(f[1]), now),
+            None => unfit(code::INVALID_REQUEST),
+        },
+        (0..=1, _) => unfit(code::INVALID_CONFIG),
+        _ => unfit(code::INVALID_REQUEST),
     }
 }
 
@@ -136,7 +139,7 @@ fn some(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
 
-/// 64 bytes from 128 lowercase hex digits.
+/// 64 bytes from 128 hex digits.
 fn random(hex: &str) -> Option<[u8; 64]> {
     let digits = hex.as_bytes();
     if digits.len() != 128 {

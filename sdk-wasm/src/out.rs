@@ -1,8 +1,7 @@
 //! What every export answers: its fields joined by `\n`, or a refusal — `!`, a stable error
 //! code (the broker contract's [`ErrorCode`](connect_medicare_protocol::contract::ErrorCode)s),
 //! `\n`, and a human message. The JS layer turns a refusal into a `ConnectMedicareError`.
-//! Messages are static strings, with a protocol rule's own code appended: no `format!` in the
-//! module, and never a secret.
+//! Messages are static strings: no `format!` in the module, and never a secret.
 
 use crate::prelude::*;
 
@@ -42,6 +41,12 @@ pub(crate) fn fields(parts: &[&str]) -> String {
 /// A refusal with `code` and `message`.
 pub(crate) fn fail(code: &str, message: &str) -> String {
     fields(&[&["!", code].concat(), message])
+}
+
+/// Input that only a broken caller sends: a line break in a value, a number that is not one,
+/// fields that are not what an earlier operation answered.
+pub(crate) fn unfit(code: &str) -> String {
+    fail(code, "Input the module cannot read")
 }
 
 /// A protocol rule refused something. The message is `context` alone: the rule's own code

@@ -185,7 +185,7 @@ fn start_makes_256_bit_secrets_and_checks_return_to() {
     for random in [hex(&[7; 63]), hex(&[7; 65]), "zz".repeat(64)] {
         assert_eq!(
             code(&call(0, &[random, String::new()].join("\n"))),
-            "not_in_browser"
+            "invalid_config"
         );
     }
 }
@@ -347,7 +347,15 @@ fn a_form_post_is_checked_as_a_form_post() {
 #[test]
 fn flow_records_expire_and_are_read_back_checked() {
     let (state, record) = kept(8, "/claims|x");
-    let live = |record: &str, now: u64| call(2, &format!("{record}\n{now}")) == "1";
+    let callback = format!("{REDIRECT}?code=abc&state={state}");
+    let live = |record: &str, now: u64| {
+        let answer = call(3, &format!("{callback}\n{record}\n{now}"));
+        match refusal(&answer) {
+            None => true,
+            Some(("flow_not_found", _)) => false,
+            Some(other) => panic!("{other:?}"),
+        }
+    };
     assert!(live(&record, NOW));
     assert!(live(&record, NOW + 599_999));
     assert!(!live(&record, NOW + 600_000));
@@ -357,6 +365,12 @@ fn flow_records_expire_and_are_read_back_checked() {
         &record.replace("|medicare|", "|Medicare|"),
         &record.replace("|/claims|x", "|//evil.example"),
         &record.replace(&state, "short"),
+        // Never more than an hour, whatever the record says.
+        &record.replacen(
+            &format!("|{}|", NOW + 600_000),
+            &format!("|{}|", NOW + 3_600_001),
+            1,
+        ),
     ] {
         assert!(!live(bad, NOW), "{bad}");
     }
@@ -366,8 +380,8 @@ fn flow_records_expire_and_are_read_back_checked() {
 fn callbacks_name_their_state_or_are_not_callbacks() {
     let state = State::from_random_bytes([9; 32]);
     let url = format!("{REDIRECT}?code=abc&state={}", state.as_str());
-    assert_eq!(call(3, &url), state.as_str());
-    assert_eq!(call(3, "http://localhost:8080/?tab=1"), "");
+    assert_eq!(call(2, &url), state.as_str());
+    assert_eq!(call(2, "http://localhost:8080/?tab=1"), "");
     for bad in [
         format!("{REDIRECT}?code=a&state={0}&state={0}", state.as_str()),
         format!("{REDIRECT}?code=a"),
@@ -377,14 +391,14 @@ fn callbacks_name_their_state_or_are_not_callbacks() {
         ),
         format!("{REDIRECT}?code=a&state=short"),
     ] {
-        assert_eq!(code(&call(3, &bad)), "invalid_request", "{bad}");
+        assert_eq!(code(&call(2, &bad)), "invalid_request", "{bad}");
     }
 }
 
 #[test]
 fn completing_checks_state_first_then_error_then_gives_the_code() {
     let (state, record) = kept(10, "/claims");
-    let complete = |url: &str, record: &str, now: u64| call(4, &format!("{url}\n{record}\n{now}"));
+    let complete = |url: &str, record: &str, now: u64| call(3, &format!("{url}\n{record}\n{now}"));
 
     let ok = fields(&complete(
         &format!("{REDIRECT}?code=abc&state={state}"),
@@ -446,9 +460,18 @@ fn completing_checks_state_first_then_error_then_gives_the_code() {
 fn input_with_the_wrong_number_of_fields_is_refused() {
     assert_eq!(code(&call(0, "00\n/x\n/y")), "invalid_config");
     assert_eq!(code(&call(1, "medicare")), "invalid_config");
-    assert_eq!(code(&call(3, "http://x/?code=a\nb")), "invalid_request");
-    assert_eq!(code(&call(4, "")), "invalid_request");
+    assert_eq!(code(&call(2, "http://x/?code=a\nb")), "invalid_request");
+    assert_eq!(code(&call(3, "")), "invalid_request");
     assert_eq!(code(&call(99, "")), "invalid_request");
+    // A time that is not a number is refused, not read as 0.
+    let (_, record) = kept(12, "");
+    assert_eq!(
+        code(&call(
+            3,
+            &format!("{REDIRECT}?code=a&state={}\n{record}\nabc", "s".repeat(43))
+        )),
+        "invalid_request"
+    );
     // A refusal's message is human text after the code.
     let answer = call(0, &[hex(&[1; 64]).as_str(), "claims"].join("\n"));
     let (_, message) = refusal(&answer).unwrap();

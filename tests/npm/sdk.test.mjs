@@ -76,7 +76,7 @@ function started({ storage = memoryStorage(), returnTo, post = false, answer } =
     ? { method: 'post', target: PROVIDER.authorization_endpoint, form: new URLSearchParams(fields).toString() }
     : { method: 'get', target: `${PROVIDER.authorization_endpoint}?${new URLSearchParams(fields)}` });
   const record = core.finish(PROVIDER, { state, verifier, post, returnTo }, { ...authorize, expiresIn: 600 }, Date.now());
-  keepFlow(core, storage, state, record);
+  keepFlow(storage, state, record);
   return { state, storage, verifier };
 }
 
@@ -148,7 +148,7 @@ describe('connect', () => {
 
   test('a storage that throws is not_in_browser', () => {
     const broken = { getItem() { throw new Error('SecurityError'); }, setItem() { throw new Error('QuotaExceededError'); }, removeItem() {} };
-    assert.throws(() => keepFlow(core, broken, 's', 'r'), (e) => e.code === 'not_in_browser');
+    assert.throws(() => keepFlow(broken, 's', 'r'), (e) => e.code === 'not_in_browser');
   });
 });
 
@@ -210,9 +210,24 @@ describe('handleRedirect', () => {
     await first;
     assert.equal(calls.length, 1);
     assert.equal(stripCallback('http://x/cb?code=a&state=b&error=c&iss=d&session_state=e'), 'http://x/cb');
+    // A malformed callback leaves the address bar too, and fails.
+    const broken = addressBar(`http://localhost:8080/cb?code=secret-code&state=${state}&state=${state}&tab=2`);
+    assert.equal(await code(handle(undefined, { storage, complete, bar: broken })), 'invalid_request');
+    assert.equal(broken.href, 'http://localhost:8080/cb?tab=2');
+    // An ordinary page may repeat its own parameters: not a callback, nothing to do.
+    const page = addressBar('http://localhost:8080/search?tag=a&tag=b');
+    assert.equal(await handle(undefined, { storage, complete, bar: page }), null);
+    assert.equal(page.href, 'http://localhost:8080/search?tag=a&tag=b');
     // Without a URL and outside a page: not_in_browser.
     assert.equal(await code(handle(undefined, { storage, complete })), 'not_in_browser');
   });
+});
+
+test('a module that trapped fails as a ConnectMedicareError (internal), not a RuntimeError', () => {
+  const trapped = operations(() => {
+    throw new WebAssembly.RuntimeError('unreachable');
+  });
+  assert.throws(() => trapped.callbackState('http://x/'), (e) => e instanceof ConnectMedicareError && e.code === 'internal' && e.cause instanceof WebAssembly.RuntimeError);
 });
 
 test('the broker option is a same-origin path or an https (loopback http) URL', () => {
@@ -261,6 +276,9 @@ test('broker answers that are not 2xx map to the error class', () => {
   assert.equal(brokerError(400, { code: 'x', message: 'm' }).message, 'm');
   assert.equal(brokerError(400, { code: 'x', message: 'é'.repeat(251) }).message, 'The broker refused the request');
   assert.equal(brokerError(400, { code: 'x', message: '' }).message, 'The broker refused the request');
+  for (const after of [-5, 1.5, 2 ** 40, '3', Infinity]) {
+    assert.equal(brokerError(429, { code: 'rate_limited', message: 'm', retry_after: after }).retryAfter, undefined, String(after));
+  }
   for (const [header, expected] of [[' 7 ', 7], ['+7', 7], ['7.5', undefined], ['-1', undefined]]) {
     assert.equal(brokerError(503, undefined, header).retryAfter, expected, header);
   }
@@ -286,6 +304,10 @@ test('paging reads only startIndex and _count from the links', () => {
     assert.throws(() => nextPage({ link: [{ relation: 'next', url }] }), (e) => e.code === 'upstream_error', url);
   }
   assert.throws(() => pagePlan({ link: [{ relation: 'next', url: 'x?startIndex=50&_count=10' }, { relation: 'last', url: 'x?startIndex=10' }] }), (e) => e.code === 'upstream_error');
+  // A plan never goes back to the page it starts from (claims would be counted twice).
+  const backwards = { link: [{ relation: 'next', url: 'x?startIndex=0&_count=10' }, { relation: 'last', url: 'x?startIndex=30&_count=10' }] };
+  assert.throws(() => pagePlan(backwards, 0), (e) => e.code === 'upstream_error');
+  assert.deepEqual(pagePlan(backwards).map((p) => p.startIndex), [0, 10, 20, 30]);
 });
 
 test('the claims search is checked before it is sent', () => {
@@ -297,7 +319,7 @@ test('the claims search is checked before it is sent', () => {
   ]);
   assert.deepEqual(eobQuery(PROVIDER, { types: 'hha,snf' }), [['type', 'hha,snf']]);
   assert.deepEqual(eobQuery(PROVIDER), []);
-  for (const bad of [{ types: 'carrier,nope' }, { since: '2020-1-1' }, { pageSize: 51 }, { pageSize: 0 }, { pageSize: 1.5 }]) {
+  for (const bad of [{ types: 'carrier,nope' }, { since: '2020-1-1' }, { until: new Date('not a date') }, { pageSize: 51 }, { pageSize: 0 }, { pageSize: 1.5 }]) {
     assert.throws(() => eobQuery(PROVIDER, bad), (e) => e.code === 'invalid_config', JSON.stringify(bad));
   }
 });
