@@ -25,6 +25,7 @@
 mod memory;
 mod postgres;
 mod rows;
+mod sql;
 mod sqlite;
 #[cfg(test)]
 mod suite;
