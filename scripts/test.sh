@@ -53,6 +53,6 @@ scripts/build-react-example.sh
 log "npm package: its JS layer on the built module; as a consumer gets it (npm pack, import in Node, tsc, canary)"
 (cd tests && node --test npm/)
 
-log "browser tests: Chromium through the real sandbox and broker (the slice, the vanilla example)"
+log "browser tests: the JS layer in Chromium; Chromium through the real sandbox and broker (the slice, the examples)"
 cargo build -p connect-medicare-sandbox -p connect-medicare-broker --bins --locked
-(cd tests && node --test e2e/slice.mjs e2e/vanilla.mjs e2e/two-providers.mjs e2e/react.mjs)
+(cd tests && node --test e2e/sdk-browser.mjs e2e/slice.mjs e2e/vanilla.mjs e2e/two-providers.mjs e2e/react.mjs)

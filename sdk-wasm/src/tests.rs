@@ -3,7 +3,8 @@
 //! validation of the authorize request before a record is kept, the flow record (TTL, return
 //! path, tampering), callback handling (state before error) and the error codes of refusals.
 //! The JS layer around it (storage, the address bar, one completion per callback, paging,
-//! broker errors) is tested in tests/npm/sdk.test.mjs on the built module.
+//! broker errors) is tested on the built module in Node (tests/npm/sdk.test.mjs) and in
+//! Chromium (tests/e2e/sdk-browser.mjs).
 
 use connect_medicare_protocol::{
     AuthorizeRequest, ClientId, PkceChallenge, PkceVerifier, Provider, RedirectUri, Scopes, State,

@@ -3,7 +3,8 @@
 // storage (kept after validation, read once, swept when stale), one completion per callback
 // however often it is handled, the address bar, the authorize request as the JS layer passes
 // it (GET and form POST), broker error mapping, paging and the claims search. The browser
-// parts (navigation, sessionStorage, history) run for real in the e2e suites.
+// parts (sessionStorage, history, navigation, the form POST) run for real in Chromium in
+// tests/e2e/sdk-browser.mjs and the e2e suites.
 //
 //   cd tests && node --test npm/
 import assert from 'node:assert/strict';
