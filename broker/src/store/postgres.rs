@@ -135,7 +135,7 @@ mod tests {
             let pool = PgPool::connect(&db.url_string()).await.unwrap();
             v1.run(&pool).await.unwrap();
             let old = PgStore { pool };
-            suite::write_with_schema_v1(&old).await;
+            suite::write_sample(&old).await;
             old.close().await;
         }
         let store = PgStore::connect(&db.url()).await.unwrap();

@@ -213,7 +213,7 @@ mod tests {
             let pool = SqlitePool::connect_with(options).await.unwrap();
             v1.run(&pool).await.unwrap();
             let old = SqliteStore { pool };
-            suite::write_with_schema_v1(&old).await;
+            suite::write_sample(&old).await;
             old.close().await;
         }
         let store = SqliteStore::open(&path).await.unwrap();

@@ -1068,8 +1068,9 @@ pub(super) async fn migrator_up_to(
     (old, migrator)
 }
 
-/// Writes, through a store whose schema is at version 1, what a version-1 broker keeps.
-pub(super) async fn write_with_schema_v1(store: &dyn Store) {
+/// Writes one of each record a broker keeps (all of them a version-1 broker already kept):
+/// what must read back after a restart or a schema upgrade ([`read_sample`]).
+pub(super) async fn write_sample(store: &dyn Store) {
     let s = session(1);
     store
         .insert_flow(&flow(1, 1, 600), 10, at(0))
@@ -1094,9 +1095,8 @@ pub(super) async fn write_with_schema_v1(store: &dyn Store) {
         .unwrap();
 }
 
-/// After upgrading to the current schema: everything written under version 1 reads back,
-/// and the connection gets a refresh lease and new tokens as a new one would.
-pub(super) async fn read_after_upgrade(store: &dyn Store) {
+/// Reads back what [`write_sample`] wrote.
+async fn read_sample(store: &dyn Store) {
     let s = session(1);
     assert_eq!(
         store.get_flow(&flow_key(1)).await.unwrap(),
@@ -1112,7 +1112,14 @@ pub(super) async fn read_after_upgrade(store: &dyn Store) {
     let due = store.due_revocations(at(10), 10).await.unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].token_ct, ct("pending"));
+    assert_eq!(due[0].provider, epic());
+}
 
+/// After upgrading to the current schema: everything written under version 1 reads back,
+/// and the connection gets a refresh lease and new tokens as a new one would.
+pub(super) async fn read_after_upgrade(store: &dyn Store) {
+    read_sample(store).await;
+    let s = session(1);
     assert!(
         store
             .try_acquire_refresh_lease(&s, &medicare(), &holder(1), at(10), at(40))
@@ -1143,45 +1150,9 @@ pub(super) async fn read_after_upgrade(store: &dyn Store) {
 // ---- persistence (stores that keep data across restarts) ----
 
 async fn everything_survives_reopening(mut h: impl Harness) {
-    let s = session(1);
-    {
-        let store = h.store();
-        store
-            .insert_flow(&flow(1, 1, 600), 10, at(0))
-            .await
-            .unwrap();
-        store.create_session(&s, at(0), at(1_000)).await.unwrap();
-        store
-            .upsert_connection(&connection(s, medicare()))
-            .await
-            .unwrap();
-        store
-            .enqueue_revocation(
-                &NewRevocation {
-                    session_hash: session(2),
-                    provider: epic(),
-                    token_kind: TokenKind::AccessToken,
-                    token_ct: ct("pending"),
-                },
-                at(0),
-            )
-            .await
-            .unwrap();
-    }
+    write_sample(h.store().as_ref()).await;
     h.reopen().await;
-    let store = h.store();
-    assert!(store.get_flow(&flow_key(1)).await.unwrap().is_some());
-    assert!(store.get_session(&s, at(10)).await.unwrap().is_some());
-    let mut expected = connection(s, medicare());
-    expected.generation = 1;
-    assert_eq!(
-        store.get_connection(&s, &medicare()).await.unwrap(),
-        Some(expected)
-    );
-    let due = store.due_revocations(at(10), 10).await.unwrap();
-    assert_eq!(due.len(), 1);
-    assert_eq!(due[0].token_ct, ct("pending"));
-    assert_eq!(due[0].provider, epic());
+    read_sample(h.store().as_ref()).await;
 }
 
 async fn revocations_queued_by_disconnect_survive_reopening(mut h: impl Harness) {
