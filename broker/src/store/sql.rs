@@ -4,6 +4,12 @@
 //! driver binds by their number too), `RETURNING`, `ON CONFLICT … DO UPDATE`,
 //! `INSERT … SELECT … WHERE` — so a fix to one store is a fix to both.
 //!
+//! In SQLite `$N` is a named parameter that sqlx binds by the number in its name (sqlx-sqlite's
+//! `SqliteArguments::bind`), so the rules for writing a statement here are: number the
+//! parameters from `$1` without gaps, bind every one (sqlx leaves the rest NULL), repeat a
+//! number to use a value twice, and never follow `$N` directly with `(` or `::`, which SQLite
+//! would read as part of the name.
+//!
 //! What differs is how a writing transaction begins, which each store says in two methods the
 //! macro calls:
 //! - `begin_write`: a transaction that will write. SQLite: `BEGIN IMMEDIATE`, taking the write
@@ -24,29 +30,29 @@
 macro_rules! sql_store {
     ($store:ty, $db:ty) => {
         impl $store {
-        /// Queues `revocation` (in the caller's transaction, or on the pool).
-        async fn insert_revocation<'e, E>(
-            executor: E,
-            revocation: &NewRevocation,
-            now: Timestamp,
-        ) -> Result<PendingRevocation>
-        where
-            E: sqlx::Executor<'e, Database = $db>,
-        {
-            let row = sqlx::query(&format!(
-                "INSERT INTO revocations (session_hash, provider, token_kind, token_ct, attempts, \
-                 next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 0, $5, $5) \
-                 RETURNING {REVOCATION_COLUMNS}"
-            ))
-            .bind(revocation.session_hash.to_hex())
-            .bind(revocation.provider.as_str())
-            .bind(revocation.token_kind.as_str())
-            .bind(revocation.token_ct.as_bytes())
-            .bind(seconds(now))
-            .fetch_one(executor)
-            .await?;
-            decode::revocation(&row)
-        }
+            /// Queues `revocation` (in the caller's transaction, or on the pool).
+            async fn insert_revocation<'e, E>(
+                executor: E,
+                revocation: &NewRevocation,
+                now: Timestamp,
+            ) -> Result<PendingRevocation>
+            where
+                E: sqlx::Executor<'e, Database = $db>,
+            {
+                let row = sqlx::query(&format!(
+                    "INSERT INTO revocations (session_hash, provider, token_kind, token_ct, \
+                     attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 0, $5, $5) \
+                     RETURNING {REVOCATION_COLUMNS}"
+                ))
+                .bind(revocation.session_hash.to_hex())
+                .bind(revocation.provider.as_str())
+                .bind(revocation.token_kind.as_str())
+                .bind(revocation.token_ct.as_bytes())
+                .bind(seconds(now))
+                .fetch_one(executor)
+                .await?;
+                decode::revocation(&row)
+            }
         }
 
         #[async_trait]
@@ -104,12 +110,13 @@ macro_rules! sql_store {
                 cookie: &FlowCookieHash,
                 now: Timestamp,
             ) -> Result<BeginOutcome> {
-                // The winning path is one statement: only one UPDATE can see `pending` (SQLite's write
-                // lock serialises them; in PostgreSQL a concurrent UPDATE waits for the row lock, then
-                // sees `in_progress`).
+                // The winning path is one statement: only one UPDATE can see `pending` (SQLite's
+                // write lock serialises them; in PostgreSQL a concurrent UPDATE waits for the row
+                // lock, then sees `in_progress`).
                 let started = sqlx::query(&format!(
                     "UPDATE flows SET status = 'in_progress' \
-                     WHERE key = $1 AND cookie_hash = $2 AND status = 'pending' AND expires_at > $3 \
+                     WHERE key = $1 AND cookie_hash = $2 AND status = 'pending' \
+                       AND expires_at > $3 \
                      RETURNING {FLOW_COLUMNS}"
                 ))
                 .bind(key.to_hex())
@@ -288,7 +295,10 @@ macro_rules! sql_store {
                 .transpose()
             }
 
-            async fn list_connections(&self, session: &SessionHash) -> Result<Vec<ConnectionRecord>> {
+            async fn list_connections(
+                &self,
+                session: &SessionHash,
+            ) -> Result<Vec<ConnectionRecord>> {
                 sqlx::query(&format!(
                     "SELECT {CONNECTION_COLUMNS} FROM connections \
                      WHERE session_hash = $1 ORDER BY provider"
@@ -306,11 +316,13 @@ macro_rules! sql_store {
                 session: &SessionHash,
                 provider: &ProviderId,
             ) -> Result<bool> {
-                let done = sqlx::query("DELETE FROM connections WHERE session_hash = $1 AND provider = $2")
-                    .bind(session.to_hex())
-                    .bind(provider.as_str())
-                    .execute(&self.pool)
-                    .await?;
+                let done = sqlx::query(
+                    "DELETE FROM connections WHERE session_hash = $1 AND provider = $2",
+                )
+                .bind(session.to_hex())
+                .bind(provider.as_str())
+                .execute(&self.pool)
+                .await?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -374,8 +386,9 @@ macro_rules! sql_store {
                 revoke: RevokePolicy<'_>,
                 now: Timestamp,
             ) -> Result<Vec<Disconnected>> {
-                // The DELETE locks the rows it removes: a concurrent token update waits, then finds
-                // nothing to update.
+                // A concurrent token update waits — for the rows the DELETE locks (PostgreSQL),
+                // or for the write lock BEGIN IMMEDIATE took (SQLite) — then finds nothing to
+                // update.
                 let mut tx = self.begin_write().await?;
                 let rows = match provider {
                     Some(provider) => {
@@ -466,7 +479,8 @@ macro_rules! sql_store {
                 holder: &LeaseHolder,
             ) -> Result<bool> {
                 let done = sqlx::query(
-                    "UPDATE connections SET refresh_lease_holder = NULL, refresh_lease_until = NULL \
+                    "UPDATE connections \
+                     SET refresh_lease_holder = NULL, refresh_lease_until = NULL \
                      WHERE session_hash = $1 AND provider = $2 AND refresh_lease_holder = $3",
                 )
                 .bind(session.to_hex())
@@ -477,7 +491,11 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn enqueue_revocation(&self, revocation: &NewRevocation, now: Timestamp) -> Result<i64> {
+            async fn enqueue_revocation(
+                &self,
+                revocation: &NewRevocation,
+                now: Timestamp,
+            ) -> Result<i64> {
                 Ok(Self::insert_revocation(&self.pool, revocation, now).await?.id)
             }
 
@@ -513,13 +531,14 @@ macro_rules! sql_store {
                 next_attempt_at: Timestamp,
                 attempts: u32,
             ) -> Result<bool> {
-                let done =
-                    sqlx::query("UPDATE revocations SET next_attempt_at = $2, attempts = $3 WHERE id = $1")
-                        .bind(id)
-                        .bind(seconds(next_attempt_at))
-                        .bind(i64::from(attempts))
-                        .execute(&self.pool)
-                        .await?;
+                let done = sqlx::query(
+                    "UPDATE revocations SET next_attempt_at = $2, attempts = $3 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(seconds(next_attempt_at))
+                .bind(i64::from(attempts))
+                .execute(&self.pool)
+                .await?;
                 Ok(done.rows_affected() == 1)
             }
         }

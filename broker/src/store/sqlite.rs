@@ -127,6 +127,9 @@ impl SqliteStore {
     }
 
     /// The flow cap's transaction: the write lock already serialises counting and inserting.
+    /// (Three round trips to the connection's worker where one autocommit statement would
+    /// do, holding the write lock across them: a little more contention under a flood of
+    /// flow starts, for one statement text shared with PostgreSQL.)
     async fn begin_flow_cap(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
         self.begin_write().await
     }
