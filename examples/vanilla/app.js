@@ -65,14 +65,20 @@ try {
 const fmtMoney = (value) =>
   typeof value === 'number' ? value.toLocaleString('en-US', { style: 'currency', currency: 'USD' }) : '—';
 
+/** An amount of a claim's first line, by its Blue Button variable (Part D events have no totals). */
+const lineAmount = (eob, variable) =>
+  eob.item?.[0]?.adjudication?.find((a) => a.category?.coding?.some((c) => c.code?.endsWith(`/${variable}`)))?.amount?.value;
+
 function claimRow(eob) {
   const type = eob.type?.coding?.find((c) => c.system?.endsWith('/eob-type'))?.code
     ?? eob.type?.coding?.[0]?.code ?? '—';
   const date = eob.billablePeriod?.start ?? eob.item?.[0]?.servicedDate ?? '—';
   const provider = eob.provider?.display ?? eob.provider?.identifier?.value
     ?? eob.careTeam?.[0]?.provider?.identifier?.value ?? eob.provider?.reference ?? '—';
-  const billed = eob.total?.find((t) => t.category?.coding?.some((c) => c.code === 'submitted' || c.code?.endsWith('/clm_tot_chrg_amt')))?.amount?.value;
-  const paid = eob.payment?.amount?.value;
+  // A drug event's cost and what the Part D plan paid sit on its line, not in totals.
+  const billed = eob.total?.find((t) => t.category?.coding?.some((c) => c.code === 'submitted' || c.code?.endsWith('/clm_tot_chrg_amt')))?.amount?.value
+    ?? lineAmount(eob, 'tot_rx_cst_amt');
+  const paid = eob.payment?.amount?.value ?? lineAmount(eob, 'cvrd_d_plan_pd_amt');
   const row = document.createElement('tr');
   for (const [text, cls] of [[String(type).toLowerCase(), ''], [date, ''], [provider, ''], [fmtMoney(billed), 'amount'], [fmtMoney(paid), 'amount']]) {
     const cell = document.createElement('td');

@@ -170,6 +170,9 @@ describe('the production build (examples/react/dist)', () => {
       const cells = [...document.querySelectorAll('#claims tbody tr td:first-child')];
       return cells.length > 0 && cells.every((td) => td.textContent === 'pde');
     });
+    // Drug events show their cost and what the plan paid (from the line: they have no totals).
+    const amounts = await page.locator('#claims tbody td.amount').allInnerTexts();
+    assert.ok(amounts.length > 0 && amounts.every((a) => /^\$[\d,]+\.\d\d$/.test(a)), amounts.join(' '));
     const pdeTotal = await text('#claims-total');
     await page.check('#filters input[value=carrier]');
     await page.waitForFunction((before) => document.querySelector('#claims-total').textContent !== before, pdeTotal);

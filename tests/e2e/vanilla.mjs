@@ -104,6 +104,9 @@ test('happy path: connect, see the data, page and filter claims, disconnect', as
   await page.check('#filters input[value=pde]');
   await page.waitForFunction(() => [...document.querySelectorAll('#claims tbody tr td:first-child')]
     .every((td) => td.textContent === 'pde'));
+  // Drug events show their cost and what the plan paid (from the line, as they have no totals).
+  const amounts = await page.locator('#claims tbody td.amount').allTextContents();
+  assert.ok(amounts.length > 0 && amounts.every((a) => /^\$[\d,]+\.\d\d$/.test(a)), amounts.join(' '));
   await shot('3-filtered');
 
   await page.click('connect-medicare-button button[part=disconnect]');
