@@ -9,6 +9,10 @@
 #   CM_PAYLOAD_BUDGET   brotli-11 bytes the payload may reach (default 15360 = 15 KB)
 #   CM_CANARY_SECRETS   comma-separated strings that must not occur anywhere in the package
 #                       (default: the canary client secret and tokens of the test broker)
+#   CM_INLINE_THRESHOLD LLVM's inline threshold for the LTO build (default 40)
+#   CM_WASM_OPT         wasm-opt's optimization passes (default: see below)
+# The last two are there to compare choices, e.g. `CM_WASM_OPT=-Oz scripts/build-npm.sh`:
+# every build prints the sizes.
 #
 # Steps: cargo (release profile: opt-level z, LTO, panic=abort; the SDK without `std`) → the
 # pinned wasm-bindgen into npm/build/ (its module; its JS glue is not used) → wasm-opt -Oz,
@@ -39,12 +43,12 @@ wasm-bindgen --version | grep -qx "wasm-bindgen $pinned" \
 target_dir=$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
 
 # `cargo rustc --crate-type cdylib`, not `cargo build`: with the crate's two crate types
-# (cdylib for the package, rlib for tests) cargo skips LTO, and the module is 20% larger.
-# LLVM's inliner at threshold 40 rather than opt-level z's default: ~1% less brotli, measured
-# (higher values grow the module again). Only this last rustc, which does the LTO, sees it.
+# (cdylib for the package, rlib for tests) cargo skips LTO, and the module is larger.
+# LLVM's inliner at threshold 40 rather than opt-level z's default: a little less brotli
+# (compare with CM_INLINE_THRESHOLD). Only this last rustc, which does the LTO, sees it.
 log "cargo: release build of the SDK for wasm32 (opt-level z, LTO, panic=abort, no std)"
 cargo rustc --release --locked --target wasm32-unknown-unknown -p connect-medicare --crate-type cdylib \
-  --no-default-features -- -C llvm-args=-inline-threshold=40
+  --no-default-features -- -C "llvm-args=-inline-threshold=${CM_INLINE_THRESHOLD:-40}"
 
 log "wasm-bindgen $pinned --target web"
 rm -rf npm/build npm/dist
@@ -61,9 +65,9 @@ mkdir -p npm/dist
 # --low-memory-unused: Rust leaves the first MiB below its data and stack, so wasm-opt may fold
 # small constant addresses into loads and stores.
 # --flatten --rereloop: Binaryen rebuilds the control flow, and -Oz then finds more; twice,
-# as written here, is ~1% less brotli than plain -Oz (measured; more rounds gain nothing).
-"$wasm_opt" --flatten --rereloop -Oz -Oz --flatten --rereloop -Oz --low-memory-unused --converge \
-  --strip-debug --strip-producers \
+# as written here, is a little less brotli than plain -Oz (compare with CM_WASM_OPT=-Oz).
+read -r -a passes <<< "${CM_WASM_OPT:---flatten --rereloop -Oz -Oz --flatten --rereloop -Oz}"
+"$wasm_opt" "${passes[@]}" --low-memory-unused --converge --strip-debug --strip-producers \
   npm/build/connect_medicare_bg.wasm -o npm/build/optimized.wasm
 # The last pass also drops the target_features section: only tools read it, not browsers.
 "$wasm_opt" --minify-imports-and-exports-and-modules --strip-target-features \

@@ -1,7 +1,7 @@
 // The app's `broker` option and the broker's `/v1/config`, checked before they are used.
 import { fail } from './error.js';
 
-const isString = (v) => typeof v === 'string';
+export const isString = (v) => typeof v === 'string';
 const isStrings = (v) => Array.isArray(v) && v.every(isString);
 
 /**

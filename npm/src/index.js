@@ -6,10 +6,10 @@
 // the browser's part around them: fetch to the broker, storage, the address bar, navigation.
 import { call, init } from '../build/loader.js';
 import { operations } from './core.js';
-import { brokerBase, usableProvider } from './config.js';
+import { brokerBase, isString, usableProvider } from './config.js';
 import { ConnectMedicareError, brokerError, fail } from './error.js';
 import { finishRedirect, keepFlow, navigate } from './flow.js';
-import { eobQuery, nextPage, pagePlan } from './paging.js';
+import { MAX_PAGES, eobQuery, nextPage, pagePlan } from './paging.js';
 
 export { ConnectMedicareError };
 
@@ -31,14 +31,11 @@ const CSRF = { 'x-connect-medicare': '1' };
 const completions = new Map();
 const DEFAULT_CONCURRENCY = 4;
 const MAX_CONCURRENCY = 10;
-const MAX_PAGES = 10000;
 const MAX_RETRY_AFTER = 30;
 
 /** The `resourceType` resources of a search Bundle, in order. */
 const resourcesOf = (bundle, type) =>
   (Array.isArray(bundle?.entry) ? bundle.entry : []).map((e) => e?.resource).filter((r) => r?.resourceType === type);
-
-const isString = (v) => typeof v === 'string';
 
 /** `[name, value]` string pairs, or `undefined`. */
 const pairs = (v) => (Array.isArray(v) && v.every((f) => Array.isArray(f) && f.length === 2 && f.every(isString)) ? v : undefined);

@@ -5,8 +5,8 @@
 // broker runs; here they only shape requests to the app's own broker, which checks them again.
 import { fail } from './error.js';
 
-/** Pages a plan may hold. */
-const MAX_PLANNED_PAGES = 10000;
+/** Pages a search may have: a plan may hold no more, nor an iteration go further. */
+export const MAX_PAGES = 10000;
 /** Claim types, when the provider does not list its own. */
 const EOB_TYPES = ['carrier', 'pde', 'dme', 'hha', 'hospice', 'inpatient', 'outpatient', 'snf'];
 
@@ -30,21 +30,21 @@ export function pageOf(url) {
   return { startIndex, count };
 }
 
-/** The first link of each paging relation. */
+/** The first link of each relation. */
 function linksOf(bundle) {
   const out = new Map();
   for (const link of Array.isArray(bundle?.link) ? bundle.link : []) {
-    const relation = link?.relation === 'prev' ? 'previous' : link?.relation;
-    if (typeof relation === 'string' && typeof link.url === 'string' && !out.has(relation)) out.set(relation, link.url);
+    const { relation, url } = link ?? {};
+    if (typeof relation === 'string' && typeof url === 'string' && !out.has(relation)) out.set(relation, url);
   }
   return out;
 }
 
+/** The page a link names, or `null` without one. */
+const pageAt = (url) => (url === undefined ? null : pageOf(url));
+
 /** The page after `bundle`, or `null` on the last one. */
-export function nextPage(bundle) {
-  const next = linksOf(bundle).get('next');
-  return next === undefined ? null : pageOf(next);
-}
+export const nextPage = (bundle) => pageAt(linksOf(bundle).get('next'));
 
 /**
  * Every page after `bundle` (which starts at `start`), planned from its `last` link: `null`
@@ -52,7 +52,7 @@ export function nextPage(bundle) {
  */
 export function pagePlan(bundle, start = -1) {
   const links = linksOf(bundle);
-  const next = nextPage(bundle);
+  const next = pageAt(links.get('next'));
   if (!links.has('last')) return null;
   const last = pageOf(links.get('last'));
   if (next === null) return [];
@@ -61,7 +61,7 @@ export function pagePlan(bundle, start = -1) {
   if (step === undefined) return null;
   if (last.startIndex < next.startIndex) throw unusable();
   const pages = Math.floor((last.startIndex - next.startIndex) / step) + 1;
-  if (pages > MAX_PLANNED_PAGES) throw unusable();
+  if (pages > MAX_PAGES) throw unusable();
   return Array.from({ length: pages }, (_, i) => ({ startIndex: next.startIndex + i * step, count: step }));
 }
 

@@ -17,7 +17,7 @@ use connect_medicare_protocol::{
     text::{cut, form_pairs, parse_uint},
 };
 
-use crate::out::{code, fail, fields, refused, unfit};
+use crate::out::{code, fail, fields, unfit};
 
 /// How long a flow lives when the broker does not say (seconds).
 const DEFAULT_FLOW_TTL_S: u64 = 600;
@@ -144,13 +144,6 @@ pub fn finish(
     if started.return_to.is_some_and(|p| !is_return_path(p)) {
         return bad_return_to();
     }
-    let refused = |e: &RuleError| {
-        refused(
-            code::INVALID_CONFIG,
-            "The broker's authorize request does not match its configuration",
-            e,
-        )
-    };
     let redirect = match answer.method {
         "get" => AuthorizeRedirect::Get {
             url: answer.target.to_owned(),
@@ -159,10 +152,10 @@ pub fn finish(
             action: answer.target.to_owned(),
             fields: form_pairs(answer.form),
         },
-        _ => return refused(&RuleError::MissingParameter("authorize")),
+        _ => return mismatch(),
     };
     if matches!(redirect, AuthorizeRedirect::Post { .. }) != started.post {
-        return refused(&RuleError::ParameterMismatch("method"));
+        return mismatch();
     }
     let challenge = verifier.challenge();
     let expect = AuthorizeExpectations {
@@ -175,8 +168,8 @@ pub fn finish(
         challenge: &challenge,
         allow_post: provider.authorize_post,
     };
-    if let Err(e) = redirect.validate(&expect) {
-        return refused(&e);
+    if let Err(_rule) = redirect.validate(&expect) {
+        return mismatch();
     }
     let ttl_s = match answer.expires_in {
         0 => DEFAULT_FLOW_TTL_S,
@@ -266,12 +259,20 @@ pub fn callback_state(url: &str) -> String {
     match Callback::parse(url) {
         Ok(Some(callback)) => callback.state().as_str().to_owned(),
         Ok(None) => String::new(),
-        Err(e) => malformed(&e),
+        Err(_rule) => malformed(),
     }
 }
 
-fn malformed(e: &RuleError) -> String {
-    refused(code::INVALID_REQUEST, "The callback URL is malformed", e)
+/// The broker's authorize request broke a rule (which one is not said: see `out::fail`).
+fn mismatch() -> String {
+    fail(
+        code::INVALID_CONFIG,
+        "The broker's authorize request does not match its configuration",
+    )
+}
+
+fn malformed() -> String {
+    fail(code::INVALID_REQUEST, "The callback URL is malformed")
 }
 
 /// Reads the callback `url` against `record`, the flow kept under its `state` (already
@@ -282,7 +283,7 @@ pub fn complete(url: &str, record: Option<&str>, now: u64) -> String {
     let callback = match Callback::parse(url) {
         Ok(Some(callback)) => callback,
         Ok(None) => return unfit(code::INVALID_REQUEST),
-        Err(e) => return malformed(&e),
+        Err(_rule) => return malformed(),
     };
     let Some(flow) = record.and_then(Record::decode).filter(|r| now < r.expires) else {
         return fail(
@@ -315,10 +316,9 @@ pub fn complete(url: &str, record: Option<&str>, now: u64) -> String {
             ]
             .concat(),
         ),
-        Err(other) => refused(
+        Err(_rule) => fail(
             code::INVALID_REQUEST,
             "The callback does not match this sign-in",
-            &other,
         ),
     }
 }

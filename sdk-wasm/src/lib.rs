@@ -35,7 +35,7 @@
 //! panicking paths; and scripts/build-npm.sh builds it without `std` (the default `std`
 //! feature is for tests and native builds): a panic, which no path should reach, traps.
 //! Refusals carry a message, not the protocol rule's own code (`audience_mismatch`, say):
-//! the table of those codes would cost ~300 bytes brotli; the broker runs the same rules.
+//! the table of those codes would ship too; the broker runs the same rules.
 //!
 //! # Security
 //!
@@ -166,7 +166,7 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     core::arch::wasm32::unreachable()
 }
 
-/// A small allocator instead of dlmalloc: about 2.5 KB less brotli in the shipped module.
+/// A small allocator instead of dlmalloc: a smaller shipped module.
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
 static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =

@@ -5,8 +5,6 @@
 
 use crate::prelude::*;
 
-use connect_medicare_protocol::Error as RuleError;
-
 /// The codes the module refuses with, as strings: constants, so it holds these and not the
 /// contract's whole table.
 pub mod code {
@@ -38,7 +36,9 @@ pub(crate) fn fields(parts: &[&str]) -> String {
     out
 }
 
-/// A refusal with `code` and `message`.
+/// A refusal with `code` and `message`. When a protocol rule refused, the message says what
+/// was refused, not which rule (`audience_mismatch`, say): naming rules would bring the
+/// protocol's whole table of rule codes into the module. The broker runs the same rules.
 pub(crate) fn fail(code: &str, message: &str) -> String {
     fields(&[&["!", code].concat(), message])
 }
@@ -47,13 +47,6 @@ pub(crate) fn fail(code: &str, message: &str) -> String {
 /// fields that are not what an earlier operation answered.
 pub(crate) fn unfit(code: &str) -> String {
     fail(code, "Input the module cannot read")
-}
-
-/// A protocol rule refused something. The message is `context` alone: the rule's own code
-/// (`audience_mismatch`, say) would bring the protocol's whole table of codes into the
-/// module (~300 bytes brotli). The broker runs the same rules and reports them.
-pub(crate) fn refused(code: &str, context: &str, _rule: &RuleError) -> String {
-    fail(code, context)
 }
 
 /// A refusal read back (for tests and native callers): `Some((code, message))`.
