@@ -6,20 +6,27 @@ mod common;
 
 use common::*;
 use connect_medicare_protocol::contract::ErrorCode;
-use connect_medicare_sandbox::{FaultConfig, Storm};
+use connect_medicare_sandbox::{FaultConfig, Sandbox, SandboxConfig, Storm};
 use reqwest::header;
+
+/// A sandbox configured by `change` (its faults, say) and a broker in front of it (with its
+/// setup, which holds the broker's files).
+async fn behind_broker(change: impl FnOnce(&mut SandboxConfig)) -> (Sandbox, BrokerSetup, Broker) {
+    let sandbox = sandbox_with(change).await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    (sandbox, setup, broker)
+}
 
 #[tokio::test]
 async fn a_short_retry_after_is_waited_out_once() {
-    let sandbox = sandbox_with(|c| {
+    let (sandbox, _setup, broker) = behind_broker(|c| {
         c.faults = FaultConfig {
             storm: Some(Storm::Requests(1)),
             ..FaultConfig::default()
         };
     })
     .await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
     let mut browser = Client::new(&broker);
     connect(&mut browser, &sandbox, 1).await;
     // The first upstream read is throttled with Retry-After: 1; the browser never sees it.
@@ -44,15 +51,13 @@ async fn a_short_retry_after_is_waited_out_once() {
 
 #[tokio::test]
 async fn a_long_throttle_reaches_the_browser_with_retry_after() {
-    let sandbox = sandbox_with(|c| {
+    let (sandbox, _setup, broker) = behind_broker(|c| {
         c.faults = FaultConfig {
             storm: Some(Storm::Seconds(60)),
             ..FaultConfig::default()
         };
     })
     .await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
     let mut browser = Client::new(&broker);
     connect(&mut browser, &sandbox, 2).await;
     let reply = browser.get("/v1/fhir/medicare/ExplanationOfBenefit").await;
@@ -74,15 +79,13 @@ async fn a_long_throttle_reaches_the_browser_with_retry_after() {
 
 #[tokio::test]
 async fn upstream_errors_are_retried_then_reported() {
-    let sandbox = sandbox_with(|c| {
+    let (sandbox, _setup, broker) = behind_broker(|c| {
         c.faults = FaultConfig {
             error_rate: 1.0,
             ..FaultConfig::default()
         };
     })
     .await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
     let mut browser = Client::new(&broker);
     connect(&mut browser, &sandbox, 3).await;
     let reply = browser.get("/v1/fhir/medicare/Coverage").await;
@@ -103,7 +106,7 @@ async fn upstream_errors_are_retried_then_reported() {
 #[tokio::test]
 async fn some_upstream_errors_are_absorbed_by_retries() {
     // Seeded dice: with a one-in-three failure rate, three tries make every read succeed.
-    let sandbox = sandbox_with(|c| {
+    let (sandbox, _setup, broker) = behind_broker(|c| {
         c.seed = 7;
         c.faults = FaultConfig {
             error_rate: 0.33,
@@ -111,8 +114,6 @@ async fn some_upstream_errors_are_absorbed_by_retries() {
         };
     })
     .await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
     let mut browser = Client::new(&broker);
     connect(&mut browser, &sandbox, 4).await;
     let mut ok = 0;
@@ -133,15 +134,13 @@ async fn some_upstream_errors_are_absorbed_by_retries() {
 
 #[tokio::test]
 async fn dropped_connections_are_retried_then_reported() {
-    let sandbox = sandbox_with(|c| {
+    let (sandbox, _setup, broker) = behind_broker(|c| {
         c.faults = FaultConfig {
             drop_rate: 1.0,
             ..FaultConfig::default()
         };
     })
     .await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
     // Every API request is dropped, the token exchange too: the sign-in fails cleanly.
     let mut browser = Client::new(&broker);
     let flow = start_flow(&mut browser, "get").await;

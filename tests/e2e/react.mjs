@@ -207,12 +207,7 @@ describe('the production build (examples/react/dist)', () => {
   test('a 429 storm: the UI waits (retryAfter) and recovers without losing the connection', async () => {
     await connect(servers, { user: 'BBUser00003' });
     await page.locator('#claims tbody tr').first().waitFor();
-    const storm = await fetch(`${servers.sandbox}/__admin/faults`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ storm_seconds: 3 }),
-    });
-    assert.equal(storm.status, 200);
+    await servers.admin('faults', { storm_seconds: 3 });
     await page.click('#next');
     await page.waitForFunction(() => document.querySelector('#status').textContent.includes('busy'));
     await shot('7-throttled');
@@ -226,12 +221,7 @@ describe('the production build (examples/react/dist)', () => {
   test('grant expiry shows the reconnect prompt; consenting again restores access', async () => {
     await connect(servers, { user: 'BBUser00007' });
     await page.locator('#claims tbody tr').first().waitFor();
-    const clock = await fetch(`${servers.sandbox}/__admin/clock`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ advance_seconds: 400 * 86400 }),
-    });
-    assert.equal(clock.status, 200);
+    await servers.admin('clock', { advance_seconds: 400 * 86400 });
     await page.reload();
     await page.locator('#reconnect').waitFor({ state: 'visible' });
     assert.equal(await page.locator('#data').count(), 0);

@@ -117,6 +117,19 @@ ${providers.replaceAll('{sandbox}', sandbox.value).replaceAll('{redirect}', redi
     dir,
     /** The broker's log so far (for a test's failure message, and the no-secrets check). */
     brokerLog: () => broker.log.join('\n'),
+    /**
+     * Tells the sandbox's admin endpoint `body` at `/__admin/<what>` (`faults`: throttling and
+     * errors; `clock`: tokens and grants age, the broker's clock does not move); fails unless
+     * it is taken.
+     */
+    async admin(what, body) {
+      const response = await fetch(`${sandbox.value}/__admin/${what}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      if (response.status !== 200) throw new Error(`sandbox /__admin/${what}: ${response.status} ${await response.text()}`);
+    },
     /** Stops and starts the broker again on the same port and store (sessions must survive). */
     async restartBroker() {
       await stop(broker.child);

@@ -140,12 +140,7 @@ test('a 429 storm: the UI waits and recovers without losing the connection', asy
   await connect({ user: 'BBUser00003' });
   await page.locator('#claims tbody tr').first().waitFor();
   // Three seconds of throttling at the sandbox: longer than the broker waits out itself.
-  const storm = await fetch(`${servers.sandbox}/__admin/faults`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ storm_seconds: 3 }),
-  });
-  assert.equal(storm.status, 200);
+  await servers.admin('faults', { storm_seconds: 3 });
   await page.click('#next');
   await page.waitForFunction(() => document.querySelector('#status').textContent.includes('busy'));
   await shot('7-throttled');
@@ -164,14 +159,7 @@ test('the broker restarted mid-session: the user stays connected', async () => {
 });
 
 /** Moves the sandbox's clock (tokens and grants age; the broker's clock does not move). */
-async function advanceSandbox(seconds) {
-  const response = await fetch(`${servers.sandbox}/__admin/clock`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ advance_seconds: seconds }),
-  });
-  assert.equal(response.status, 200, await response.text());
-}
+const advanceSandbox = (seconds) => servers.admin('clock', { advance_seconds: seconds });
 
 async function metric(name) {
   const text = await (await fetch(`${servers.app}metrics`)).text();
