@@ -194,6 +194,6 @@ export class ConnectMedicare {
   allClaims(query?: ClaimsQuery & { concurrency?: number }): Promise<ExplanationOfBenefit[]>;
   /** OpenID Connect userinfo. */
   userinfo(provider?: string): Promise<UserInfo>;
-  /** Disconnects one provider (revoking its grant), or every one. Idempotent. */
+  /** Disconnects one provider, or every one: the broker deletes its tokens and asks the provider to revoke them where it can. Idempotent. */
   disconnect(provider?: string): Promise<DisconnectResult>;
 }

@@ -4,6 +4,7 @@
 # when it is over budget, then scans the package for canary secrets and fails on any hit.
 #
 #   scripts/build-npm.sh
+#   cd npm && npm ci && npm run build      # the same, from the package's own directory
 #
 # Environment:
 #   CM_PAYLOAD_BUDGET   brotli-11 bytes the payload may reach (default 15360 = 15 KB)
@@ -20,18 +21,30 @@
 # sdk-wasm/js/loader.js and the new names written into a copy of it → esbuild bundles and
 # minifies the JS layer (npm/src/) with the loader into npm/dist/index.js and
 # npm/dist/button.js, next to the wasm.
-# Tools come from tests/node_modules (wasm-opt from the npm `binaryen` package — never
-# /usr/bin/wasm-opt: Debian's 108 emits broken modules — and esbuild) and ~/.cargo/bin
-# (wasm-bindgen). Run scripts/setup.sh first on a fresh machine.
+#
+# Tools: the package's own devDependencies, from npm/node_modules/.bin (`cd npm && npm ci`, or
+# scripts/setup.sh): esbuild, and wasm-opt from the npm `binaryen` package — never
+# /usr/bin/wasm-opt: Debian's 108 emits broken modules. Besides them: cargo with the
+# wasm32-unknown-unknown target, the pinned wasm-bindgen-cli in ~/.cargo/bin (scripts/setup.sh
+# installs both), and node. The two checks at the end (tests/npm/payload.mjs and canary.mjs)
+# use only Node's built-in modules: tests/node_modules is not needed.
+#
+# Packing does not build: npm/package.json's `prepack` only checks that every file the package
+# lists is there (it fails with "run npm run build first" otherwise). A build needs cargo, the
+# wasm32 target and wasm-bindgen-cli, and takes minutes; `npm pack` is run by the package tests
+# (tests/npm/package.test.mjs), which must stay fast and work offline, and by `npm publish`,
+# which must ship exactly the files that were built, measured and canary-scanned here. So:
+# `npm run build`, then `npm pack` / `npm publish`. There is no `prepare` script either: it
+# would run this build on every plain `npm install` inside npm/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '==> %s\n' "$*" >&2; }
 
-wasm_opt=tests/node_modules/.bin/wasm-opt
-esbuild=tests/node_modules/.bin/esbuild
+wasm_opt=npm/node_modules/.bin/wasm-opt
+esbuild=npm/node_modules/.bin/esbuild
 for tool in "$wasm_opt" "$esbuild"; do
-  [ -x "$tool" ] || { echo "build-npm: $tool is missing: run scripts/setup.sh" >&2; exit 1; }
+  [ -x "$tool" ] || { echo "build-npm: $tool is missing: run \`cd npm && npm ci\` (or scripts/setup.sh)" >&2; exit 1; }
 done
 pinned=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)"/\1/p' Cargo.toml)
 # sdk-wasm names wasm-bindgen itself (without `std`): it must be the workspace's pin.

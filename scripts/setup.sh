@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian 12 machine, and skips whatever is
 # already there: the wasm target, cargo-nextest, the pinned wasm-bindgen-cli, Debian's Chromium,
-# ChromeDriver and PostgreSQL (the broker's tests start private servers of it), and the Node
-# packages of tests/ (playwright-core, binaryen's wasm-opt, TypeScript, esbuild).
+# ChromeDriver and PostgreSQL (the broker's tests start private servers of it), the Node
+# packages of tests/ (playwright-core, TypeScript, @types/fhir) and the npm package's own build
+# tools in npm/ (esbuild, binaryen's wasm-opt).
 # Safe to run again and again; the test and demo commands call it first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,7 @@ fi
 
 # Debian packages, installed only when missing. Never Debian's binaryen: its wasm-opt 108
 # produces broken modules; wasm-opt comes from the npm `binaryen` package instead.
-apt_packages=(chromium chromium-driver postgresql)
+apt_packages=(chromium chromium-driver postgresql systemd)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -46,9 +47,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Node packages of the browser-test project, from its lockfile.
-if [ ! -f tests/node_modules/.package-lock.json ] \
-  || [ tests/package-lock.json -nt tests/node_modules/.package-lock.json ]; then
-  log "installing the Node packages of tests/"
-  (cd tests && npm ci --no-audit --no-fund --loglevel=error)
-fi
+# Node packages, each project from its lockfile, when missing or stale: the browser-test
+# project, and the npm package's build tools (its devDependencies, for scripts/build-npm.sh).
+for dir in tests npm; do
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] \
+    || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    log "installing the Node packages of $dir/"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done

@@ -295,13 +295,18 @@ async fn config_route(State(state): State<AppState>) -> Response {
 ///
 /// Request spans carry the method and the path only — never the query string, which on the
 /// app's callback page holds the authorization code and `state`.
+///
+/// `/metrics` is on this router only when the configuration gives it no listener of its own
+/// (`metrics_listen`); otherwise [`metrics_app`] serves it there.
 pub fn app(state: AppState) -> Router {
-    let router = Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_route))
         .route("/openapi.json", get(openapi))
         .nest("/v1", api(&state));
+    if state.config().metrics_listen().is_none() {
+        router = router.route("/metrics", get(metrics_route));
+    }
     let router = match state.config().static_dir() {
         Some(dir) => router.fallback(static_site(&state, dir)),
         None => router.fallback(not_found),
@@ -421,6 +426,14 @@ async fn record(State(state): State<AppState>, request: Request, next: Next) -> 
     response
 }
 
+/// The router of the metrics listener (`metrics_listen`): `GET /metrics` and nothing else.
+pub fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_route))
+        .fallback(not_found)
+        .with_state(state)
+}
+
 /// `GET /metrics`: Prometheus text format.
 async fn metrics_route(State(state): State<AppState>) -> Response {
     let mut response = state.metrics().render().into_response();
@@ -444,42 +457,21 @@ async fn openapi() -> Response {
     response
 }
 
-/// `GET /readyz`: 200 when the store answers and every provider's discovery document can be
-/// fetched; 503 otherwise, naming what failed.
+/// `GET /readyz`: the broker's own readiness — its configuration is loaded (it is serving)
+/// and its store answers: 200, else 503. Upstream providers are not part of it: when CMS is
+/// slow every replica would leave the load balancer at once, and none could serve what does
+/// not need CMS (sessions, disconnect). Their health is the `cm_broker_upstream_up` metric
+/// and a log line ([`probe_upstreams`]).
 async fn readyz(State(state): State<AppState>) -> Response {
-    let mut ready = true;
     let probe = crate::ids::SessionId::from_random_bytes([0; 32]).hash();
-    let store = match state.store().get_session(&probe, state.now()).await {
-        Ok(_) => "ok",
+    let (status, store) = match state.store().get_session(&probe, state.now()).await {
+        Ok(_) => (StatusCode::OK, "ok"),
         Err(e) => {
             tracing::warn!(error = %e, "readiness: the store failed");
-            ready = false;
-            "unavailable"
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
         }
     };
-    let mut providers = serde_json::Map::new();
-    for provider in state.providers() {
-        let url = provider
-            .resolved
-            .provider()
-            .fhir_base()
-            .join(".well-known/smart-configuration");
-        let request = state.upstream().client().get(&url).send();
-        let ok = tokio::time::timeout(Duration::from_secs(3), request)
-            .await
-            .is_ok_and(|r| r.is_ok_and(|r| r.status().is_success()));
-        ready &= ok;
-        providers.insert(
-            provider.resolved.id().as_str().to_owned(),
-            serde_json::Value::from(if ok { "ok" } else { "unavailable" }),
-        );
-    }
-    let status = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    let body = serde_json::json!({"store": store, "providers": providers});
+    let body = serde_json::json!({"config": "loaded", "store": store});
     let mut response = (status, axum::Json(body)).into_response();
     response
         .headers_mut()
@@ -489,12 +481,42 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 /// How often housekeeping runs.
 const HOUSEKEEPING_PERIOD: Duration = Duration::from_secs(30);
+/// How long a health probe of a provider may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Fetches every provider's discovery document once and records whether it answered in
+/// `cm_broker_upstream_up`, logging each change (down: a warning; back up: info).
+/// Housekeeping calls it periodically; so may tests.
+pub async fn probe_upstreams(state: &AppState) {
+    for provider in state.providers() {
+        let id = provider.resolved.id().as_str();
+        let url = provider
+            .resolved
+            .provider()
+            .fhir_base()
+            .join(".well-known/smart-configuration");
+        let request = state.upstream().client().get(&url).send();
+        let outcome = match tokio::time::timeout(PROBE_TIMEOUT, request).await {
+            Err(_) => Err("timed out".to_owned()),
+            Ok(Err(e)) => Err(crate::upstream::transport(&e).to_string()),
+            Ok(Ok(r)) if r.status().is_success() => Ok(()),
+            Ok(Ok(r)) => Err(format!("HTTP {}", r.status().as_u16())),
+        };
+        if state.metrics().upstream_up(id, outcome.is_ok()) {
+            match outcome {
+                Ok(()) => tracing::info!(provider = id, "the provider answers again"),
+                Err(why) => tracing::warn!(provider = id, why, "the provider does not answer"),
+            }
+        }
+    }
+}
 
 /// Retries pending revocations and purges expired flows and sessions, forever.
 pub(crate) async fn housekeeping(state: AppState) {
     let mut tick = tokio::time::interval(HOUSEKEEPING_PERIOD);
     loop {
         tick.tick().await;
+        probe_upstreams(&state).await;
         if let Err(e) = session::drain_revocations(&state).await {
             tracing::warn!(error = %e, "retrying pending revocations failed");
         }

@@ -6,6 +6,8 @@
 //! | variable | replaces |
 //! |---|---|
 //! | `CM_BROKER_LISTEN` | `listen` |
+//! | `CM_BROKER_METRICS_LISTEN` | `metrics_listen` |
+//! | `CM_BROKER_MAX_CONNECTIONS`, `CM_BROKER_HEADER_READ_TIMEOUT_SECONDS` | the same names |
 //! | `CM_BROKER_PUBLIC_BASE_URL` | `public_base_url` |
 //! | `CM_BROKER_ALLOWED_ORIGINS` | `allowed_origins` (comma-separated) |
 //! | `CM_BROKER_DATABASE` | `database` |
@@ -57,6 +59,10 @@ const COMMAND_LINE_VARS: [&str; 3] = ["CONFIG", "LOG", "LOG_FORMAT"];
 const EXAMPLE_KEY: &[u8; 32] = b"example-key-do-not-use-32-bytes!";
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Connections held open at once. Each costs a file descriptor: the systemd unit in
+/// `broker/` raises the limit to 65536, far above this.
+const DEFAULT_MAX_CONNECTIONS: u64 = 4_096;
+const DEFAULT_HEADER_READ_TIMEOUT: u64 = 10;
 const DEFAULT_FLOW_TTL: u64 = 600;
 const DEFAULT_MAX_PENDING_FLOWS: u64 = 10_000;
 const DEFAULT_SESSION_TTL: u64 = 30 * 24 * 3600;
@@ -70,6 +76,9 @@ const DEFAULT_MAX_UPSTREAM_BODY: u64 = 64 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Config {
     listen: SocketAddr,
+    metrics_listen: Option<SocketAddr>,
+    max_connections: usize,
+    header_read_timeout: Duration,
     public_base_url: Url,
     public_origin: Origin,
     allowed_origins: Vec<Origin>,
@@ -307,6 +316,24 @@ impl Config {
     /// The address and port to listen on.
     pub fn listen(&self) -> SocketAddr {
         self.listen
+    }
+
+    /// Where `/metrics` is served when it has a listener of its own; `None`: on the main
+    /// listener, beside the API.
+    pub fn metrics_listen(&self) -> Option<SocketAddr> {
+        self.metrics_listen
+    }
+
+    /// The most client connections held open at once; more wait in the kernel's backlog.
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+    }
+
+    /// How long a new connection has to deliver its first request's head — from the moment
+    /// it is accepted, so a socket that never sends a byte is closed too — and how long any
+    /// later request head may take.
+    pub fn header_read_timeout(&self) -> Duration {
+        self.header_read_timeout
     }
 
     /// The URL the app (and the broker under it) is served at.
@@ -636,6 +663,9 @@ fn scrub(message: &str) -> String {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     listen: Option<String>,
+    metrics_listen: Option<String>,
+    max_connections: Option<u64>,
+    header_read_timeout_seconds: Option<u64>,
     public_base_url: Option<String>,
     allowed_origins: Option<Vec<String>>,
     database: Option<String>,
@@ -747,6 +777,11 @@ impl RawConfig {
             };
             match key {
                 "LISTEN" => self.listen = Some(value),
+                "METRICS_LISTEN" => self.metrics_listen = Some(value),
+                "MAX_CONNECTIONS" => self.max_connections = number(problems),
+                "HEADER_READ_TIMEOUT_SECONDS" => {
+                    self.header_read_timeout_seconds = number(problems);
+                }
                 "PUBLIC_BASE_URL" => self.public_base_url = Some(value),
                 "ALLOWED_ORIGINS" => {
                     self.allowed_origins = Some(
@@ -825,6 +860,22 @@ impl RawConfig {
             .parse::<SocketAddr>()
             .map_err(|_| problems.push("listen: must be IP:port, e.g. 127.0.0.1:8080".into()))
             .ok();
+        let metrics_listen = match self.metrics_listen.as_deref().map(str::parse::<SocketAddr>) {
+            None => Some(None),
+            Some(Ok(address)) if Some(address) == listen && address.port() != 0 => {
+                problems.push(
+                    "metrics_listen: must differ from listen (leave it out to serve /metrics \
+                     beside the API)"
+                        .into(),
+                );
+                None
+            }
+            Some(Ok(address)) => Some(Some(address)),
+            Some(Err(_)) => {
+                problems.push("metrics_listen: must be IP:port, e.g. 127.0.0.1:9090".into());
+                None
+            }
+        };
 
         let public = match self.public_base_url.as_deref() {
             None => {
@@ -942,6 +993,20 @@ impl RawConfig {
             0,
             3_600,
         );
+        let max_connections = bounded(
+            "max_connections",
+            self.max_connections,
+            DEFAULT_MAX_CONNECTIONS,
+            8,
+            1_000_000,
+        );
+        let header_read_timeout = bounded(
+            "header_read_timeout_seconds",
+            self.header_read_timeout_seconds,
+            DEFAULT_HEADER_READ_TIMEOUT,
+            1,
+            300,
+        );
         let connect_timeout = bounded(
             "upstream.connect_timeout_seconds",
             self.upstream.connect_timeout_seconds,
@@ -988,6 +1053,9 @@ impl RawConfig {
         let (public_base_url, public_origin) = public?;
         Some(Config {
             listen: listen?,
+            metrics_listen: metrics_listen?,
+            max_connections: usize::try_from(max_connections?).ok()?,
+            header_read_timeout: Duration::from_secs(header_read_timeout?),
             public_base_url,
             public_origin,
             allowed_origins,
@@ -1421,6 +1489,9 @@ redirect_uri = "http://localhost:8080/callback"
     fn minimal_config_gets_defaults() {
         let config = parse(&minimal()).unwrap();
         assert_eq!(config.listen().to_string(), "127.0.0.1:8080");
+        assert_eq!(config.metrics_listen(), None);
+        assert_eq!(config.max_connections(), 4_096);
+        assert_eq!(config.header_read_timeout(), Duration::from_secs(10));
         assert_eq!(config.public_origin().as_str(), "http://localhost:8080");
         assert_eq!(
             config
@@ -1637,6 +1708,51 @@ redirect_uri = "http://localhost:8080/callback"
                 .warnings()
                 .iter()
                 .any(|w| w.contains("providers[0].client_secret"))
+        );
+    }
+
+    #[test]
+    fn connection_limits_and_the_metrics_listener() {
+        let text = format!(
+            "metrics_listen = \"127.0.0.1:9090\"\nmax_connections = 100\n\
+             header_read_timeout_seconds = 3\n{}",
+            minimal()
+        );
+        let config = parse(&text).unwrap();
+        assert_eq!(
+            config.metrics_listen(),
+            Some("127.0.0.1:9090".parse().unwrap())
+        );
+        assert_eq!(config.max_connections(), 100);
+        assert_eq!(config.header_read_timeout(), Duration::from_secs(3));
+        let mut env = secret_env();
+        env.push(("CM_BROKER_METRICS_LISTEN", "127.0.0.1:9191"));
+        env.push(("CM_BROKER_MAX_CONNECTIONS", "64"));
+        let config = parse_with(&minimal(), env).unwrap();
+        assert_eq!(
+            config.metrics_listen(),
+            Some("127.0.0.1:9191".parse().unwrap())
+        );
+        assert_eq!(config.max_connections(), 64);
+
+        assert_problem(
+            parse(&format!("metrics_listen = \"localhost\"\n{}", minimal())),
+            "metrics_listen: must be IP:port",
+        );
+        assert_problem(
+            parse(&format!(
+                "listen = \"127.0.0.1:8080\"\nmetrics_listen = \"127.0.0.1:8080\"\n{}",
+                minimal()
+            )),
+            "metrics_listen: must differ from listen",
+        );
+        assert_problem(
+            parse(&format!("max_connections = 0\n{}", minimal())),
+            "max_connections: must be between",
+        );
+        assert_problem(
+            parse(&format!("header_read_timeout_seconds = 0\n{}", minimal())),
+            "header_read_timeout_seconds: must be between",
         );
     }
 
@@ -2038,8 +2154,29 @@ redirect_uri = "http://localhost:8080/callback"
             config.warnings()
         );
 
-        // The commented-out SMART provider parses too, once uncommented.
+        // Every commented-out setting parses too, once uncommented, and the paths it names
+        // exist (keys_file names a deployment path, /etc/...: left out).
         let (before, smart) = text.split_once("# --- SMART provider example ---").unwrap();
+        let settings: String = before
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(setting)
+                    if setting.contains(" = ")
+                        && setting.starts_with(|c: char| c.is_ascii_lowercase())
+                        && !setting.starts_with("keys_file") =>
+                {
+                    setting
+                }
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = Config::parse(&settings, &path, Env::from_pairs(secret_env())).unwrap();
+        let static_dir = config.static_dir().expect("static_dir is uncommented");
+        assert!(static_dir.join("index.html").is_file(), "{static_dir:?}");
+        assert!(config.metrics_listen().is_some());
+
+        // The commented-out SMART provider parses too, once uncommented.
         let uncommented: String = smart
             .lines()
             .map(|line| line.strip_prefix("# ").unwrap_or(line))

@@ -18,8 +18,10 @@
 //!   one refresh per connection between them) and [`MemoryStore`] (tests).
 //! - [`ApiError`] and [`ApiJson`]: one JSON error shape for every failure.
 //! - [`app`]: the router — the `/v1` API (flows, session, disconnect, the FHIR proxy),
-//!   `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, and the optional static site; and
-//!   [`serve`], with its header-read timeout, header cap and graceful shutdown.
+//!   `/healthz`, `/readyz`, `/metrics`, `/openapi.json`, and the optional static site;
+//!   [`metrics_app`] when `/metrics` has a listener of its own; and [`serve`] /
+//!   [`serve_metrics`], with their header-read deadlines, connection and header caps and
+//!   graceful shutdown.
 //!
 //! # Quick start
 //!
@@ -72,7 +74,9 @@ mod session;
 mod store;
 mod upstream;
 
-pub use app::{AppState, MAX_BODY_BYTES, OPENAPI, app, content_security_policy};
+pub use app::{
+    AppState, MAX_BODY_BYTES, OPENAPI, app, content_security_policy, metrics_app, probe_upstreams,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     Config, DatabaseConfig, ENV_PREFIX, Env, PostgresUrl, ProviderConfig, ProviderUpstream,
@@ -82,7 +86,7 @@ pub use crypto::{Aad, Ciphertext, KeyId, KeyMaterial, KeyRing, TokenKind, new_ke
 pub use error::{ApiError, ApiJson, Error, Result};
 pub use ids::{FlowCookie, FlowCookieHash, FlowKey, SessionHash, SessionId};
 pub use origin::Origin;
-pub use server::{HEADER_READ_TIMEOUT, MAX_HEADER_BYTES, SHUTDOWN_GRACE, serve};
+pub use server::{MAX_HEADER_BYTES, SHUTDOWN_GRACE, serve, serve_metrics};
 pub use session::drain_revocations;
 pub use store::{
     BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, FlowStatus, LeaseHolder, MemoryStore,

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use connect_medicare_broker::{
     AppState, Clock as _, Config, KeyMaterial, SystemClock, new_key_id, open_store, serve,
+    serve_metrics,
 };
 use secrecy::ExposeSecret as _;
 use tracing_subscriber::EnvFilter;
@@ -42,20 +43,22 @@ enum LogFormat {
     Json,
 }
 
+/// Where the configuration comes from: the same for `serve` and `check-config`.
+#[derive(clap::Args)]
+struct ConfigArg {
+    /// The configuration file (see broker.example.toml); CM_BROKER_* variables override it.
+    #[arg(long, short, env = "CM_BROKER_CONFIG")]
+    config: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the broker: the /v1 API, GET /healthz, and the static directory if configured.
-    Serve {
-        /// The configuration file (see broker.example.toml).
-        #[arg(long, short, env = "CM_BROKER_CONFIG")]
-        config: PathBuf,
-    },
-    /// Load and validate a configuration file (with CM_BROKER_* overrides) and print its
-    /// warnings; exits non-zero when it is invalid.
-    CheckConfig {
-        /// The configuration file.
-        config: PathBuf,
-    },
+    /// Serve the broker: the /v1 API, GET /healthz, GET /readyz, GET /metrics (or on
+    /// metrics_listen), and the static directory if configured.
+    Serve(ConfigArg),
+    /// Load and validate the configuration exactly as `serve` would (the file and the
+    /// CM_BROKER_* overrides) and print its warnings; exits non-zero when it is invalid.
+    CheckConfig(ConfigArg),
     /// Print a fresh token-encryption key as a [[keys]] entry to append to the configuration.
     GenKey {
         /// The key's id (default: today's date and a random suffix).
@@ -79,11 +82,11 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve { config } => {
+        Command::Serve(ConfigArg { config }) => {
             let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
             runtime.block_on(run_serve(config))
         }
-        Command::CheckConfig { config } => check_config(config),
+        Command::CheckConfig(ConfigArg { config }) => check_config(config),
         Command::GenKey { id } => gen_key(id),
     }
 }
@@ -118,8 +121,38 @@ async fn run_serve(path: PathBuf) -> anyhow::Result<()> {
         public_base_url = %config.public_base_url(),
         "serving"
     );
+    let metrics_listener = match config.metrics_listen() {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address} (metrics_listen)"))?,
+        ),
+        None => None,
+    };
     let state = AppState::new(Arc::new(config), store, Arc::new(SystemClock)).await?;
-    serve(listener, state, shutdown_signal()).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let metrics = match metrics_listener {
+        Some(listener) => {
+            tracing::info!(metrics = %listener.local_addr()?, "serving /metrics on its own listener");
+            let mut stopped = stopped.clone();
+            Some(tokio::spawn(serve_metrics(
+                listener,
+                state.clone(),
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                },
+            )))
+        }
+        None => None,
+    };
+    serve(listener, state, async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    })
+    .await?;
+    if let Some(metrics) = metrics {
+        metrics.await.context("the metrics listener failed")??;
+    }
     tracing::info!("stopped");
     Ok(())
 }

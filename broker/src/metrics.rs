@@ -79,6 +79,7 @@ pub(crate) struct Metrics {
     refreshes: AtomicU64,
     refresh_failures: AtomicU64,
     upstream_429: AtomicU64,
+    upstream_up: Mutex<BTreeMap<String, bool>>,
 }
 
 impl Metrics {
@@ -118,6 +119,12 @@ impl Metrics {
         self.upstream_429.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Whether a provider answered the last health probe; returns whether that changed.
+    pub(crate) fn upstream_up(&self, provider: &str, up: bool) -> bool {
+        let mut map = self.upstream_up.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(provider.to_owned(), up) != Some(up)
+    }
+
     /// The text exposition format.
     pub(crate) fn render(&self) -> String {
         let mut out = String::new();
@@ -148,6 +155,22 @@ impl Metrics {
                 &mut out,
                 "cm_broker_upstream_seconds",
                 &format!("call=\"{}\"", call.as_str()),
+            );
+        }
+        out.push_str(
+            "# HELP cm_broker_upstream_up Whether the provider's discovery document answered \
+             the last probe (1) or not (0).\n# TYPE cm_broker_upstream_up gauge\n",
+        );
+        for (provider, up) in self
+            .upstream_up
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "cm_broker_upstream_up{{provider=\"{provider}\"}} {}",
+                u8::from(*up)
             );
         }
         out.push_str("# HELP cm_broker_store_seconds Store call latency.\n");

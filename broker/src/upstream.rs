@@ -46,7 +46,7 @@ pub(crate) struct Upstream {
 }
 
 /// Describes a transport failure without its URL's query or any header.
-fn transport(error: &reqwest::Error) -> UpstreamError {
+pub(crate) fn transport(error: &reqwest::Error) -> UpstreamError {
     let what = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {

@@ -44,65 +44,112 @@ async fn oversized_bodies_and_headers_are_refused() {
     );
 }
 
-#[tokio::test]
-async fn a_slow_client_is_disconnected_after_the_header_read_timeout() {
-    let sandbox = sandbox().await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut stream = tokio::net::TcpStream::connect(broker.base.trim_start_matches("http://"))
+/// Opens a connection, sends `opening` (perhaps nothing) and never more: the broker must close
+/// it by itself. Returns whether it did within `bound` (far above the configured deadline).
+async fn closed_by_the_broker(base: &str, opening: &[u8], bound: Duration) -> bool {
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
         .await
         .unwrap();
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
-    // Never finish the headers: the broker must close the connection by itself.
+    stream.write_all(opening).await.unwrap();
     let mut buffer = Vec::new();
-    let closed = tokio::time::timeout(
-        connect_medicare_broker::HEADER_READ_TIMEOUT + Duration::from_secs(20),
-        stream.read_to_end(&mut buffer),
-    )
-    .await;
-    assert!(
-        closed.is_ok(),
-        "the connection was still open long after the timeout"
-    );
+    tokio::time::timeout(bound, stream.read_to_end(&mut buffer))
+        .await
+        .is_ok()
 }
 
 #[tokio::test]
-async fn readiness_follows_the_store_and_the_provider() {
+async fn silent_and_slow_connections_are_closed_after_the_header_deadline() {
+    let sandbox = sandbox().await;
+    let mut setup = BrokerSetup::new(&sandbox);
+    setup.extra = "header_read_timeout_seconds = 1".into();
+    let broker = Broker::start(&setup).await;
+    let openings: [(&str, &[u8]); 4] = [
+        ("nothing at all", b""),
+        ("one byte of an HTTP/2 preface", b"P"),
+        ("most of an HTTP/2 preface", b"PRI * HTTP/2.0\r\n"),
+        (
+            "an unfinished HTTP/1.1 head",
+            b"GET /healthz HTTP/1.1\r\nHost: x\r\n",
+        ),
+    ];
+    let checks = openings.map(|(what, opening)| {
+        let base = broker.base.clone();
+        async move {
+            (
+                what,
+                closed_by_the_broker(&base, opening, Duration::from_secs(30)).await,
+            )
+        }
+    });
+    for (what, closed) in futures_util::future::join_all(checks).await {
+        assert!(closed, "a connection that sent {what} was still open");
+    }
+    // A client that does send its request is served as before.
+    let health = reqwest::get(format!("{}/healthz", broker.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn readiness_is_the_brokers_own_and_upstream_health_is_a_metric() {
     let sandbox = sandbox().await;
     let setup = BrokerSetup::new(&sandbox);
     let broker = Broker::start(&setup).await;
     let http = reqwest::Client::new();
+    let metrics = || async {
+        http.get(format!("{}/metrics", broker.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
     let ready = http
         .get(format!("{}/readyz", broker.base))
         .send()
         .await
         .unwrap();
     assert_eq!(ready.status(), 200);
+    assert_eq!(ready.headers()["cache-control"], "no-store");
     assert_eq!(
         ready.json::<Value>().await.unwrap(),
-        json!({"store": "ok", "providers": {"medicare": "ok"}})
+        json!({"config": "loaded", "store": "ok"})
     );
-    let health = http
-        .get(format!("{}/healthz", broker.base))
+    connect_medicare_broker::probe_upstreams(&broker.state).await;
+    assert!(
+        metrics()
+            .await
+            .contains(r#"cm_broker_upstream_up{provider="medicare"} 1"#)
+    );
+
+    // The provider goes away: the broker stays ready (sessions, disconnect and every other
+    // replica keep working), and the metric says what is wrong.
+    sandbox.stop().await.unwrap();
+    let still = http
+        .get(format!("{}/readyz", broker.base))
         .send()
         .await
         .unwrap();
-    assert_eq!(health.status(), 200);
-    sandbox.stop().await.unwrap();
+    assert_eq!(still.status(), 200);
+    connect_medicare_broker::probe_upstreams(&broker.state).await;
+    assert!(
+        metrics()
+            .await
+            .contains(r#"cm_broker_upstream_up{provider="medicare"} 0"#)
+    );
+
+    // The store goes away: not ready.
+    broker.store.close().await;
     let down = http
         .get(format!("{}/readyz", broker.base))
         .send()
         .await
         .unwrap();
     assert_eq!(down.status(), 503);
-    assert_eq!(
-        down.json::<Value>().await.unwrap()["providers"]["medicare"],
-        "unavailable"
-    );
-    // Liveness does not depend on the provider.
+    assert_eq!(down.json::<Value>().await.unwrap()["store"], "unavailable");
+    // Liveness depends on neither.
     assert_eq!(
         http.get(format!("{}/healthz", broker.base))
             .send()

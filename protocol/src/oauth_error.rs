@@ -732,8 +732,7 @@ mod tests {
 
         #[test]
         fn operation_outcome_sample() {
-            let body =
-                include_str!("../../../shared/data/bb2-samples/resource_error_response.json");
+            let body = include_str!("../../fixtures/bb2-samples/resource_error_response.json");
             let e = OAuthError::from_response(500, Some("application/fhir+json"), body.as_bytes());
             assert_eq!(e.shape(), OperationOutcome);
             assert_eq!(e.code(), &Unspecified);

@@ -1,5 +1,6 @@
-//! ExplanationOfBenefit resources for all eight claim types, built from the four real
-//! Blue Button samples in `data/` (carrier, inpatient, outpatient, prescription drug event).
+//! ExplanationOfBenefit resources for all eight claim types, built from four samples in
+//! `fixtures/bb2-samples/`: CMS's carrier, inpatient and outpatient claims, and the project's
+//! own prescription drug event in the same shape.
 //!
 //! Each type starts from its nearest sample and keeps every JSON key path of it; what changes
 //! is what the backend (BFD) would change for that type: the type codings (`nch_clm_type_cd`,
@@ -45,10 +46,18 @@ pub(crate) struct Templates {
 impl Templates {
     pub(crate) fn new() -> Self {
         Self {
-            carrier: template(include_str!("../data/eob_read_carrier_v2.json")),
-            pde: template(include_str!("../data/eob_read_pde_v2.json")),
-            inpatient: template(include_str!("../data/eob_read_in_pt_v2.json")),
-            outpatient: template(include_str!("../data/eob_read_out_pt_v2.json")),
+            carrier: template(include_str!(
+                "../../fixtures/bb2-samples/eob_read_carrier_v2.json"
+            )),
+            pde: template(include_str!(
+                "../../fixtures/bb2-samples/eob_read_pde_v2.json"
+            )),
+            inpatient: template(include_str!(
+                "../../fixtures/bb2-samples/eob_read_in_pt_v2.json"
+            )),
+            outpatient: template(include_str!(
+                "../../fixtures/bb2-samples/eob_read_out_pt_v2.json"
+            )),
         }
     }
 

@@ -1,6 +1,7 @@
-//! Deterministic synthetic data for the sandbox's 30 users, built from real Blue Button v2
-//! responses (`data/`, copied from the CMS server's public test fixtures), so every resource
-//! keeps the samples' shape: C4BB profiles, BB2 identifiers, extensions and code systems.
+//! Deterministic synthetic data for the sandbox's 30 users, built from Blue Button v2
+//! responses (`fixtures/bb2-samples/`, from the CMS server's public test fixtures), so every
+//! resource keeps the samples' shape: C4BB profiles, BB2 identifiers, extensions and code
+//! systems.
 //!
 //! Each user has a Patient, four Coverage resources (Parts A, B, C, D) and claims of all
 //! eight types (carrier, dme, hha, hospice, inpatient, outpatient, pde, snf); three users
@@ -184,7 +185,9 @@ pub(crate) fn template(raw: &str) -> Value {
 impl Dataset {
     /// Builds the users and parses the templates.
     pub fn new() -> Self {
-        let coverage_bundle = template(include_str!("../data/coverage_search_v2.json"));
+        let coverage_bundle = template(include_str!(
+            "../../fixtures/bb2-samples/coverage_search_v2.json"
+        ));
         let coverages = coverage_bundle["entry"]
             .as_array()
             .map(|entries| entries.iter().map(|e| e["resource"].clone()).collect())
@@ -192,10 +195,12 @@ impl Dataset {
         let users = (0..USER_COUNT).map(make_user).collect();
         Self {
             users,
-            patient: template(include_str!("../data/patient_read_v2.json")),
+            patient: template(include_str!(
+                "../../fixtures/bb2-samples/patient_read_v2.json"
+            )),
             coverages,
             templates: Templates::new(),
-            capability: template(include_str!("../data/fhir_meta_v2.json")),
+            capability: template(include_str!("../../fixtures/bb2-samples/fhir_meta_v2.json")),
         }
     }
 

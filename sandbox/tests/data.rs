@@ -1,5 +1,5 @@
 //! The synthetic data over real HTTP: every resource type keeps the JSON key paths of the
-//! real Blue Button responses in `../shared/data/bb2-samples/` (array indices collapsed),
+//! Blue Button responses in `fixtures/bb2-samples/` (array indices collapsed),
 //! all eight claim types exist and are coded as themselves, and claims vary.
 
 mod common;
@@ -10,10 +10,10 @@ use common::*;
 use connect_medicare_protocol::EobType;
 use serde_json::Value;
 
-/// The samples sit beside the repository (`../shared/`), in CI as on a workstation.
+/// A Blue Button sample from the repository's fixtures.
 fn sample(name: &str) -> Value {
     let path = format!(
-        "{}/../../shared/data/bb2-samples/{name}",
+        "{}/../fixtures/bb2-samples/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     let raw = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -3,11 +3,18 @@
 // against a consumer file, and scanned for canary secrets. Run scripts/build-npm.sh first.
 //
 //   cd tests && node --test npm/
+//
+// Environment:
+//   CM_NPM_TARBALL  absolute path of an already packed tarball (e.g. from
+//                   `cd npm && npm run build && npm pack --pack-destination /tmp/cmpack`): the
+//                   tests install and check that file instead of packing npm/ themselves.
+//                   Unset: npm/ (built) is packed into a temporary directory.
+// The tsc test resolves the package through tests/node_modules (a link to npm/), either way.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -21,12 +28,22 @@ let files;
 const run = (cmd, args, cwd) => execFileSync(cmd, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
 before(() => {
-  assert.ok(existsSync(join(pkg, 'dist', 'connect_medicare_bg.wasm')), 'npm/dist is missing: run scripts/build-npm.sh first');
   work = mkdtempSync(join(tmpdir(), 'cm-npm-'));
-  const [packed] = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], pkg));
-  files = packed.files.map((f) => f.path).sort();
+  let tarball = process.env.CM_NPM_TARBALL;
+  if (tarball) {
+    assert.ok(isAbsolute(tarball), `CM_NPM_TARBALL must be an absolute path: ${tarball}`);
+    assert.ok(existsSync(tarball), `CM_NPM_TARBALL names no file: ${tarball}`);
+    // npm puts every file under package/ and lists no directories.
+    files = run('tar', ['-tzf', tarball], work).split('\n').filter((f) => f && !f.endsWith('/'))
+      .map((f) => f.replace(/^package\//, '')).sort();
+  } else {
+    assert.ok(existsSync(join(pkg, 'dist', 'connect_medicare_bg.wasm')), 'npm/dist is missing: run scripts/build-npm.sh first');
+    const [packed] = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], pkg));
+    files = packed.files.map((f) => f.path).sort();
+    tarball = join(work, packed.filename);
+  }
   writeFileSync(join(work, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-  run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--offline', join(work, packed.filename)], work);
+  run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--offline', tarball], work);
   installed = join(work, 'node_modules', 'connect-medicare');
 });
 

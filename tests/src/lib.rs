@@ -2,6 +2,6 @@
 //! loopback ports and drive them over real HTTP (and, from `tests/e2e`, a real Chromium).
 //!
 //! The suites arrive with the sandbox and broker; the Node project beside this crate holds the
-//! browser tooling (`playwright-core`, `binaryen`'s `wasm-opt`).
+//! browser and package tooling (`playwright-core`, TypeScript, `@types/fhir`).
 
 #![forbid(unsafe_code)]
