@@ -25,7 +25,7 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 fi
 
 if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $wasm_bindgen_version"; then
-  # No --locked: its lockfile pins a crate version the registry mirror lacks (TOOLCHAIN.md).
+  # No --locked: its lockfile pins a crate version the registry mirror lacks (seen with 0.2.130).
   log "installing wasm-bindgen-cli $wasm_bindgen_version (several minutes, once)"
   cargo install wasm-bindgen-cli --version "$wasm_bindgen_version" --force
 fi

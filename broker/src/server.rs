@@ -1,4 +1,4 @@
-//! Serving on a socket with the limits DESIGN.md asks for: a deadline for each connection's
+//! Serving on a socket with bounded resources: a deadline for each connection's
 //! first request head counted from the moment it is accepted (so a socket that never sends a
 //! byte is closed, as is one that trickles its first bytes), hyper's header-read timeout for
 //! every later head, a cap on the connections held at once, a cap on header size (431), and

@@ -1,4 +1,4 @@
-//! DESIGN.md's security invariants that the broker's first part touches, one test each,
+//! The security invariants of `docs/architecture.md` that the broker touches, one test each,
 //! over real HTTP against the sandbox.
 
 mod common;

@@ -1,6 +1,6 @@
 //! OAuth errors as authorization servers and Blue Button 2.0 actually send them.
 //!
-//! Blue Button answers in several shapes (research/mission-anchors.md §3.3): RFC 6749
+//! Blue Button answers in several shapes (`fixtures/bb2-observed/`): RFC 6749
 //! `{"error":...}`, its own `{"status_code":N,"error":...,"error_description":...}` and
 //! `{"status_code":N,"message":...}`, Django REST Framework's `{"detail":...}` on the FHIR
 //! views, FHIR `OperationOutcome`s from the data backend, and sometimes an HTML page.
@@ -525,7 +525,7 @@ mod tests {
 
         #[test]
         fn token_endpoint_table() {
-            // mission-anchors §3.3 and §0.4: code re-used, bad verifier, refresh re-used.
+            // Blue Button's token endpoint: code re-used, bad verifier, refresh re-used.
             let e = check(&case(
                 400,
                 r#"{"error":"invalid_grant"}"#,

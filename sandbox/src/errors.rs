@@ -1,6 +1,6 @@
 //! The sandbox's error answers, with the statuses and bodies Blue Button sends, verbatim
-//! (`research/mission-anchors.md` §0, §1.5 and §3.3; the message constants of the CMS
-//! server's settings).
+//! (the message constants of the CMS server's settings; the real server's answers are in
+//! `fixtures/bb2-observed/`).
 
 use axum::{
     http::{HeaderValue, StatusCode, header},
