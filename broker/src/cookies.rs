@@ -58,9 +58,30 @@ fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     found
 }
 
+/// The session cookie the browser sent.
+pub(crate) enum SessionCookie {
+    /// None (or the name twice: counted as none).
+    Absent,
+    /// One that cannot be a session id of this broker: tampered or truncated.
+    Malformed,
+    /// A well-formed id (which the store may or may not know).
+    Id(SessionId),
+}
+
+/// The session cookie the browser sent.
+pub(crate) fn session_cookie(headers: &HeaderMap) -> SessionCookie {
+    match get(headers, SESSION_COOKIE) {
+        None => SessionCookie::Absent,
+        Some(value) => SessionId::parse(value).map_or(SessionCookie::Malformed, SessionCookie::Id),
+    }
+}
+
 /// The session id the browser sent, if well formed.
 pub(crate) fn session_id(headers: &HeaderMap) -> Option<SessionId> {
-    get(headers, SESSION_COOKIE).and_then(SessionId::parse)
+    match session_cookie(headers) {
+        SessionCookie::Id(id) => Some(id),
+        SessionCookie::Absent | SessionCookie::Malformed => None,
+    }
 }
 
 /// The flow cookie the browser sent, if well formed.

@@ -137,6 +137,7 @@ pub struct ApiError {
     code: ErrorCode,
     message: Cow<'static, str>,
     retry_after: Option<u64>,
+    clear_session: bool,
     cause: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
@@ -148,8 +149,16 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            clear_session: false,
             cause: None,
         }
+    }
+
+    /// The same error, answered with a `Set-Cookie` that expires the session cookie: for a
+    /// cookie known to be invalid (malformed, or unknown to a store that answered).
+    pub(crate) fn clearing_session_cookie(mut self) -> Self {
+        self.clear_session = true;
+        self
     }
 
     /// An internal error: the browser sees `internal` and a generic message; `cause` is
@@ -159,6 +168,7 @@ impl ApiError {
             code: ErrorCode::Internal,
             message: Cow::Borrowed("internal error; it was logged"),
             retry_after: None,
+            clear_session: false,
             cause: Some(cause.into()),
         }
     }
@@ -233,6 +243,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.clear_session {
+            response
+                .headers_mut()
+                .insert(header::SET_COOKIE, crate::cookies::clear_session());
         }
         response
     }

@@ -22,7 +22,7 @@ use crate::{
     app::{AppState, ServedProvider},
     error::ApiError,
     ids::SessionHash,
-    refresh::{self, Live, not_connected},
+    refresh::{self, Live},
     session,
 };
 
@@ -231,9 +231,7 @@ pub(crate) async fn userinfo(
 }
 
 async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<SessionHash, ApiError> {
-    session::current(state, headers)
-        .await?
-        .ok_or_else(not_connected)
+    session::current(state, headers).await
 }
 
 /// The request's query, checked against the allow-list of `resource` on `provider`.

@@ -5,13 +5,14 @@ use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use axum::{
     extract::State,
-    http::{HeaderMap, header},
+    http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use connect_medicare_protocol::{
     AuthorizeRequest, PkceChallenge, Timestamp,
     contract::{
-        AuthorizeMethod, CompleteFlowRequest, CreateFlowRequest, CreateFlowResponse, ErrorCode,
+        AuthorizeMethod, CompleteFlowRequest, CompleteFlowResponse, CreateFlowRequest,
+        CreateFlowResponse, ErrorCode, SessionProof,
     },
 };
 use secrecy::SecretString;
@@ -22,9 +23,9 @@ use crate::{
     cookies,
     crypto::{Aad, TokenKind},
     error::{ApiError, ApiJson},
-    ids::{FlowCookie, FlowKey, SessionHash, SessionId},
-    session::session_response,
-    store::{BeginOutcome, ConnectionRecord, FlowRecord, FlowStatus},
+    ids::{FlowCookie, FlowKey, ProofHash, SessionHash, SessionId},
+    session::{self, connections, session_response},
+    store::{BeginOutcome, ConnectionRecord, FlowRecord, FlowStatus, Rotation},
     upstream::UpstreamError,
 };
 
@@ -179,7 +180,7 @@ pub(crate) async fn complete(
     let done = state.completions().start(key);
     let result = redeem(&state, &headers, &flow, &request).await;
     match &result {
-        Ok((session_hash, _)) => {
+        Ok((session_hash, _, _)) => {
             if let Err(e) = state.store().complete_flow(&key, session_hash).await {
                 tracing::error!(error = %e, "recording the completed flow failed");
             }
@@ -192,15 +193,19 @@ pub(crate) async fn complete(
         }
     }
     state.completions().finish(&key);
-    let (session_hash, new_cookie) = result?;
-    let mut response = session_response(&state, &session_hash).await?;
+    let (session_hash, session_id, proof) = result?;
+    let connections = connections(&state, &session_hash).await?;
+    let mut response = ApiJson(CompleteFlowResponse {
+        connections,
+        session_proof: Some(proof),
+    })
+    .into_response();
     let headers = response.headers_mut();
-    if let Some(session_id) = new_cookie {
-        headers.append(
-            header::SET_COOKIE,
-            cookies::session(&session_id, state.config().session_ttl_seconds()),
-        );
-    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.append(
+        header::SET_COOKIE,
+        cookies::session(&session_id, state.config().session_ttl_seconds()),
+    );
     headers.append(header::SET_COOKIE, cookies::clear_flow());
     Ok(response)
 }
@@ -239,14 +244,14 @@ async fn wait_for(state: &AppState, key: &FlowKey) -> Result<SessionHash, ApiErr
     Err(failed())
 }
 
-/// Checks the verifier, redeems the code, stores the encrypted tokens. Returns the session
-/// and, when a new session was made, its id for the cookie.
+/// Checks the verifier, redeems the code, stores the encrypted tokens. Returns the session,
+/// its new id for the cookie and its new proof ([`join_session`]).
 async fn redeem(
     state: &AppState,
     headers: &HeaderMap,
     flow: &FlowRecord,
     request: &CompleteFlowRequest,
-) -> Result<(SessionHash, Option<SessionId>), ApiError> {
+) -> Result<(SessionHash, SessionId, SessionProof), ApiError> {
     let challenge: &PkceChallenge = &flow.code_challenge;
     if !challenge.is_satisfied_by(&request.code_verifier) {
         return Err(ApiError::new(
@@ -290,32 +295,8 @@ async fn redeem(
         })?;
 
     let now = state.now();
-    // Keep the browser's session if it has one (a second provider joins it); else make one.
-    let existing = match cookies::session_id(headers) {
-        Some(id) => state
-            .store()
-            .get_session(&id.hash(), now)
-            .await
-            .map_err(ApiError::from)?
-            .map(|s| s.session_hash),
-        None => None,
-    };
-    let (session_hash, new_id) = match existing {
-        Some(hash) => (hash, None),
-        None => {
-            let id = SessionId::generate().map_err(ApiError::from)?;
-            let hash = id.hash();
-            let expires = Timestamp::from_unix_seconds(
-                now.unix_seconds() + state.config().session_ttl_seconds(),
-            );
-            state
-                .store()
-                .create_session(&hash, now, expires)
-                .await
-                .map_err(ApiError::from)?;
-            (hash, Some(id))
-        }
-    };
+    let (session_hash, session_id, proof) =
+        join_session(state, headers, request.session_proof.as_ref()).await?;
     let id = resolved.id();
     let scopes = tokens.scope().clone();
     let demographics_shared =
@@ -361,5 +342,80 @@ async fn redeem(
         })
         .await
         .map_err(ApiError::from)?;
-    Ok((session_hash, new_id))
+    Ok((session_hash, session_id, proof))
+}
+
+/// How long the ids a session had before a sign-in keep working after it: requests another
+/// tab sent before the new cookie arrived still find their session.
+const ROTATION_GRACE_SECONDS: i64 = 60;
+
+/// The session a completed sign-in joins, under a new id (session fixation: the id a browser
+/// arrives with may have been planted by someone who knows it).
+///
+/// The browser's current session is kept — its connections carry over, a second provider
+/// joins the first — only when the browser shows that session's proof, which a planter
+/// cannot have: it lives in the app origin's storage, never in a cookie. Then the session gets
+/// the new id and proof in one transaction, and its old ids work on for
+/// [`ROTATION_GRACE_SECONDS`]. Otherwise the sign-in starts a new session, and a session the
+/// cookie reached without its proof is ended like a disconnect (tokens deleted, revocations
+/// queued): nobody could prove they own it any more. See `docs/architecture.md`, "Sessions
+/// and session rotation".
+async fn join_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    shown: Option<&SessionProof>,
+) -> Result<(SessionHash, SessionId, SessionProof), ApiError> {
+    let now = state.now();
+    let new_id = SessionId::generate().map_err(ApiError::from)?;
+    let new_proof = ProofHash::new_proof().map_err(ApiError::from)?;
+    let current = match cookies::session_id(headers) {
+        Some(id) => state
+            .store()
+            .get_session(&id.hash(), now)
+            .await
+            .map_err(ApiError::from)?,
+        None => None,
+    };
+    if let Some(record) = current {
+        let proven = match (record.proof_hash, shown) {
+            (Some(hash), Some(shown)) => hash.matches(shown).then_some(hash),
+            _ => None,
+        };
+        if let Some(expected_proof) = proven {
+            let rotation = Rotation {
+                session: record.session_hash,
+                expected_proof,
+                new_cookie: new_id.hash(),
+                new_proof: ProofHash::of(&new_proof),
+                old_ids_until: Timestamp::from_unix_seconds(
+                    now.unix_seconds() + ROTATION_GRACE_SECONDS,
+                ),
+            };
+            if state
+                .store()
+                .rotate_session(&rotation, now)
+                .await
+                .map_err(ApiError::from)?
+            {
+                return Ok((record.session_hash, new_id, new_proof));
+            }
+            // Another sign-in rotated it first: this one gets a session of its own.
+        } else {
+            let ended = session::remove(state, &record.session_hash, None).await?;
+            tracing::info!(
+                connections = ended.len(),
+                "a sign-in arrived with a session cookie but without its proof: that session \
+                 was ended and a new one started"
+            );
+        }
+    }
+    let expires =
+        Timestamp::from_unix_seconds(now.unix_seconds() + state.config().session_ttl_seconds());
+    let hash = new_id.hash();
+    state
+        .store()
+        .create_session(&hash, Some(&ProofHash::of(&new_proof)), now, expires)
+        .await
+        .map_err(ApiError::from)?;
+    Ok((hash, new_id, new_proof))
 }

@@ -9,7 +9,7 @@
 use std::fmt;
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use connect_medicare_protocol::State;
+use connect_medicare_protocol::{State, contract::SessionProof};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
@@ -101,6 +101,35 @@ digest_type! {
 }
 
 digest_type! {
+    /// SHA-256 of a session's [`SessionProof`]: what the session record keeps.
+    ///
+    /// The proof shows that a browser owns a session: 256 random bits returned in the JSON
+    /// body when the session is made or its id rotated — never in a cookie, never by
+    /// `GET /v1/session` — and kept by the SDK in the app origin's storage. Someone who can
+    /// plant a cookie for the host cannot read or write that storage, so a planted session
+    /// cookie never comes with its proof.
+    ProofHash
+}
+
+impl ProofHash {
+    /// The hash the store keeps for `proof`.
+    pub fn of(proof: &SessionProof) -> Self {
+        Self::digest(proof.expose_secret().as_bytes())
+    }
+
+    /// Whether `proof` is the one this hash was made from, compared in constant time.
+    pub fn matches(&self, proof: &SessionProof) -> bool {
+        use subtle::ConstantTimeEq as _;
+        bool::from(self.0.ct_eq(&Self::of(proof).0))
+    }
+
+    /// A fresh proof from the operating system's random number generator.
+    pub fn new_proof() -> Result<SessionProof> {
+        random_bytes::<32>().map(SessionProof::from_random_bytes)
+    }
+}
+
+digest_type! {
     /// SHA-256 of a flow's `state`: the store's key for a flow (it never sees the raw state).
     FlowKey
 }
@@ -138,7 +167,7 @@ macro_rules! cookie_secret {
                 canonical.then(|| Self(SecretString::from(cookie_value.to_owned())))
             }
 
-            /// The cookie value, for the one place that writes `Set-Cookie`.
+            /// The value, for the one place that writes it out (`Set-Cookie`, or the body).
             pub fn expose_secret(&self) -> &str {
                 self.0.expose_secret()
             }

@@ -84,12 +84,12 @@ pub use config::{
 };
 pub use crypto::{Aad, Ciphertext, KeyId, KeyMaterial, KeyRing, TokenKind, new_key_id};
 pub use error::{ApiError, ApiJson, Error, Result};
-pub use ids::{FlowCookie, FlowCookieHash, FlowKey, SessionHash, SessionId};
+pub use ids::{FlowCookie, FlowCookieHash, FlowKey, ProofHash, SessionHash, SessionId};
 pub use origin::Origin;
 pub use server::{MAX_HEADER_BYTES, SHUTDOWN_GRACE, serve, serve_metrics};
 pub use session::drain_revocations;
 pub use store::{
     BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, FlowStatus, LeaseHolder, MemoryStore,
-    NewRevocation, PendingRevocation, PgStore, RevokePolicy, SessionRecord, SqliteStore, Store,
-    TokenUpdate, open_store,
+    NewRevocation, PendingRevocation, PgStore, RevokePolicy, Rotation, SessionRecord, SqliteStore,
+    Store, TokenUpdate, open_store,
 };

@@ -9,50 +9,87 @@ use axum::{
 use connect_medicare_protocol::{
     DisconnectKind, Timestamp,
     contract::{
-        Connection, ConnectionStatus, DisconnectRequest, DisconnectResponse, SessionResponse,
+        Connection, ConnectionStatus, DisconnectRequest, DisconnectResponse, ErrorCode, ProviderId,
+        SessionResponse,
     },
 };
 use secrecy::ExposeSecret;
 
 use crate::{
     app::AppState,
-    cookies,
+    cookies::{self, SessionCookie},
     crypto::{Aad, TokenKind},
     error::{ApiError, ApiJson, Result},
     ids::SessionHash,
-    store::{ConnectionRecord, PendingRevocation},
+    refresh::not_connected,
+    store::{ConnectionRecord, PendingRevocation, SessionRecord},
 };
 
 /// Attempts after which a revocation is given up (and logged): about a day of backoff.
 const MAX_REVOKE_ATTEMPTS: u32 = 12;
 
-/// The session the browser's cookie names, if it exists and has not expired.
-pub(crate) async fn current(
+/// What the browser's session cookie amounts to.
+pub(crate) enum Presented {
+    /// No session cookie.
+    Absent,
+    /// A cookie known to be invalid: malformed, or unknown (or expired) to a store that
+    /// answered. Its answer expires it.
+    Invalid,
+    /// A live session (now touched: its idle timeout starts again).
+    Valid(SessionRecord),
+}
+
+/// Looks the browser's session cookie up. A store that fails is an error, never `Invalid`:
+/// a cookie is only cleared when the store said it does not know it.
+pub(crate) async fn presented(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<Option<SessionHash>, ApiError> {
-    let Some(id) = cookies::session_id(headers) else {
-        return Ok(None);
+) -> Result<Presented, ApiError> {
+    let id = match cookies::session_cookie(headers) {
+        SessionCookie::Absent => return Ok(Presented::Absent),
+        SessionCookie::Malformed => return Ok(Presented::Invalid),
+        SessionCookie::Id(id) => id,
     };
-    let hash = id.hash();
     let now = state.now();
     let started = std::time::Instant::now();
     let found = state
         .store()
-        .get_session(&hash, now)
+        .get_session(&id.hash(), now)
         .await
         .map_err(ApiError::from)?;
     state.metrics().store(started.elapsed());
-    if found.is_some() {
-        let expires =
-            Timestamp::from_unix_seconds(now.unix_seconds() + state.config().session_ttl_seconds());
-        state
-            .store()
-            .touch_session(&hash, now, expires)
-            .await
-            .map_err(ApiError::from)?;
+    let Some(record) = found else {
+        return Ok(Presented::Invalid);
+    };
+    let expires =
+        Timestamp::from_unix_seconds(now.unix_seconds() + state.config().session_ttl_seconds());
+    state
+        .store()
+        .touch_session(&record.session_hash, now, expires)
+        .await
+        .map_err(ApiError::from)?;
+    Ok(Presented::Valid(record))
+}
+
+/// The session a request needs: `not_connected` without one, and — for a cookie known to be
+/// invalid — with a `Set-Cookie` that expires it.
+pub(crate) async fn current(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<SessionHash, ApiError> {
+    match presented(state, headers).await? {
+        Presented::Valid(record) => Ok(record.session_hash),
+        Presented::Absent => Err(not_connected()),
+        Presented::Invalid => Err(invalid_cookie()),
     }
-    Ok(found.map(|s| s.session_hash))
+}
+
+fn invalid_cookie() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotConnected,
+        "the session cookie is not valid (ended, expired or unknown) and was cleared: connect again",
+    )
+    .clearing_session_cookie()
 }
 
 fn connection(state: &AppState, record: ConnectionRecord) -> Connection {
@@ -71,19 +108,27 @@ fn connection(state: &AppState, record: ConnectionRecord) -> Connection {
     }
 }
 
-/// The session as JSON: one entry per connection.
-pub(crate) async fn session_response(
+/// The session's connections, as the API shows them.
+pub(crate) async fn connections(
     state: &AppState,
     session: &SessionHash,
-) -> Result<Response, ApiError> {
-    let connections = state
+) -> Result<Vec<Connection>, ApiError> {
+    Ok(state
         .store()
         .list_connections(session)
         .await
         .map_err(ApiError::from)?
         .into_iter()
         .map(|record| connection(state, record))
-        .collect();
+        .collect())
+}
+
+/// The session as JSON: one entry per connection.
+pub(crate) async fn session_response(
+    state: &AppState,
+    session: &SessionHash,
+) -> Result<Response, ApiError> {
+    let connections = connections(state, session).await?;
     let mut response = ApiJson(SessionResponse { connections }).into_response();
     response
         .headers_mut()
@@ -91,21 +136,24 @@ pub(crate) async fn session_response(
     Ok(response)
 }
 
-/// `GET /v1/session`: the browser's connections (none without a session).
+/// `GET /v1/session`: the browser's connections — none without a session, and none for a
+/// cookie known to be invalid, which the answer expires (the SDK reads "no connections"
+/// either way; the cookie must not linger).
 pub(crate) async fn get_session(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    match current(&state, &headers).await? {
-        Some(session) => session_response(&state, &session).await,
-        None => {
-            let mut response = ApiJson(SessionResponse::default()).into_response();
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            Ok(response)
-        }
+    let presented = presented(&state, &headers).await?;
+    if let Presented::Valid(record) = presented {
+        return session_response(&state, &record.session_hash).await;
     }
+    let mut response = ApiJson(SessionResponse::default()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Presented::Invalid = presented {
+        headers.insert(header::SET_COOKIE, cookies::clear_session());
+    }
+    Ok(response)
 }
 
 /// `POST /v1/session/disconnect` `{provider?}`: deletes the connection(s) and, for all, the
@@ -120,38 +168,53 @@ pub(crate) async fn disconnect(
     if let Some(provider) = &request.provider {
         state.provider(provider)?;
     }
-    let session = current(&state, &headers).await?;
-    let mut disconnected = Vec::new();
-    if let Some(session) = session {
-        let policy = |record: &ConnectionRecord| {
-            let provider = state.provider(&record.provider).ok()?;
-            match provider.resolved.provider().disconnect() {
-                (DisconnectKind::None, _) | (_, None) => None,
-                // Blue Button's /v2/o/revoke/ takes either token; RFC 7009 servers get the
-                // refresh token, which takes the access token with it.
-                _ => Some(TokenKind::RefreshToken),
-            }
-        };
-        let removed = state
-            .store()
-            .disconnect(&session, request.provider.as_ref(), &policy, state.now())
-            .await
-            .map_err(ApiError::from)?;
-        for gone in removed {
-            disconnected.push(gone.connection.provider.clone());
-            if let Some(revocation) = gone.revocation {
-                // Best effort now; housekeeping retries what fails.
-                let _ = attempt(&state, &revocation).await;
-            }
+    let presented = presented(&state, &headers).await?;
+    let disconnected = match &presented {
+        Presented::Valid(record) => {
+            remove(&state, &record.session_hash, request.provider.as_ref()).await?
         }
-    }
+        Presented::Absent | Presented::Invalid => Vec::new(),
+    };
     let mut response = ApiJson(DisconnectResponse { disconnected }).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if request.provider.is_none() {
+    if request.provider.is_none() || matches!(presented, Presented::Invalid) {
         headers.insert(header::SET_COOKIE, cookies::clear_session());
     }
     Ok(response)
+}
+
+/// Disconnects `session`'s connection to `provider`, or every connection and the session
+/// itself: deletes them and queues their upstream revocations in one store transaction, then
+/// tries those at once (housekeeping retries what fails). Returns the providers disconnected.
+pub(crate) async fn remove(
+    state: &AppState,
+    session: &SessionHash,
+    provider: Option<&ProviderId>,
+) -> Result<Vec<ProviderId>, ApiError> {
+    let policy = |record: &ConnectionRecord| {
+        let provider = state.provider(&record.provider).ok()?;
+        match provider.resolved.provider().disconnect() {
+            (DisconnectKind::None, _) | (_, None) => None,
+            // Blue Button's /v2/o/revoke/ takes either token; RFC 7009 servers get the
+            // refresh token, which takes the access token with it.
+            _ => Some(TokenKind::RefreshToken),
+        }
+    };
+    let removed = state
+        .store()
+        .disconnect(session, provider, &policy, state.now())
+        .await
+        .map_err(ApiError::from)?;
+    let mut disconnected = Vec::new();
+    for gone in removed {
+        disconnected.push(gone.connection.provider.clone());
+        if let Some(revocation) = gone.revocation {
+            // Best effort now; housekeeping retries what fails.
+            let _ = attempt(state, &revocation).await;
+        }
+    }
+    Ok(disconnected)
 }
 
 /// Tries one queued revocation; on failure reschedules it with exponential backoff.

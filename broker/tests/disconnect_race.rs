@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use common::*;
 use connect_medicare_broker::{
     AppState, BeginOutcome, ConnectionRecord, Disconnected, FlowCookieHash, FlowKey, FlowRecord,
-    LeaseHolder, ManualClock, NewRevocation, PendingRevocation, Result, RevokePolicy, SessionHash,
-    SessionRecord, SqliteStore, Store, TokenUpdate, serve,
+    LeaseHolder, ManualClock, NewRevocation, PendingRevocation, ProofHash, Result, RevokePolicy,
+    Rotation, SessionHash, SessionRecord, SqliteStore, Store, TokenUpdate, serve,
 };
 use connect_medicare_protocol::{
     Timestamp,
@@ -75,10 +75,16 @@ impl Store for GatedStore {
     async fn create_session(
         &self,
         session: &SessionHash,
+        proof: Option<&ProofHash>,
         now: Timestamp,
         expires_at: Timestamp,
     ) -> Result<()> {
-        self.inner.create_session(session, now, expires_at).await
+        self.inner
+            .create_session(session, proof, now, expires_at)
+            .await
+    }
+    async fn rotate_session(&self, rotation: &Rotation, now: Timestamp) -> Result<bool> {
+        self.inner.rotate_session(rotation, now).await
     }
     async fn get_session(
         &self,
@@ -213,6 +219,7 @@ async fn a_disconnect_during_a_refresh_is_never_undone() {
             .build()
             .unwrap(),
         cookies: Default::default(),
+        proof: None,
     };
     connect(&mut browser, &sandbox, 18).await;
     let session = browser.session().unwrap().hash();

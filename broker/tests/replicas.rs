@@ -173,6 +173,7 @@ fn client_for(base: &str) -> Client {
             .build()
             .unwrap(),
         cookies: HashMap::new(),
+        proof: None,
     }
 }
 

@@ -11,21 +11,6 @@ use connect_medicare_protocol::{
 use connect_medicare_sandbox::driver::Consent;
 use serde_json::json;
 
-fn with_ehr(setup: &mut BrokerSetup, sandbox: &connect_medicare_sandbox::Sandbox) {
-    setup.more_providers = format!(
-        r#"
-[[providers]]
-id = "ehr"
-name = "Example EHR"
-kind = "smart"
-fhir_base_url = "{}"
-client_id = "{CLIENT_ID}"
-redirect_uri = "{REDIRECT_URI}"
-"#,
-        sandbox.smart_fhir_base()
-    );
-}
-
 #[tokio::test]
 async fn medicare_and_a_smart_server_in_one_session() {
     let sandbox = sandbox().await;

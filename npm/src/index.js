@@ -37,6 +37,24 @@ const MAX_RETRY_AFTER = 30;
 const resourcesOf = (bundle, type) =>
   (Array.isArray(bundle?.entry) ? bundle.entry : []).map((e) => e?.resource).filter((r) => r?.resourceType === type);
 
+/**
+ * The session's proof of ownership, kept in the app origin's localStorage (shared by its tabs,
+ * never a cookie): a sign-in that shows it keeps the session's other connections, one without
+ * it starts a new session, so a session cookie planted from elsewhere on the host never
+ * receives this user's connection. `proof()` reads it, `proof(value)` writes it, `proof(null)`
+ * forgets it; storage that is blocked or full only costs the carry-over.
+ */
+function proofOf(base) {
+  const key = 'connect-medicare:session-proof:' + base;
+  return (value) => {
+    try {
+      const store = globalThis.localStorage;
+      if (value === undefined) return /^[\w-]{43}$/.test(store?.getItem(key)) ? store.getItem(key) : undefined;
+      value === null ? store?.removeItem(key) : store?.setItem(key, value);
+    } catch {}
+  };
+}
+
 /** `[name, value]` string pairs, or `undefined`. */
 const pairs = (v) => (Array.isArray(v) && v.every((f) => Array.isArray(f) && f.length === 2 && f.every(isString)) ? v : undefined);
 
@@ -127,11 +145,13 @@ export class ConnectMedicare {
       url,
       storage: this.#storage,
       completions,
-      complete: async (body, provider, returnTo) => ({
-        provider,
-        returnTo,
-        session: await this.#call('POST', '/v1/flows/complete', body),
-      }),
+      complete: async (body, provider, returnTo) => {
+        const proof = proofOf(this.#base);
+        const session_proof = proof();
+        const { session_proof: next, ...session } = await this.#call('POST', '/v1/flows/complete', session_proof ? { ...body, session_proof } : body);
+        if (isString(next)) proof(next);
+        return { provider, returnTo, session };
+      },
       here: () => globalThis.location?.href,
       replace: (url) => history.replaceState(history.state, '', url),
     });
@@ -145,7 +165,9 @@ export class ConnectMedicare {
   /** Disconnects one provider (revoking upstream), or every one when none is named. */
   async disconnect(provider) {
     const body = provider === undefined ? {} : { provider: this.#provider(provider).id };
-    return this.#call('POST', '/v1/session/disconnect', body);
+    const answer = await this.#call('POST', '/v1/session/disconnect', body);
+    if (provider === undefined) proofOf(this.#base)(null);
+    return answer;
   }
 
   /** The provider's userinfo (OpenID Connect). */

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `GET /v1/config` | — | [`ConfigResponse`] |
 //! | `POST /v1/flows` | [`CreateFlowRequest`] | [`CreateFlowResponse`] + flow cookie |
-//! | `POST /v1/flows/complete` | [`CompleteFlowRequest`] | [`SessionResponse`] + session cookie |
+//! | `POST /v1/flows/complete` | [`CompleteFlowRequest`] | [`CompleteFlowResponse`] + a new session cookie |
 //! | `GET /v1/session` | — | [`SessionResponse`] |
 //! | `POST /v1/session/disconnect` | [`DisconnectRequest`] | [`DisconnectResponse`] |
 //! | `GET /v1/fhir/{provider}/{type}[/{id}]` | — | the FHIR JSON, streamed |
@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     authorize::{AuthorizeExpectations, AuthorizeRedirect},
     callback::AuthorizationCode,
+    codec::base64url,
     error::{Error, Result},
     ids::{ClientId, FhirBase, PatientId, RedirectUri},
     newtype::string_newtype_serde,
@@ -197,6 +198,74 @@ pub struct CompleteFlowRequest {
     pub code: AuthorizationCode,
     /// The verifier whose challenge was registered with the flow.
     pub code_verifier: PkceVerifier,
+    /// The proof that this browser owns the session its cookie names, from the last
+    /// [`CompleteFlowResponse`]: with it, the session's connections carry over into the new
+    /// session id; without it (or with a wrong one) the sign-in starts a new session.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_proof: Option<SessionProof>,
+}
+
+/// The answer to `POST /v1/flows/complete`: the session, and — when this completion made or
+/// rotated it — the proof the browser keeps (in the app origin's storage, never a cookie) to
+/// show at its next sign-in. A replayed completion carries no proof.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CompleteFlowResponse {
+    /// One entry per connected provider.
+    pub connections: Vec<Connection>,
+    /// The session's new proof.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_proof: Option<SessionProof>,
+}
+
+/// A session's proof of ownership: 256 random bits as 43 characters of unpadded base64url.
+/// `Debug` redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionProof(String);
+
+impl SessionProof {
+    /// The proof made from 32 random bytes.
+    pub fn from_random_bytes(bytes: [u8; 32]) -> Self {
+        Self(base64url(&bytes))
+    }
+
+    /// Validates a proof received in a request: exactly 43 base64url characters.
+    pub fn parse(raw: &str) -> Result<Self> {
+        let ok = raw.len() == 43
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(Error::MissingParameter("session_proof"))
+        }
+    }
+
+    /// The proof's text, to hash or to send.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SessionProof {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionProof([redacted])")
+    }
+}
+
+impl Serialize for SessionProof {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SessionProof {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(deserializer)?;
+        Self::parse(&raw).map_err(|_| {
+            serde::de::Error::custom("session_proof must be 43 characters of base64url")
+        })
+    }
 }
 
 /// `GET /v1/session`, and the answer to a completed flow.

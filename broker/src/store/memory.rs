@@ -14,12 +14,12 @@ use connect_medicare_protocol::{
 
 use super::{
     BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, FlowStatus, LeaseHolder,
-    NewRevocation, PendingRevocation, RevokePolicy, SessionRecord, Store, TokenUpdate, classify,
-    token_to_revoke,
+    NewRevocation, PendingRevocation, RevokePolicy, Rotation, SessionRecord, Store, TokenUpdate,
+    classify, token_to_revoke,
 };
 use crate::{
     error::{Error, Result},
-    ids::{FlowCookieHash, FlowKey, SessionHash},
+    ids::{FlowCookieHash, FlowKey, ProofHash, SessionHash},
 };
 
 /// A [`Store`] in memory, behind one lock (never held across an `.await`). For tests only:
@@ -33,6 +33,9 @@ pub struct MemoryStore {
 struct Inner {
     flows: BTreeMap<FlowKey, FlowRecord>,
     sessions: BTreeMap<SessionHash, SessionRecord>,
+    /// Session ids by the hash of their cookie: the session's key and until when the id is
+    /// valid (`None`: the current id).
+    cookies: BTreeMap<SessionHash, (SessionHash, Option<Timestamp>)>,
     connections: BTreeMap<(SessionHash, ProviderId), ConnectionRecord>,
     /// Refresh leases, by connection: removed with it ([`Inner::remove_connection`]).
     leases: BTreeMap<(SessionHash, ProviderId), (LeaseHolder, Timestamp)>,
@@ -76,6 +79,12 @@ impl Inner {
     fn remove_connection(&mut self, key: &(SessionHash, ProviderId)) -> Option<ConnectionRecord> {
         self.leases.remove(key);
         self.connections.remove(key)
+    }
+
+    /// Removes a session with its ids (not its connections).
+    fn remove_session(&mut self, session: &SessionHash) -> bool {
+        self.cookies.retain(|_, (s, _)| s != session);
+        self.sessions.remove(session).is_some()
     }
 
     fn remove_connections(&mut self, session: &SessionHash) -> Vec<ConnectionRecord> {
@@ -169,36 +178,67 @@ impl Store for MemoryStore {
     async fn create_session(
         &self,
         session: &SessionHash,
+        proof: Option<&ProofHash>,
         now: Timestamp,
         expires_at: Timestamp,
     ) -> Result<()> {
         let mut inner = self.lock();
-        if inner.sessions.contains_key(session) {
+        if inner.sessions.contains_key(session) || inner.cookies.contains_key(session) {
             return Err(Error::AlreadyExists("session"));
         }
         inner.sessions.insert(
             *session,
             SessionRecord {
                 session_hash: *session,
+                proof_hash: proof.copied(),
                 created_at: now,
                 last_seen_at: now,
                 expires_at,
             },
         );
+        inner.cookies.insert(*session, (*session, None));
         Ok(())
     }
 
     async fn get_session(
         &self,
-        session: &SessionHash,
+        cookie: &SessionHash,
         now: Timestamp,
     ) -> Result<Option<SessionRecord>> {
-        Ok(self
-            .lock()
-            .sessions
-            .get(session)
-            .filter(|s| now < s.expires_at)
-            .cloned())
+        let inner = self.lock();
+        Ok(match inner.cookies.get(cookie) {
+            Some((session, until)) if until.is_none_or(|until| now < until) => inner
+                .sessions
+                .get(session)
+                .filter(|s| now < s.expires_at)
+                .cloned(),
+            _ => None,
+        })
+    }
+
+    async fn rotate_session(&self, rotation: &Rotation, now: Timestamp) -> Result<bool> {
+        let mut inner = self.lock();
+        if inner.cookies.contains_key(&rotation.new_cookie) {
+            return Err(Error::AlreadyExists("session id"));
+        }
+        match inner.sessions.get_mut(&rotation.session) {
+            Some(record)
+                if now < record.expires_at
+                    && record.proof_hash == Some(rotation.expected_proof) =>
+            {
+                record.proof_hash = Some(rotation.new_proof);
+            }
+            _ => return Ok(false),
+        }
+        for (session, until) in inner.cookies.values_mut() {
+            if *session == rotation.session && until.is_none_or(|u| u > rotation.old_ids_until) {
+                *until = Some(rotation.old_ids_until);
+            }
+        }
+        inner
+            .cookies
+            .insert(rotation.new_cookie, (rotation.session, None));
+        Ok(true)
     }
 
     async fn touch_session(
@@ -221,7 +261,7 @@ impl Store for MemoryStore {
     async fn delete_session(&self, session: &SessionHash) -> Result<bool> {
         let mut inner = self.lock();
         inner.remove_connections(session);
-        Ok(inner.sessions.remove(session).is_some())
+        Ok(inner.remove_session(session))
     }
 
     async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64> {
@@ -234,8 +274,11 @@ impl Store for MemoryStore {
             .collect();
         for session in &expired {
             inner.remove_connections(session);
-            inner.sessions.remove(session);
+            inner.remove_session(session);
         }
+        inner
+            .cookies
+            .retain(|_, (_, until)| until.is_none_or(|until| now < until));
         Ok(u64::try_from(expired.len()).unwrap_or(u64::MAX))
     }
 
@@ -349,7 +392,7 @@ impl Store for MemoryStore {
                 .collect(),
             None => {
                 let removed = inner.remove_connections(session);
-                inner.sessions.remove(session);
+                inner.remove_session(session);
                 removed
             }
         };

@@ -47,7 +47,7 @@ use crate::{
     config::DatabaseConfig,
     crypto::{Ciphertext, TokenKind},
     error::Result,
-    ids::{FlowCookieHash, FlowKey, SessionHash, random_bytes},
+    ids::{FlowCookieHash, FlowKey, ProofHash, SessionHash, random_bytes},
 };
 
 /// Who holds a connection's refresh lease ([`Store::try_acquire_refresh_lease`]): 128 random
@@ -173,17 +173,36 @@ pub enum BeginOutcome {
     Expired,
 }
 
-/// A browser session, keyed by the hash of its cookie.
+/// A browser session. Its key is the hash of the first id it was given; the ids that reach it
+/// ([`Store::get_session`]) change at every sign-in ([`Store::rotate_session`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
-    /// SHA-256 of the session cookie's value.
+    /// The session's key: SHA-256 of its first cookie value. Tokens' associated data names it.
     pub session_hash: SessionHash,
+    /// SHA-256 of the proof the browser must show to carry this session into a sign-in.
+    pub proof_hash: Option<ProofHash>,
     /// When it was created.
     pub created_at: Timestamp,
     /// When it was last used ([`Store::touch_session`]).
     pub last_seen_at: Timestamp,
     /// When it ends unless touched again.
     pub expires_at: Timestamp,
+}
+
+/// What [`Store::rotate_session`] changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    /// The session's key.
+    pub session: SessionHash,
+    /// The proof hash the caller checked; the rotation happens only if it is still current.
+    pub expected_proof: ProofHash,
+    /// The hash of the new id.
+    pub new_cookie: SessionHash,
+    /// The hash of the new proof.
+    pub new_proof: ProofHash,
+    /// Until when the ids the session had before keep working (a grace for requests already
+    /// in flight from the browser's other tabs).
+    pub old_ids_until: Timestamp,
 }
 
 /// One provider's connection within a session. Tokens are ciphertexts only.
@@ -326,7 +345,7 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- sessions ----
 
-    /// Creates a session.
+    /// Creates a session keyed by `session` (the hash of its first id), reached by that id.
     ///
     /// # Errors
     ///
@@ -334,16 +353,24 @@ pub trait Store: Send + Sync + 'static {
     async fn create_session(
         &self,
         session: &SessionHash,
+        proof: Option<&ProofHash>,
         now: Timestamp,
         expires_at: Timestamp,
     ) -> Result<()>;
 
-    /// The session, if it exists and has not expired at `now`.
+    /// The session the cookie id with this hash reaches, if that id is still valid and the
+    /// session has not expired at `now`.
     async fn get_session(
         &self,
-        session: &SessionHash,
+        cookie: &SessionHash,
         now: Timestamp,
     ) -> Result<Option<SessionRecord>>;
+
+    /// Gives a session a new id, in one transaction, if its proof is still `expected_proof`
+    /// (so of two concurrent rotations one wins): the new id is added, the proof replaced, and
+    /// every id it had before stays valid until `old_ids_until` at most. `false` when the
+    /// session is gone, expired, or was rotated meanwhile.
+    async fn rotate_session(&self, rotation: &Rotation, now: Timestamp) -> Result<bool>;
 
     /// Records a use: `last_seen_at = now`, `expires_at` as given. `false` when the session
     /// does not exist or has expired at `now` (an expired session is never revived).
@@ -358,8 +385,8 @@ pub trait Store: Send + Sync + 'static {
     /// [`Store::disconnect`]). `false` when there was none.
     async fn delete_session(&self, session: &SessionHash) -> Result<bool>;
 
-    /// Deletes sessions expired at `now`, with their connections; returns how many sessions.
-    /// Queued revocations are kept.
+    /// Deletes sessions expired at `now`, with their connections and ids, and ids whose
+    /// grace ended; returns how many sessions. Queued revocations are kept.
     async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64>;
 
     // ---- connections ----

@@ -21,7 +21,7 @@ use sqlx::{
 
 use super::{
     BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, LeaseHolder, NewRevocation,
-    PendingRevocation, RevokePolicy, SessionRecord, Store, TokenUpdate, classify,
+    PendingRevocation, RevokePolicy, Rotation, SessionRecord, Store, TokenUpdate, classify,
     rows::{
         self as decode, CONNECTION_COLUMNS, FLOW_COLUMNS, REVOCATION_COLUMNS,
         is_foreign_key_violation, is_unique_violation, seconds, status_str,
@@ -32,7 +32,7 @@ use super::{
 use crate::{
     config::PostgresUrl,
     error::{Error, Result},
-    ids::{FlowCookieHash, FlowKey, SessionHash},
+    ids::{FlowCookieHash, FlowKey, ProofHash, SessionHash},
 };
 
 /// Connections each broker process keeps to the database.
@@ -122,7 +122,7 @@ mod tests {
                 .fetch_all(&store.pool)
                 .await
                 .unwrap();
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
     }
 
     #[tokio::test]
@@ -135,7 +135,15 @@ mod tests {
             let pool = PgPool::connect(&db.url_string()).await.unwrap();
             v1.run(&pool).await.unwrap();
             let old = PgStore { pool };
-            suite::write_sample(&old).await;
+            let (insert, hash, created, expires) = suite::v1_session();
+            sqlx::query(insert)
+                .bind(hash)
+                .bind(created)
+                .bind(expires)
+                .execute(&old.pool)
+                .await
+                .unwrap();
+            suite::write_sample_after_session(&old).await;
             old.close().await;
         }
         let store = PgStore::connect(&db.url()).await.unwrap();
@@ -144,7 +152,7 @@ mod tests {
                 .fetch_all(&store.pool)
                 .await
                 .unwrap();
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
         suite::read_after_upgrade(&store).await;
     }
 

@@ -12,7 +12,7 @@ use super::{ConnectionRecord, FlowRecord, FlowStatus, PendingRevocation, Session
 use crate::{
     crypto::{Ciphertext, TokenKind},
     error::{Error, Result},
-    ids::{FlowCookieHash, FlowKey, SessionHash},
+    ids::{FlowCookieHash, FlowKey, ProofHash, SessionHash},
 };
 
 pub(super) const FLOW_COLUMNS: &str = "key, provider, code_challenge, redirect_uri, \
@@ -108,6 +108,10 @@ pub(super) fn flow(row: &impl Columns) -> Result<FlowRecord> {
 pub(super) fn session(row: &impl Columns) -> Result<SessionRecord> {
     Ok(SessionRecord {
         session_hash: session_hash(row, "hash")?,
+        proof_hash: match row.opt_text("proof_hash")? {
+            Some(hex) => Some(ProofHash::from_hex(&hex).ok_or(corrupt("sessions.proof_hash"))?),
+            None => None,
+        },
         created_at: time(row, "created_at")?,
         last_seen_at: time(row, "last_seen_at")?,
         expires_at: time(row, "expires_at")?,

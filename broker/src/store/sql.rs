@@ -170,41 +170,95 @@ macro_rules! sql_store {
             async fn create_session(
                 &self,
                 session: &SessionHash,
+                proof: Option<&ProofHash>,
                 now: Timestamp,
                 expires_at: Timestamp,
             ) -> Result<()> {
+                let mut tx = self.begin_write().await?;
                 let result = sqlx::query(
-                    "INSERT INTO sessions (hash, created_at, last_seen_at, expires_at) \
-                     VALUES ($1, $2, $2, $3)",
+                    "INSERT INTO sessions (hash, created_at, last_seen_at, expires_at, \
+                     proof_hash) VALUES ($1, $2, $2, $3, $4)",
                 )
                 .bind(session.to_hex())
                 .bind(seconds(now))
                 .bind(seconds(expires_at))
-                .execute(&self.pool)
+                .bind(proof.map(ProofHash::to_hex))
+                .execute(&mut *tx)
                 .await;
                 match result {
-                    Ok(_) => Ok(()),
-                    Err(e) if is_unique_violation(&e) => Err(Error::AlreadyExists("session")),
-                    Err(e) => Err(e.into()),
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => {
+                        return Err(Error::AlreadyExists("session"));
+                    }
+                    Err(e) => return Err(e.into()),
                 }
+                sqlx::query(
+                    "INSERT INTO session_cookies (cookie_hash, session_hash, valid_until) \
+                     VALUES ($1, $1, NULL)",
+                )
+                .bind(session.to_hex())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn get_session(
                 &self,
-                session: &SessionHash,
+                cookie: &SessionHash,
                 now: Timestamp,
             ) -> Result<Option<SessionRecord>> {
                 sqlx::query(
-                    "SELECT hash, created_at, last_seen_at, expires_at FROM sessions \
-                     WHERE hash = $1 AND expires_at > $2",
+                    "SELECT s.hash, s.created_at, s.last_seen_at, s.expires_at, s.proof_hash \
+                     FROM session_cookies c JOIN sessions s ON s.hash = c.session_hash \
+                     WHERE c.cookie_hash = $1 AND s.expires_at > $2 \
+                     AND (c.valid_until IS NULL OR c.valid_until > $2)",
                 )
-                .bind(session.to_hex())
+                .bind(cookie.to_hex())
                 .bind(seconds(now))
                 .fetch_optional(&self.pool)
                 .await?
                 .as_ref()
                 .map(decode::session)
                 .transpose()
+            }
+
+            async fn rotate_session(&self, rotation: &Rotation, now: Timestamp) -> Result<bool> {
+                let mut tx = self.begin_write().await?;
+                // The compare-and-set that makes one of two concurrent rotations win: the
+                // proof was compared in constant time by the caller; this equality only
+                // checks it is still the current one.
+                let rotated = sqlx::query(
+                    "UPDATE sessions SET proof_hash = $3 \
+                     WHERE hash = $1 AND proof_hash = $2 AND expires_at > $4",
+                )
+                .bind(rotation.session.to_hex())
+                .bind(rotation.expected_proof.to_hex())
+                .bind(rotation.new_proof.to_hex())
+                .bind(seconds(now))
+                .execute(&mut *tx)
+                .await?;
+                if rotated.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "UPDATE session_cookies SET valid_until = $2 \
+                     WHERE session_hash = $1 AND (valid_until IS NULL OR valid_until > $2)",
+                )
+                .bind(rotation.session.to_hex())
+                .bind(seconds(rotation.old_ids_until))
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO session_cookies (cookie_hash, session_hash, valid_until) \
+                     VALUES ($1, $2, NULL)",
+                )
+                .bind(rotation.new_cookie.to_hex())
+                .bind(rotation.session.to_hex())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn touch_session(
@@ -235,7 +289,12 @@ macro_rules! sql_store {
             }
 
             async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64> {
+                // Their connections and ids go with them (ON DELETE CASCADE).
                 let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                    .bind(seconds(now))
+                    .execute(&self.pool)
+                    .await?;
+                sqlx::query("DELETE FROM session_cookies WHERE valid_until <= $1")
                     .bind(seconds(now))
                     .execute(&self.pool)
                     .await?;

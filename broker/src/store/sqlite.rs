@@ -21,7 +21,7 @@ use sqlx::{
 
 use super::{
     BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, LeaseHolder, NewRevocation,
-    PendingRevocation, RevokePolicy, SessionRecord, Store, TokenUpdate, classify,
+    PendingRevocation, RevokePolicy, Rotation, SessionRecord, Store, TokenUpdate, classify,
     rows::{
         self as decode, CONNECTION_COLUMNS, FLOW_COLUMNS, REVOCATION_COLUMNS,
         is_foreign_key_violation, is_unique_violation, seconds, status_str,
@@ -31,7 +31,7 @@ use super::{
 };
 use crate::{
     error::{Error, Result},
-    ids::{FlowCookieHash, FlowKey, SessionHash},
+    ids::{FlowCookieHash, FlowKey, ProofHash, SessionHash},
 };
 
 /// How long a statement waits for another connection's write lock.
@@ -176,7 +176,7 @@ mod tests {
                 .fetch_all(&store.pool)
                 .await
                 .unwrap();
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,7 +196,7 @@ mod tests {
                     .fetch_all(&store.pool)
                     .await
                     .unwrap();
-            assert_eq!(versions, [1, 2]);
+            assert_eq!(versions, [1, 2, 3]);
         }
     }
 
@@ -216,7 +216,15 @@ mod tests {
             let pool = SqlitePool::connect_with(options).await.unwrap();
             v1.run(&pool).await.unwrap();
             let old = SqliteStore { pool };
-            suite::write_sample(&old).await;
+            let (insert, hash, created, expires) = suite::v1_session();
+            sqlx::query(insert)
+                .bind(hash)
+                .bind(created)
+                .bind(expires)
+                .execute(&old.pool)
+                .await
+                .unwrap();
+            suite::write_sample_after_session(&old).await;
             old.close().await;
         }
         let store = SqliteStore::open(&path).await.unwrap();
@@ -225,7 +233,7 @@ mod tests {
                 .fetch_all(&store.pool)
                 .await
                 .unwrap();
-        assert_eq!(versions, [1, 2]);
+        assert_eq!(versions, [1, 2, 3]);
         suite::read_after_upgrade(&store).await;
     }
 

@@ -16,7 +16,7 @@ use super::*;
 use crate::{
     crypto::{Ciphertext, TokenKind},
     error::Error,
-    ids::{FlowCookie, FlowCookieHash, FlowKey, SessionHash, SessionId},
+    ids::{FlowCookie, FlowCookieHash, FlowKey, ProofHash, SessionHash, SessionId},
 };
 
 /// Opens a store, and reopens it on the same data when it persists.
@@ -141,6 +141,10 @@ fn epic() -> ProviderId {
 
 fn session(n: u8) -> SessionHash {
     SessionId::from_random_bytes([n; 32]).hash()
+}
+
+fn proof(n: u8) -> ProofHash {
+    ProofHash::from_hex(&format!("{n:02x}").repeat(32)).unwrap()
 }
 
 fn cookie(n: u8) -> FlowCookieHash {
@@ -428,17 +432,158 @@ async fn expired_flows_are_purged(h: impl Harness) {
 
 // ---- sessions and connections ----
 
+async fn session_ids_rotate(h: impl Harness) {
+    let store = h.store();
+    let s = session(1);
+    store
+        .create_session(&s, Some(&proof(1)), at(0), at(1_000))
+        .await
+        .unwrap();
+    store
+        .upsert_connection(&connection(s, medicare()))
+        .await
+        .unwrap();
+    let first = store.get_session(&s, at(1)).await.unwrap().unwrap();
+    assert_eq!(first.proof_hash, Some(proof(1)));
+
+    // A rotation that expects another proof changes nothing.
+    let stale = Rotation {
+        session: s,
+        expected_proof: proof(9),
+        new_cookie: session(2),
+        new_proof: proof(2),
+        old_ids_until: at(60),
+    };
+    assert!(!store.rotate_session(&stale, at(1)).await.unwrap());
+    assert_eq!(store.get_session(&session(2), at(1)).await.unwrap(), None);
+    assert_eq!(
+        store
+            .get_session(&s, at(1_000 - 1))
+            .await
+            .unwrap()
+            .unwrap()
+            .proof_hash,
+        Some(proof(1))
+    );
+
+    let rotation = Rotation {
+        expected_proof: proof(1),
+        ..stale
+    };
+    assert!(store.rotate_session(&rotation, at(1)).await.unwrap());
+    // The new id reaches the same session — its key, its proof, its connections — and the
+    // old one does until its grace ends.
+    let by_new = store
+        .get_session(&session(2), at(2))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (by_new.session_hash, by_new.proof_hash),
+        (s, Some(proof(2)))
+    );
+    assert_eq!(store.list_connections(&s).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .get_session(&s, at(59))
+            .await
+            .unwrap()
+            .unwrap()
+            .session_hash,
+        s
+    );
+    assert_eq!(
+        store.get_session(&s, at(60)).await.unwrap(),
+        None,
+        "grace over"
+    );
+    assert!(
+        store
+            .get_session(&session(2), at(60))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // The same rotation again: its proof is no longer the current one.
+    let again = Rotation {
+        new_cookie: session(3),
+        ..rotation.clone()
+    };
+    assert!(!store.rotate_session(&again, at(3)).await.unwrap());
+    assert_eq!(store.get_session(&session(3), at(3)).await.unwrap(), None);
+
+    // Purging removes ids whose grace ended, not the session.
+    assert_eq!(store.delete_expired_sessions(at(61)).await.unwrap(), 0);
+    assert_eq!(store.get_session(&s, at(30)).await.unwrap(), None, "purged");
+    assert!(
+        store
+            .get_session(&session(2), at(62))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Ending the session ends every id it has.
+    assert!(store.delete_session(&s).await.unwrap());
+    assert_eq!(store.get_session(&session(2), at(62)).await.unwrap(), None);
+}
+
+async fn concurrent_rotations_have_one_winner(h: impl Harness) {
+    const TASKS: u8 = 20;
+    let store = h.store();
+    let s = session(1);
+    store
+        .create_session(&s, Some(&proof(1)), at(0), at(1_000))
+        .await
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(usize::from(TASKS)));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|n| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let rotation = Rotation {
+                    session: s,
+                    expected_proof: proof(1),
+                    new_cookie: session(100 + n),
+                    new_proof: proof(100 + n),
+                    old_ids_until: at(60),
+                };
+                store.rotate_session(&rotation, at(1)).await.unwrap()
+            })
+        })
+        .collect();
+    let mut won = Vec::new();
+    for (n, task) in (0..TASKS).zip(tasks) {
+        if task.await.unwrap() {
+            won.push(n);
+        }
+    }
+    assert_eq!(won.len(), 1, "exactly one rotation wins");
+    let winner = won[0];
+    for n in 0..TASKS {
+        let found = store.get_session(&session(100 + n), at(2)).await.unwrap();
+        assert_eq!(found.is_some(), n == winner, "only the winner's id exists");
+    }
+}
+
 async fn session_life(h: impl Harness) {
     let store = h.store();
     let s = session(1);
-    store.create_session(&s, at(0), at(100)).await.unwrap();
-    let err = store.create_session(&s, at(0), at(100)).await.unwrap_err();
+    store
+        .create_session(&s, None, at(0), at(100))
+        .await
+        .unwrap();
+    let err = store
+        .create_session(&s, None, at(0), at(100))
+        .await
+        .unwrap_err();
     assert!(matches!(err, Error::AlreadyExists("session")), "{err}");
     let record = store.get_session(&s, at(50)).await.unwrap().unwrap();
     assert_eq!(
         record,
         SessionRecord {
             session_hash: s,
+            proof_hash: None,
             created_at: at(0),
             last_seen_at: at(0),
             expires_at: at(100)
@@ -478,7 +623,10 @@ async fn session_life(h: impl Harness) {
 async fn connections_round_trip(h: impl Harness) {
     let store = h.store();
     let s = session(1);
-    store.create_session(&s, at(0), at(1_000)).await.unwrap();
+    store
+        .create_session(&s, None, at(0), at(1_000))
+        .await
+        .unwrap();
     let mut expected = connection(s, medicare());
     assert_eq!(store.upsert_connection(&expected).await.unwrap(), 1);
     expected.generation = 1;
@@ -544,7 +692,10 @@ async fn connection_needs_a_session(h: impl Harness) {
 async fn token_updates_compare_and_set(h: impl Harness) {
     let store = h.store();
     let s = session(1);
-    store.create_session(&s, at(0), at(1_000)).await.unwrap();
+    store
+        .create_session(&s, None, at(0), at(1_000))
+        .await
+        .unwrap();
     let generation = store
         .upsert_connection(&connection(s, medicare()))
         .await
@@ -627,7 +778,10 @@ async fn concurrent_refreshes_have_one_winner(h: impl Harness) {
     const TASKS: usize = 50;
     let store = h.store();
     let s = session(1);
-    store.create_session(&s, at(0), at(1_000)).await.unwrap();
+    store
+        .create_session(&s, None, at(0), at(1_000))
+        .await
+        .unwrap();
     let generation = store
         .upsert_connection(&connection(s, medicare()))
         .await
@@ -661,7 +815,10 @@ async fn concurrent_refreshes_have_one_winner(h: impl Harness) {
 async fn disconnect_queues_revocations_atomically(h: impl Harness) {
     let store = h.store();
     let s = session(1);
-    store.create_session(&s, at(0), at(1_000)).await.unwrap();
+    store
+        .create_session(&s, None, at(0), at(1_000))
+        .await
+        .unwrap();
     store
         .upsert_connection(&connection(s, medicare()))
         .await
@@ -729,7 +886,10 @@ async fn disconnect_queues_revocations_atomically(h: impl Harness) {
 
     // A provider without revocation: nothing queued.
     let s2 = session(2);
-    store.create_session(&s2, at(0), at(1_000)).await.unwrap();
+    store
+        .create_session(&s2, None, at(0), at(1_000))
+        .await
+        .unwrap();
     store
         .upsert_connection(&connection(s2, medicare()))
         .await
@@ -796,11 +956,11 @@ async fn revocation_queue(h: impl Harness) {
 async fn expired_sessions_are_purged(h: impl Harness) {
     let store = h.store();
     store
-        .create_session(&session(1), at(0), at(100))
+        .create_session(&session(1), None, at(0), at(100))
         .await
         .unwrap();
     store
-        .create_session(&session(2), at(0), at(200))
+        .create_session(&session(2), None, at(0), at(200))
         .await
         .unwrap();
     store
@@ -864,7 +1024,10 @@ async fn refresh_lease_excludes_others_until_released_or_expired(h: impl Harness
             .unwrap(),
         "no connection, no lease"
     );
-    store.create_session(&s, at(0), at(1_000)).await.unwrap();
+    store
+        .create_session(&s, None, at(0), at(1_000))
+        .await
+        .unwrap();
     store
         .upsert_connection(&connection(s, medicare()))
         .await
@@ -961,7 +1124,10 @@ async fn refresh_lease_excludes_others_until_released_or_expired(h: impl Harness
 async fn refresh_lease_goes_with_its_connection(h: impl Harness) {
     let store = h.store();
     let s = session(1);
-    store.create_session(&s, at(0), at(1_000)).await.unwrap();
+    store
+        .create_session(&s, None, at(0), at(1_000))
+        .await
+        .unwrap();
     store
         .upsert_connection(&connection(s, medicare()))
         .await
@@ -1014,7 +1180,10 @@ async fn concurrent_lease_requests_have_one_winner(h: impl Harness) {
     const TASKS: u8 = 50;
     let store = h.store();
     let s = session(1);
-    store.create_session(&s, at(0), at(1_000)).await.unwrap();
+    store
+        .create_session(&s, None, at(0), at(1_000))
+        .await
+        .unwrap();
     store
         .upsert_connection(&connection(s, medicare()))
         .await
@@ -1071,12 +1240,33 @@ pub(super) async fn migrator_up_to(
 /// Writes one of each record a broker keeps (all of them a version-1 broker already kept):
 /// what must read back after a restart or a schema upgrade ([`read_sample`]).
 pub(super) async fn write_sample(store: &dyn Store) {
+    store
+        .create_session(&session(1), None, at(0), at(1_000))
+        .await
+        .unwrap();
+    write_sample_after_session(store).await;
+}
+
+/// The session of the sample as a version-1 broker wrote it, for the upgrade tests (the
+/// session ids' table and the proof came with version 3): the statement, the session's hash,
+/// its creation and its expiry.
+pub(super) fn v1_session() -> (&'static str, String, i64, i64) {
+    (
+        "INSERT INTO sessions (hash, created_at, last_seen_at, expires_at) \
+         VALUES ($1, $2, $2, $3)",
+        session(1).to_hex(),
+        at(0).unix_seconds(),
+        at(1_000).unix_seconds(),
+    )
+}
+
+/// The rest of the sample, once its session exists.
+pub(super) async fn write_sample_after_session(store: &dyn Store) {
     let s = session(1);
     store
         .insert_flow(&flow(1, 1, 600), 10, at(0))
         .await
         .unwrap();
-    store.create_session(&s, at(0), at(1_000)).await.unwrap();
     store
         .upsert_connection(&connection(s, medicare()))
         .await
@@ -1159,7 +1349,10 @@ async fn revocations_queued_by_disconnect_survive_reopening(mut h: impl Harness)
     let s = session(1);
     {
         let store = h.store();
-        store.create_session(&s, at(0), at(1_000)).await.unwrap();
+        store
+            .create_session(&s, None, at(0), at(1_000))
+            .await
+            .unwrap();
         store
             .upsert_connection(&connection(s, medicare()))
             .await
@@ -1197,6 +1390,8 @@ macro_rules! store_suite {
                 completion_outcomes,
                 expired_flows_are_purged,
                 session_life,
+                session_ids_rotate,
+                concurrent_rotations_have_one_winner,
                 connections_round_trip,
                 connection_needs_a_session,
                 token_updates_compare_and_set,

@@ -104,6 +104,22 @@ redirect_uri = "{REDIRECT_URI}"
     }
 }
 
+/// Adds a generic SMART provider, `ehr`, served by the sandbox's SMART face.
+pub fn with_ehr(setup: &mut BrokerSetup, sandbox: &Sandbox) {
+    setup.more_providers = format!(
+        r#"
+[[providers]]
+id = "ehr"
+name = "Example EHR"
+kind = "smart"
+fhir_base_url = "{}"
+client_id = "{CLIENT_ID}"
+redirect_uri = "{REDIRECT_URI}"
+"#,
+        sandbox.smart_fhir_base()
+    );
+}
+
 /// A running broker.
 pub struct Broker {
     pub base: String,
@@ -180,6 +196,9 @@ pub struct Client {
     pub base: String,
     pub http: reqwest::Client,
     pub cookies: HashMap<String, String>,
+    /// The session proof the last completion gave, as the SDK keeps it in the app origin's
+    /// storage; [`complete`] sends it.
+    pub proof: Option<String>,
 }
 
 pub struct Reply {
@@ -231,6 +250,7 @@ impl Client {
                 .build()
                 .unwrap(),
             cookies: HashMap::new(),
+            proof: None,
         }
     }
 
@@ -383,17 +403,24 @@ pub fn code_from(callback: &str, flow: &Flow) -> String {
         .to_owned()
 }
 
+/// Completes `flow` with `code` as the SDK does: with the session proof the client holds, and
+/// keeping the new one the broker answers with.
 pub async fn complete(client: &mut Client, flow: &Flow, code: &str) -> Reply {
-    client
-        .post(
-            "/v1/flows/complete",
-            json!({
-                "state": flow.state.as_str(),
-                "code": code,
-                "code_verifier": flow.verifier.expose_secret(),
-            }),
-        )
-        .await
+    let mut body = json!({
+        "state": flow.state.as_str(),
+        "code": code,
+        "code_verifier": flow.verifier.expose_secret(),
+    });
+    if let Some(proof) = &client.proof {
+        body["session_proof"] = json!(proof);
+    }
+    let reply = client.post("/v1/flows/complete", body).await;
+    if reply.status == 200
+        && let Some(proof) = reply.json()["session_proof"].as_str()
+    {
+        client.proof = Some(proof.to_owned());
+    }
+    reply
 }
 
 /// Connects `client` as `BBUser000NN` all the way to a session.
@@ -415,7 +442,16 @@ pub async fn stored_tokens(broker: &Broker, client: &Client) -> (String, Option<
     use connect_medicare_broker::{Aad, TokenKind};
     use connect_medicare_protocol::contract::ProviderId;
     use secrecy::ExposeSecret;
-    let session = client.session().expect("a session cookie").hash();
+    let session = broker
+        .store
+        .get_session(
+            &client.session().expect("a session cookie").hash(),
+            broker.state.now(),
+        )
+        .await
+        .unwrap()
+        .expect("a live session")
+        .session_hash;
     let provider = ProviderId::new("medicare").unwrap();
     let record = broker
         .store
