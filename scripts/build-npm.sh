@@ -15,7 +15,7 @@
 # The last two are there to compare choices, e.g. `CM_WASM_OPT=-Oz scripts/build-npm.sh`:
 # every build prints the sizes.
 #
-# Steps: cargo (release profile: opt-level z, LTO, panic=abort; the SDK without `std`) → the
+# Steps: cargo (wasm-release profile: opt-level z, LTO, panic=abort; the SDK without `std`) → the
 # pinned wasm-bindgen into npm/build/ (its module; its JS glue is not used) → wasm-opt -Oz,
 # import and export names minified, the module's imports and exports checked against
 # sdk-wasm/js/loader.js and the new names written into a copy of it → esbuild bundles and
@@ -60,13 +60,13 @@ target_dir=$(cargo metadata --format-version 1 --no-deps | node -e 'let s="";pro
 # LLVM's inliner at threshold 40 rather than opt-level z's default: a little less brotli
 # (compare with CM_INLINE_THRESHOLD). Only this last rustc, which does the LTO, sees it.
 log "cargo: release build of the SDK for wasm32 (opt-level z, LTO, panic=abort, no std)"
-cargo rustc --release --locked --target wasm32-unknown-unknown -p connect-medicare --crate-type cdylib \
+cargo rustc --profile wasm-release --locked --target wasm32-unknown-unknown -p connect-medicare --crate-type cdylib \
   --no-default-features -- -C "llvm-args=-inline-threshold=${CM_INLINE_THRESHOLD:-40}"
 
 log "wasm-bindgen $pinned --target web"
 rm -rf npm/build npm/dist
 wasm-bindgen --target web --no-typescript --remove-name-section --remove-producers-section \
-  --out-dir npm/build "$target_dir/wasm32-unknown-unknown/release/connect_medicare.wasm"
+  --out-dir npm/build "$target_dir/wasm32-unknown-unknown/wasm-release/connect_medicare.wasm"
 
 log "wasm-opt -Oz ($("$wasm_opt" --version)), then import and export names minified"
 mkdir -p npm/dist

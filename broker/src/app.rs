@@ -312,6 +312,7 @@ pub fn app(state: AppState) -> Router {
         None => router.fallback(not_found),
     };
     router
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
@@ -346,6 +347,7 @@ fn static_site(state: &AppState, dir: &std::path::Path) -> axum::routing::Method
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
     let index = ServeFile::new(dir.join("index.html"));
     let service = tower::ServiceBuilder::new()
+        .map_response(same_origin_redirects_only)
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             csp,
@@ -379,6 +381,29 @@ fn static_site(state: &AppState, dir: &std::path::Path) -> axum::routing::Method
     axum::routing::get_service(service)
 }
 
+/// The static site's redirects (a directory without its trailing slash) must stay on this
+/// origin: a `Location` that a browser could read as another host — `//host/`, `/\\host/`
+/// (browsers read a backslash as a slash), or anything not a plain absolute path — is answered
+/// 404 instead. `GET //host` would otherwise redirect to `//host/`, a protocol-relative URL.
+fn same_origin_redirects_only<B>(response: axum::http::Response<B>) -> Response
+where
+    B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    let Some(location) = response.headers().get(header::LOCATION) else {
+        return response.map(axum::body::Body::new);
+    };
+    let same_origin = location.to_str().is_ok_and(|l| {
+        let mut chars = l.chars();
+        chars.next() == Some('/') && !matches!(chars.next(), Some('/' | '\\'))
+    });
+    if same_origin {
+        response.map(axum::body::Body::new)
+    } else {
+        StatusCode::NOT_FOUND.into_response()
+    }
+}
+
 /// The static site's Content-Security-Policy.
 pub fn content_security_policy(state: &AppState) -> String {
     let mut form_action = vec!["'self'".to_owned()];
@@ -396,6 +421,29 @@ pub fn content_security_policy(state: &AppState) -> String {
          base-uri 'none'; object-src 'none'",
         form_action.join(" ")
     )
+}
+
+/// A handler panicked: the client gets the usual `internal` error, the connection and the
+/// process carry on. The panic's message is not read: it could hold anything the failing code
+/// had at hand (the hook installed by [`install_panic_hook`] logs where it happened).
+fn panicked(_payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::new(ErrorCode::Internal, "internal error; it was logged").into_response()
+}
+
+/// Replaces the process's panic hook: a panic is logged as an error event with its location
+/// (file, line) inside the current request's span, and never with its message, which could
+/// hold a secret or a token. `serve` reports; this keeps the report clean.
+pub fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(
+            location,
+            "panicked: the request in progress, if any, was answered 500; serving goes on"
+        );
+    }));
 }
 
 /// Request ids: 96 random bits, hex.
@@ -716,6 +764,46 @@ redirect_uri = "http://localhost:8080/callback"
         for traversal in [format!("/../{name}"), format!("/%2e%2e/{name}")] {
             let response = get(app.clone(), &traversal).await;
             assert_ne!(response.status(), StatusCode::OK, "{traversal}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_static_site_never_redirects_off_site() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "<h1>demo</h1>").unwrap();
+        std::fs::create_dir(dir.path().join("connect-medicare")).unwrap();
+        std::fs::write(dir.path().join("connect-medicare/index.html"), "pkg").unwrap();
+        let app = app(state(Some(dir.path())).await);
+        // A directory without its slash is still redirected, on this origin.
+        let response = get(app.clone(), "/connect-medicare").await;
+        assert!(response.status().is_redirection(), "{}", response.status());
+        assert_eq!(response.headers()[header::LOCATION], "/connect-medicare/");
+        // The same directory named so that the redirect would leave the site is not.
+        for uri in [
+            "//connect-medicare",
+            "//connect-medicare?x=1",
+            "///connect-medicare",
+        ] {
+            let response = get(app.clone(), uri).await;
+            assert_eq!(response.status(), StatusCode::NOT_FOUND, "{uri}");
+            assert!(response.headers().get(header::LOCATION).is_none(), "{uri}");
+        }
+        for location in [
+            "//evil.example/",
+            "/\\evil.example/",
+            "https://evil.example/",
+            "",
+        ] {
+            let response = axum::http::Response::builder()
+                .status(StatusCode::TEMPORARY_REDIRECT)
+                .header(header::LOCATION, location)
+                .body(Body::empty())
+                .unwrap();
+            assert_eq!(
+                same_origin_redirects_only(response).status(),
+                StatusCode::NOT_FOUND,
+                "{location:?}"
+            );
         }
     }
 

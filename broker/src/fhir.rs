@@ -14,7 +14,9 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::Response,
 };
-use connect_medicare_protocol::{EobType, OAuthError, ProviderKind, contract::ErrorCode};
+use connect_medicare_protocol::{
+    EobType, OAuthError, ProviderKind, Timestamp, contract::ErrorCode,
+};
 use secrecy::ExposeSecret;
 use tokio::time::Instant;
 
@@ -367,6 +369,7 @@ async fn proxy_public(
     stream(
         response,
         state.config().upstream_timeouts().max_body_bytes(),
+        accepts_gzip(headers),
     )
 }
 
@@ -426,6 +429,7 @@ async fn proxy(
             return stream(
                 response,
                 state.config().upstream_timeouts().max_body_bytes(),
+                gzip,
             );
         }
         match status.as_u16() {
@@ -452,8 +456,7 @@ async fn proxy(
                 let retry_after = response
                     .headers()
                     .get(header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .and_then(|v| retry_after_seconds(v, state.now()))
                     .unwrap_or(1);
                 if !waited && retry_after <= MAX_HONOURED_RETRY_AFTER {
                     waited = true;
@@ -500,6 +503,19 @@ async fn proxy(
     }
 }
 
+/// The seconds an upstream `Retry-After` asks for: delay-seconds, or an HTTP-date (RFC 9110
+/// §10.2.3) counted from `now` (a date already past is 0). `None` when it is neither.
+fn retry_after_seconds(value: &HeaderValue, now: Timestamp) -> Option<u64> {
+    let text = value.to_str().ok()?.trim();
+    if let Ok(seconds) = text.parse::<u64>() {
+        return Some(seconds);
+    }
+    let at = httpdate::parse_http_date(text).ok()?;
+    let at = at.duration_since(std::time::UNIX_EPOCH).ok()?;
+    let now = u64::try_from(now.unix_seconds()).ok()?;
+    Some(at.as_secs().saturating_sub(now))
+}
+
 fn demographics_withheld() -> ApiError {
     ApiError::new(
         ErrorCode::DemographicsWithheld,
@@ -507,11 +523,43 @@ fn demographics_withheld() -> ApiError {
     )
 }
 
+/// How an upstream body reaches the browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Relay {
+    /// Not encoded: the bytes as they come.
+    Plain,
+    /// gzip, to a browser that accepts it: passed through as it came, while a decoder beside
+    /// it counts what the browser will inflate.
+    Gzip,
+    /// gzip the browser did not ask for: inflated here.
+    Inflate,
+}
+
 /// Streams an upstream response to the browser with allow-listed headers only, never more
-/// than `max` bytes: a body announced larger is refused (`upstream_error`), and one that grows
-/// past it while streaming is cut off (the browser sees a failed transfer, never a truncated
-/// document that parses).
-fn stream(response: reqwest::Response, max: u64) -> Result<Response, ApiError> {
+/// than `max` bytes as the browser will read them — decompressed bytes, for gzip: a body
+/// announced larger is refused (`upstream_error`), and one that grows past it while streaming
+/// is cut off (the browser sees a failed transfer, never a truncated document that parses).
+///
+/// gzip reaches only a browser that accepts it (`accepts_gzip`); a provider that compresses
+/// unasked is inflated here. Counting a passed-through body's inflated size means inflating
+/// it on the side: safety before the pass-through's speed. Other encodings are refused.
+fn stream(response: reqwest::Response, max: u64, accepts_gzip: bool) -> Result<Response, ApiError> {
+    let relay = match response
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or_default().trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("" | "identity") => Relay::Plain,
+        Some("gzip" | "x-gzip") if accepts_gzip => Relay::Gzip,
+        Some("gzip" | "x-gzip") => Relay::Inflate,
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::UpstreamError,
+                "the provider answered in an encoding this broker does not relay",
+            ));
+        }
+    };
     if response.content_length().is_some_and(|length| length > max) {
         return Err(ApiError::new(
             ErrorCode::UpstreamError,
@@ -521,6 +569,11 @@ fn stream(response: reqwest::Response, max: u64) -> Result<Response, ApiError> {
     let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::OK);
     let mut headers = HeaderMap::new();
     for name in FORWARDED {
+        let encoded = matches!(name, "content-encoding" | "content-length" | "etag");
+        if relay == Relay::Inflate && encoded {
+            // Those describe the compressed body the browser will not see.
+            continue;
+        }
         if let Some(value) = response.headers().get(name)
             && let Ok(value) = HeaderValue::from_bytes(value.as_bytes())
         {
@@ -529,17 +582,146 @@ fn stream(response: reqwest::Response, max: u64) -> Result<Response, ApiError> {
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    let mut relayed: u64 = 0;
-    let body = futures_util::StreamExt::map(response.bytes_stream(), move |chunk| {
-        let chunk = chunk?;
-        relayed += chunk.len() as u64;
-        if relayed > max {
-            return Err(std::io::Error::other("the upstream body exceeds the relay limit").into());
-        }
-        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(chunk)
-    });
+    let state = Relaying {
+        upstream: Box::pin(response.bytes_stream()),
+        inflater: (relay != Relay::Plain)
+            .then(|| flate2::write::MultiGzDecoder::new(Capped::new(max, relay == Relay::Inflate))),
+        relayed: 0,
+        max,
+        done: false,
+    };
+    let body = futures_util::stream::unfold(state, Relaying::next);
     let mut out = Response::new(Body::from_stream(body));
     *out.status_mut() = status;
     *out.headers_mut() = headers;
     Ok(out)
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A relayed body in progress.
+struct Relaying {
+    upstream: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = reqwest::Result<axum::body::Bytes>> + Send>,
+    >,
+    /// For gzip: the decoder that counts (and, to inflate, keeps) what the body inflates to.
+    inflater: Option<flate2::write::MultiGzDecoder<Capped>>,
+    /// Bytes received from upstream.
+    relayed: u64,
+    max: u64,
+    done: bool,
+}
+
+impl Relaying {
+    /// The next chunk for the browser; an error ends the transfer.
+    async fn next(mut self) -> Option<(Result<axum::body::Bytes, BoxError>, Self)> {
+        use std::io::Write as _;
+        if self.done {
+            return None;
+        }
+        let over = || -> BoxError {
+            std::io::Error::other("the upstream body exceeds the relay limit").into()
+        };
+        let chunk = match futures_util::StreamExt::next(&mut self.upstream).await {
+            Some(Ok(chunk)) => chunk,
+            Some(Err(e)) => {
+                self.done = true;
+                return Some((Err(e.into()), self));
+            }
+            None => {
+                self.done = true;
+                let inflater = self.inflater.take()?;
+                // The end of the stream: the decoder checks the gzip trailer and gives up
+                // what it still holds.
+                let out = match inflater.finish() {
+                    Ok(capped) => Ok(axum::body::Bytes::from(capped.kept)),
+                    Err(e) => Err(e.into()),
+                };
+                return Some((out, self));
+            }
+        };
+        self.relayed += chunk.len() as u64;
+        if self.relayed > self.max {
+            self.done = true;
+            return Some((Err(over()), self));
+        }
+        let Some(inflater) = self.inflater.as_mut() else {
+            return Some((Ok(chunk), self));
+        };
+        if let Err(e) = inflater.write_all(&chunk) {
+            self.done = true;
+            return Some((Err(e.into()), self));
+        }
+        let out = if inflater.get_ref().keep {
+            axum::body::Bytes::from(std::mem::take(&mut inflater.get_mut().kept))
+        } else {
+            chunk
+        };
+        Some((Ok(out), self))
+    }
+}
+
+/// Where a gzip decoder writes: counts every inflated byte and refuses to go past `max`;
+/// keeps the bytes only when the broker inflates for the browser.
+struct Capped {
+    written: u64,
+    max: u64,
+    keep: bool,
+    kept: Vec<u8>,
+}
+
+impl Capped {
+    fn new(max: u64, keep: bool) -> Self {
+        Self {
+            written: 0,
+            max,
+            keep,
+            kept: Vec::new(),
+        }
+    }
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.written += buf.len() as u64;
+        if self.written > self.max {
+            return Err(std::io::Error::other(
+                "the upstream body inflates past the relay limit",
+            ));
+        }
+        if self.keep {
+            self.kept.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        let now = Timestamp::from_unix_seconds(1_784_000_000);
+        let header = |text: &str| HeaderValue::from_str(text).unwrap();
+        assert_eq!(retry_after_seconds(&header("7"), now), Some(7));
+        assert_eq!(retry_after_seconds(&header(" 120 "), now), Some(120));
+        let ahead = std::time::UNIX_EPOCH + Duration::from_secs(1_784_000_120);
+        let date = httpdate::fmt_http_date(ahead);
+        assert_eq!(retry_after_seconds(&header(&date), now), Some(120));
+        // RFC 9110 asks recipients to accept the obsolete forms too.
+        assert_eq!(
+            retry_after_seconds(&header("Tuesday, 14-Jul-26 04:55:20 GMT"), now),
+            retry_after_seconds(&header("Tue, 14 Jul 2026 04:55:20 GMT"), now)
+        );
+        let past = httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_secs(1_000));
+        assert_eq!(retry_after_seconds(&header(&past), now), Some(0));
+        for junk in ["-1", "soon", "1.5", ""] {
+            assert_eq!(retry_after_seconds(&header(junk), now), None, "{junk:?}");
+        }
+    }
 }

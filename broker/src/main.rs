@@ -70,6 +70,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
+    connect_medicare_broker::install_panic_hook();
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

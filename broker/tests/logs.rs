@@ -60,6 +60,7 @@ async fn nothing_sensitive_is_logged_at_trace_level() {
         flow.verifier.expose_secret().to_owned(),
         flow.state.as_str().to_owned(),
         browser.cookies["__Host-cm-session"].clone(),
+        browser.proof.clone().expect("a session proof"),
     ]);
     let (access, refresh, _) = stored_tokens(&broker, &browser).await;
     secrets.push(access);

@@ -260,6 +260,158 @@ async fn oversized_upstream_bodies_are_not_relayed() {
 }
 
 #[tokio::test]
+async fn a_retry_after_date_is_read_as_the_time_it_names() {
+    // A 429 storm of two minutes whose Retry-After is an HTTP-date (RFC 9110 allows either).
+    let (sandbox, _setup, broker) = behind_broker(|c| {
+        c.faults = FaultConfig {
+            storm: Some(Storm::Seconds(120)),
+            retry_after_date: true,
+            ..FaultConfig::default()
+        };
+    })
+    .await;
+    let mut browser = Client::new(&broker);
+    connect(&mut browser, &sandbox, 2).await;
+    let reply = browser.get("/v1/fhir/medicare/Coverage").await;
+    assert_eq!(reply.status, 429);
+    assert_eq!(reply.code(), ErrorCode::RateLimited);
+    // The broker's clock and the sandbox's are both the test's start, give or take the
+    // seconds the sign-in took: two minutes, not the 1 s a misread date would give.
+    let seconds: u64 = reply.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((90..=125).contains(&seconds), "{seconds}");
+    assert_eq!(reply.error().retry_after, Some(seconds));
+}
+
+#[tokio::test]
+async fn gzip_a_client_did_not_ask_for_never_reaches_it() {
+    // A provider (or a proxy in front of it) that compresses whether asked or not.
+    let (sandbox, _setup, broker) = behind_broker(|c| c.faults.gzip_always = true).await;
+    let mut browser = Client::new(&broker);
+    // BBUser00008 has more than 20 claims.
+    connect(&mut browser, &sandbox, 8).await;
+    // A client that does not decompress, to see the bytes as they cross.
+    browser.http = reqwest::Client::builder().no_gzip().build().unwrap();
+    for accept in [None, Some("identity"), Some("gzip;q=0, identity")] {
+        let extra: Vec<(&str, &str)> = accept.iter().map(|a| ("accept-encoding", *a)).collect();
+        let reply = browser
+            .send_with(
+                reqwest::Method::GET,
+                "/v1/fhir/medicare/ExplanationOfBenefit?_count=20",
+                None,
+                &extra,
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{accept:?}");
+        assert!(
+            reply.headers.get(header::CONTENT_ENCODING).is_none(),
+            "{accept:?}: {:?}",
+            reply.headers
+        );
+        assert_eq!(
+            reply.json()["entry"].as_array().unwrap().len(),
+            20,
+            "{accept:?}"
+        );
+    }
+    // A client that asks for gzip still gets it as it came.
+    let reply = browser
+        .send_with(
+            reqwest::Method::GET,
+            "/v1/fhir/medicare/ExplanationOfBenefit?_count=20",
+            None,
+            &[("accept-encoding", "gzip")],
+        )
+        .await;
+    assert_eq!(reply.headers[header::CONTENT_ENCODING], "gzip");
+}
+
+#[tokio::test]
+async fn the_relay_limit_counts_what_a_client_inflates() {
+    const LIMIT: usize = 65_536;
+    let sandbox = sandbox().await;
+    let mut setup = BrokerSetup::new(&sandbox);
+    setup.extra = format!("[upstream]\nmax_body_bytes = {LIMIT}");
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    connect(&mut browser, &sandbox, 12).await;
+    let path = "/v1/fhir/medicare/ExplanationOfBenefit?_count=10";
+
+    // The page as the provider sends it, compressed: well under the limit, while it
+    // inflates to far more.
+    let (access, _, _) = stored_tokens(&broker, &browser).await;
+    let direct = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .unwrap()
+        .get(format!(
+            "{}/v2/fhir/ExplanationOfBenefit/?_count=10",
+            sandbox.origin()
+        ))
+        .bearer_auth(&access)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.headers()[header::CONTENT_ENCODING], "gzip");
+    let compressed = direct.bytes().await.unwrap();
+    let mut inflated = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&compressed[..]),
+        &mut inflated,
+    )
+    .unwrap();
+    assert!(
+        compressed.len() < LIMIT / 2 && inflated.len() > 2 * LIMIT,
+        "{} compressed, {} inflated",
+        compressed.len(),
+        inflated.len()
+    );
+
+    // Through the broker, to a client that would inflate it: never relayed whole.
+    browser.http = reqwest::Client::builder().no_gzip().build().unwrap();
+    let cookie = browser
+        .cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let response = browser
+        .http
+        .get(format!("{}{path}", broker.base))
+        .header("x-connect-medicare", "1")
+        .header("accept-encoding", "gzip")
+        .header(header::COOKIE, cookie)
+        .send()
+        .await;
+    let relayed = match response {
+        Ok(response) if response.status() == 200 => response.bytes().await.is_ok(),
+        Ok(response) => {
+            assert_eq!(response.status(), 502);
+            false
+        }
+        Err(_) => false,
+    };
+    assert!(
+        !relayed,
+        "a body that inflates past the limit was relayed whole"
+    );
+    // A page that fits, inflated, still passes compressed.
+    let reply = browser
+        .send_with(
+            reqwest::Method::GET,
+            "/v1/fhir/medicare/Coverage?_count=1",
+            None,
+            &[("accept-encoding", "gzip")],
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+}
+
+#[tokio::test]
 async fn a_slow_provider_times_out_into_upstream_unavailable() {
     let sandbox = sandbox_with(|c| c.admin = true).await;
     let mut setup = BrokerSetup::new(&sandbox);

@@ -135,7 +135,10 @@ async fn a_replayed_completion_returns_the_same_session_without_a_second_redempt
     let third = complete(&mut late, &flow, &code).await;
     assert_eq!(third.status, 200);
     assert_eq!(third.json()["connections"], first.json()["connections"]);
-    assert!(third.json().get("session_proof").is_none(), "a replay hands out no proof");
+    assert!(
+        third.json().get("session_proof").is_none(),
+        "a replay hands out no proof"
+    );
     let (_, _, generation) = stored_tokens(&broker, &late).await;
     assert_eq!(generation, 1, "one redemption, one connection write");
 }

@@ -32,25 +32,30 @@ async fn append_slash(OriginalUri(uri): OriginalUri, _request: Request) -> Respo
 }
 
 /// Keeps only `gzip` in `Accept-Encoding` (the one coding Blue Button serves), so the
-/// compression layer never picks another one whatever features the workspace enables.
-async fn gzip_only(mut request: Request) -> Request {
-    let wants_gzip = request
-        .headers()
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';');
-            let name = parts.next().unwrap_or_default().trim();
-            let refused = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q == 0.0)
+/// compression layer never picks another one whatever features the workspace enables; with
+/// the `gzip_always` fault, asks for gzip whatever the client said.
+async fn gzip_only(
+    axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
+    mut request: Request,
+) -> Request {
+    let wants_gzip = shared.faults.gzip_always()
+        || request
+            .headers()
+            .get_all(header::ACCEPT_ENCODING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|coding| {
+                let mut parts = coding.split(';');
+                let name = parts.next().unwrap_or_default().trim();
+                let refused = parts.any(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.trim().parse::<f32>().ok())
+                        .is_some_and(|q| q == 0.0)
+                });
+                (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
             });
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        });
     let headers = request.headers_mut();
     headers.remove(header::ACCEPT_ENCODING);
     if wants_gzip {
@@ -132,9 +137,12 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router {
     if shared.config.admin {
         app = app.merge(admin::routes());
     }
-    app.with_state(shared)
+    app.with_state(shared.clone())
         .layer(CompressionLayer::new().compress_when(SizeAbove::new(GZIP_ABOVE_BYTES + 1)))
-        .layer(middleware::map_request(gzip_only))
+        .layer(middleware::map_request_with_state(
+            shared.clone(),
+            gzip_only,
+        ))
 }
 
 /// A router for a sandbox that will be reachable at `origin` (`http://127.0.0.1:PORT`),

@@ -16,7 +16,12 @@
 //!   `502 {"status_code":502,"message":"Failed to retrieve data from data source."}` *after*
 //!   rotating the tokens, as the real server does;
 //! - **429 storm**: every Blue Button FHIR read or search answers 429 for a number of
-//!   seconds (of the sandbox's clock) or for a number of requests.
+//!   seconds (of the sandbox's clock) or for a number of requests;
+//! - **gzip always**: every answer over 1 KB is gzip-compressed whether or not the request's
+//!   `Accept-Encoding` asked for it, as a misconfigured proxy or CDN in front of a provider
+//!   may do;
+//! - **`Retry-After` as a date**: a storm's 429 gives `Retry-After` as an HTTP-date rather than
+//!   seconds (RFC 9110 allows both).
 
 use std::{
     io,
@@ -49,6 +54,10 @@ pub struct FaultConfig {
     pub drop_rate: f64,
     /// A forced 429 storm, starting when the server starts.
     pub storm: Option<Storm>,
+    /// Compress answers over 1 KB with gzip even when the request did not ask for it.
+    pub gzip_always: bool,
+    /// A storm's 429 gives `Retry-After` as an HTTP-date (when the storm ends).
+    pub retry_after_date: bool,
 }
 
 /// A forced 429 storm on the Blue Button FHIR views.
@@ -75,6 +84,8 @@ struct FaultState {
     throttle: Option<ThrottleRate>,
     storm_until_millis: Option<i64>,
     storm_requests: u64,
+    gzip_always: bool,
+    retry_after_date: bool,
     /// How many times each die was thrown: `[errors, drops]`.
     throws: [u64; 2],
 }
@@ -109,6 +120,10 @@ pub(crate) struct FaultPatch {
     /// Forget every token's rate-limit window.
     #[serde(default)]
     reset_throttle: bool,
+    /// Compress answers whether or not they were asked to be.
+    gzip_always: Option<bool>,
+    /// Give a storm's `Retry-After` as an HTTP-date.
+    retry_after_date: Option<bool>,
 }
 
 fn check_rate(name: &str, rate: f64) -> Result<f64, String> {
@@ -136,6 +151,8 @@ impl Faults {
                 throttle: config.throttle,
                 storm_until_millis,
                 storm_requests,
+                gzip_always: faults.gzip_always,
+                retry_after_date: faults.retry_after_date,
                 throws: [0, 0],
             }),
         }
@@ -232,7 +249,23 @@ impl Faults {
             state.storm_until_millis = None;
             state.storm_requests = requests;
         }
+        if let Some(always) = patch.gzip_always {
+            state.gzip_always = always;
+        }
+        if let Some(date) = patch.retry_after_date {
+            state.retry_after_date = date;
+        }
         Ok(patch.reset_throttle)
+    }
+
+    /// Whether a storm's `Retry-After` is an HTTP-date.
+    pub(crate) fn retry_after_date(&self) -> bool {
+        self.lock().retry_after_date
+    }
+
+    /// Whether answers are compressed even when not asked to be.
+    pub(crate) fn gzip_always(&self) -> bool {
+        self.lock().gzip_always
     }
 
     /// The faults in force, as `GET /__admin/faults` shows them.
@@ -251,6 +284,8 @@ impl Faults {
             "drop_rate": state.drop_rate,
             "throttle": state.throttle.map(|r| r.to_string()),
             "storm": storm,
+            "gzip_always": state.gzip_always,
+            "retry_after_date": state.retry_after_date,
             "seed": self.seed,
         })
     }

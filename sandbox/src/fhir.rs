@@ -47,6 +47,8 @@ enum Failure {
     BadRequest(String),
     /// 429, with DRF's wait in whole seconds when it knows it.
     Throttled(Option<u64>),
+    /// Throttled until this instant (unix milliseconds), given as an HTTP-date.
+    ThrottledUntil(u64, i64),
     /// The backend failed: 502.
     Upstream,
 }
@@ -82,6 +84,20 @@ impl Failure {
                     }
                     response
                 }
+                Failure::ThrottledUntil(wait, until_millis) => {
+                    let mut response = errors::detail(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        &throttled_detail(Some(wait)),
+                    );
+                    let until = std::time::UNIX_EPOCH
+                        + std::time::Duration::from_millis(
+                            u64::try_from(until_millis).unwrap_or(0),
+                        );
+                    if let Ok(date) = HeaderValue::from_str(&httpdate::fmt_http_date(until)) {
+                        response.headers_mut().insert(header::RETRY_AFTER, date);
+                    }
+                    response
+                }
                 Failure::Upstream => errors::detail(StatusCode::BAD_GATEWAY, UPSTREAM_ERROR),
             },
             Profile::Smart => {
@@ -105,7 +121,7 @@ impl Failure {
                         "Resource not found".to_owned(),
                     ),
                     Failure::BadRequest(detail) => (StatusCode::BAD_REQUEST, "invalid", detail),
-                    Failure::Throttled(_) => (
+                    Failure::Throttled(_) | Failure::ThrottledUntil(..) => (
                         StatusCode::TOO_MANY_REQUESTS,
                         "throttled",
                         "Too many requests".to_owned(),
@@ -183,8 +199,13 @@ fn throttle(
             remaining: 0,
             reset_millis: storm.remaining_millis,
         });
-        let wait = u64::try_from((storm.remaining_millis + 999) / 1000).unwrap_or(1);
-        return Err(Failure::Throttled(Some(wait.max(1))));
+        let wait = u64::try_from((storm.remaining_millis + 999) / 1000)
+            .unwrap_or(1)
+            .max(1);
+        if shared.faults.retry_after_date() {
+            return Err(Failure::ThrottledUntil(wait, now + storm.remaining_millis));
+        }
+        return Err(Failure::Throttled(Some(wait)));
     }
     if let Some(rate) = rate {
         let decision = shared.throttle.check(rate, &caller.token, now);

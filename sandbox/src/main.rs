@@ -163,6 +163,8 @@ async fn main() -> anyhow::Result<()> {
             error_rate,
             drop_rate,
             storm,
+            gzip_always: false,
+            retry_after_date: false,
         },
         admin,
         clock_offset_seconds: clock_offset,

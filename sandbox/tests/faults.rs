@@ -50,14 +50,16 @@ async fn admin_faults_round_trip() {
     assert_eq!(
         faults,
         json!({"latency_ms": 0, "error_rate": 0.0, "drop_rate": 0.0,
-               "throttle": "10/second", "storm": null, "seed": 0})
+               "throttle": "10/second", "storm": null, "gzip_always": false,
+               "retry_after_date": false, "seed": 0})
     );
     let (status, faults) = admin(
         &sandbox,
         "/__admin/faults",
         Some(
             json!({"latency_ms": 250, "error_rate": 0.5, "drop_rate": 0.25,
-                    "throttle": "20/minute", "storm_requests": 3}),
+                    "throttle": "20/minute", "storm_requests": 3, "gzip_always": true,
+                    "retry_after_date": true}),
         ),
     )
     .await;
@@ -65,7 +67,8 @@ async fn admin_faults_round_trip() {
     assert_eq!(
         faults,
         json!({"latency_ms": 250, "error_rate": 0.5, "drop_rate": 0.25,
-               "throttle": "20/minute", "storm": {"requests_left": 3}, "seed": 0})
+               "throttle": "20/minute", "storm": {"requests_left": 3}, "gzip_always": true,
+               "retry_after_date": true, "seed": 0})
     );
     let (_, faults) = admin(
         &sandbox,
