@@ -18,6 +18,55 @@ impl Drop for Running {
     }
 }
 
+/// A broker process that serves, its log read on a thread: the addresses it logs
+/// (`address=` for the API, `metrics=` for the metrics listener) and every line.
+struct Served {
+    _process: Running,
+    addresses: std::sync::mpsc::Receiver<(&'static str, String)>,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Served {
+    fn start(mut command: Command) -> Self {
+        let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, addresses) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                for field in ["address=", "metrics="] {
+                    if let Some(rest) = line.split(field).nth(1) {
+                        let value = rest.split_whitespace().next().unwrap_or_default();
+                        let _ = tx.send((field, value.to_owned()));
+                    }
+                }
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        Self {
+            _process: Running(child),
+            addresses,
+            log,
+        }
+    }
+
+    /// The next address the log names under `field`.
+    fn address(&self, field: &str) -> String {
+        loop {
+            let (named, value) = self
+                .addresses
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("the broker logs its {field}"));
+            if named == field {
+                return value;
+            }
+        }
+    }
+}
+
 fn binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_connect-medicare-broker"));
     command.env("NO_COLOR", "1").env_remove("CM_BROKER_CONFIG");
@@ -57,38 +106,17 @@ async fn serve_answers_the_api_and_never_prints_the_secret() {
     let sandbox = sandbox().await;
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), sandbox.origin(), "");
-    let mut child = binary()
+    let mut command = binary();
+    command
         .args(["serve", "--config", config.to_str().unwrap()])
         .env(
             "CM_BROKER_PROVIDERS__MEDICARE__CLIENT_SECRET",
             CLIENT_SECRET,
         )
-        .env("CM_BROKER_LOG", "trace")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let _running = Running(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let sink = log.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("address=").nth(1) {
-                let _ = tx.send(
-                    rest.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
-            }
-            sink.lock().unwrap().push_str(&line);
-            sink.lock().unwrap().push('\n');
-        }
-    });
-    let address = rx
-        .recv_timeout(std::time::Duration::from_secs(60))
-        .expect("the broker logs its address");
+        .env("CM_BROKER_LOG", "trace");
+    let served = Served::start(command);
+    let address = served.address("address=");
+    let log = served.log.clone();
     let response = reqwest::Client::new()
         .get(format!("http://{address}/v1/config"))
         .header("x-connect-medicare", "1")
@@ -170,41 +198,14 @@ async fn metrics_listen_moves_metrics_off_the_public_listener() {
         sandbox.origin(),
         r#"metrics_listen = "127.0.0.1:0""#,
     );
-    let mut child = binary()
-        .args(["serve"])
-        .env("CM_BROKER_CONFIG", &config)
-        .env(
-            "CM_BROKER_PROVIDERS__MEDICARE__CLIENT_SECRET",
-            CLIENT_SECRET,
-        )
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let _running = Running(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            for field in ["address=", "metrics="] {
-                if let Some(rest) = line.split(field).nth(1) {
-                    let value = rest.split_whitespace().next().unwrap_or_default();
-                    let _ = tx.send((field, value.to_owned()));
-                }
-            }
-        }
-    });
-    let mut main = None;
-    let mut metrics = None;
-    while main.is_none() || metrics.is_none() {
-        let (field, value) = rx
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .expect("the broker logs both addresses");
-        match field {
-            "address=" => main = Some(value),
-            _ => metrics = Some(value),
-        }
-    }
-    let (main, metrics) = (main.unwrap(), metrics.unwrap());
+    let mut command = binary();
+    command.arg("serve").env("CM_BROKER_CONFIG", &config).env(
+        "CM_BROKER_PROVIDERS__MEDICARE__CLIENT_SECRET",
+        CLIENT_SECRET,
+    );
+    let served = Served::start(command);
+    let main = served.address("address=");
+    let metrics = served.address("metrics=");
     assert_ne!(main, metrics);
     let http = reqwest::Client::new();
     assert_eq!(
@@ -258,7 +259,8 @@ async fn a_flood_of_silent_sockets_under_a_low_descriptor_limit_does_not_starve_
         "max_connections = 128\nheader_read_timeout_seconds = 1",
     );
     // 256 descriptors: more silent sockets than the process could ever hold at once.
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    command
         .arg("-c")
         .arg(r#"ulimit -n 256 && exec "$0" serve --config "$1""#)
         .arg(env!("CARGO_BIN_EXE_connect-medicare-broker"))
@@ -267,28 +269,9 @@ async fn a_flood_of_silent_sockets_under_a_low_descriptor_limit_does_not_starve_
         .env(
             "CM_BROKER_PROVIDERS__MEDICARE__CLIENT_SECRET",
             CLIENT_SECRET,
-        )
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let _running = Running(child);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("address=").nth(1) {
-                let _ = tx.send(
-                    rest.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
-            }
-        }
-    });
-    let address = rx
-        .recv_timeout(std::time::Duration::from_secs(60))
-        .expect("the broker logs its address");
+        );
+    let served = Served::start(command);
+    let address = served.address("address=");
     let mut silent = Vec::new();
     for _ in 0..300 {
         silent.push(tokio::net::TcpStream::connect(&address).await.unwrap());

@@ -87,7 +87,10 @@ async fn silent_and_slow_connections_are_closed_after_the_header_deadline() {
         .filter(|(_, closed)| !closed)
         .map(|(what, _)| what)
         .collect();
-    assert!(open.is_empty(), "connections still open, having sent: {open:?}");
+    assert!(
+        open.is_empty(),
+        "connections still open, having sent: {open:?}"
+    );
     // A client that does send its request is served as before.
     let health = reqwest::get(format!("{}/healthz", broker.base))
         .await

@@ -4,12 +4,9 @@
 
 mod common;
 
-use std::{
-    io::Write,
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
 };
 
 use common::*;
@@ -18,28 +15,6 @@ use connect_medicare_protocol::{Timestamp, contract::ErrorBody};
 
 /// What a secret-holding value would look like in a panic message.
 const CANARY: &str = "canary-panic-secret-7d2e";
-
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 /// A clock that panics, with a secret in its message, while armed: every handler that reads
 /// the time (all the session routes) panics with it.
@@ -97,7 +72,7 @@ async fn a_panicking_handler_answers_500_leaks_nothing_and_the_broker_serves_on(
     let answer = session(&http).await.unwrap();
     assert_eq!(answer.status(), 200);
 
-    let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let log = capture.text();
     assert!(log.contains("panicked"), "the panic is reported: {log}");
     assert!(log.contains("broker/tests/panic.rs"), "with its location");
     assert!(!log.contains(CANARY), "but never its message");

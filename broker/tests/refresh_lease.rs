@@ -4,40 +4,9 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
 use common::*;
 use connect_medicare_broker::{LeaseHolder, Store as _};
 use connect_medicare_protocol::{Timestamp, contract::ProviderId};
-
-/// The broker's log lines, captured in memory.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
-    type Writer = Capture;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Capture {
-    fn contains(&self, needle: &str) -> bool {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).contains(needle)
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_replicas_lease_is_taken_over_once_it_expires() {

@@ -231,32 +231,39 @@ async fn oversized_upstream_bodies_are_not_relayed() {
     assert_eq!(big.code(), ErrorCode::UpstreamError);
     // ...and a compressed one that streams past the limit is cut off, never truncated into
     // something that parses.
+    assert!(
+        !relayed_whole_as_gzip(&browser, "/v1/fhir/medicare/ExplanationOfBenefit?_count=50").await,
+        "a body over the limit was relayed whole"
+    );
+}
+
+/// Whether `path`, asked for with `Accept-Encoding: gzip` by a client that does not inflate,
+/// arrives whole: an answer cut off mid-transfer, a refusal (502) or a failed request is not.
+async fn relayed_whole_as_gzip(browser: &Client, path: &str) -> bool {
     let cookie = browser
         .cookies
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("; ");
-    let response = browser
-        .http
-        .get(format!(
-            "{}/v1/fhir/medicare/ExplanationOfBenefit?_count=50",
-            broker.base
-        ))
+    let response = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .unwrap()
+        .get(format!("{}{path}", browser.base))
         .header("x-connect-medicare", "1")
         .header("accept-encoding", "gzip")
         .header(header::COOKIE, cookie)
         .send()
         .await;
-    let relayed = match response {
+    match response {
         Ok(response) if response.status() == 200 => response.bytes().await.is_ok(),
         Ok(response) => {
             assert_eq!(response.status(), 502);
             false
         }
         Err(_) => false,
-    };
-    assert!(!relayed, "a body over the limit was relayed whole");
+    }
 }
 
 #[tokio::test]
@@ -372,31 +379,8 @@ async fn the_relay_limit_counts_what_a_client_inflates() {
     );
 
     // Through the broker, to a client that would inflate it: never relayed whole.
-    browser.http = reqwest::Client::builder().no_gzip().build().unwrap();
-    let cookie = browser
-        .cookies
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let response = browser
-        .http
-        .get(format!("{}{path}", broker.base))
-        .header("x-connect-medicare", "1")
-        .header("accept-encoding", "gzip")
-        .header(header::COOKIE, cookie)
-        .send()
-        .await;
-    let relayed = match response {
-        Ok(response) if response.status() == 200 => response.bytes().await.is_ok(),
-        Ok(response) => {
-            assert_eq!(response.status(), 502);
-            false
-        }
-        Err(_) => false,
-    };
     assert!(
-        !relayed,
+        !relayed_whole_as_gzip(&browser, path).await,
         "a body that inflates past the limit was relayed whole"
     );
     // A page that fits, inflated, still passes compressed.
