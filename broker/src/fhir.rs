@@ -108,6 +108,9 @@ struct Target {
     url: String,
     /// Patient reads and userinfo answer 403 when demographics were withheld.
     demographic: bool,
+    /// What to `Accept`: FHIR JSON for the FHIR API; plain JSON for userinfo, which is not a
+    /// FHIR endpoint (Blue Button answers it 406 for `application/fhir+json`).
+    accept: &'static str,
 }
 
 /// `GET /v1/fhir/{provider}/{type}` — a search (or `metadata`).
@@ -159,6 +162,7 @@ pub(crate) async fn search(
     let target = Target {
         url,
         demographic: resource == Resource::Patient,
+        accept: "application/fhir+json",
     };
     proxy(&state, &headers, provider, &session, live, &target).await
 }
@@ -202,6 +206,7 @@ pub(crate) async fn read(
     let target = Target {
         url,
         demographic: resource == Resource::Patient,
+        accept: "application/fhir+json",
     };
     proxy(&state, &headers, provider, &session, live, &target).await
 }
@@ -228,6 +233,7 @@ pub(crate) async fn userinfo(
     let target = Target {
         url: url.to_owned(),
         demographic: true,
+        accept: "application/json",
     };
     proxy(&state, &headers, provider, &session, live, &target).await
 }
@@ -405,7 +411,7 @@ async fn proxy(
             .client()
             .get(&target.url)
             .bearer_auth(live.access.expose_secret())
-            .header(header::ACCEPT, "application/fhir+json");
+            .header(header::ACCEPT, target.accept);
         if gzip {
             request = request.header(header::ACCEPT_ENCODING, "gzip");
         }

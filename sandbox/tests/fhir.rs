@@ -277,3 +277,40 @@ async fn scopes_gate_each_resource_and_metadata_is_public() {
             .contains(&format!("{}/v2/o/authorize", sandbox.origin()))
     );
 }
+
+#[tokio::test]
+async fn userinfo_is_not_a_fhir_view_and_refuses_a_fhir_accept() {
+    let sandbox = sandbox().await;
+    let token = token_for(&sandbox, 3).await;
+    let url = format!("{}/v2/connect/userinfo", sandbox.origin());
+    for (accept, status) in [
+        (None, 200),
+        (Some("application/json"), 200),
+        (Some("*/*"), 200),
+        (Some("application/fhir+json, application/json;q=0.5"), 200),
+        (Some("application/fhir+json"), 406),
+        (Some("text/html, application/json;q=0"), 406),
+    ] {
+        let mut request = client().get(&url).bearer_auth(&token);
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), status, "{accept:?}");
+        if status == 406 {
+            assert_eq!(response.headers()["content-type"], "application/json");
+            assert_eq!(
+                json(response).await,
+                json!({"detail": "Could not satisfy the request Accept header."})
+            );
+        }
+    }
+    // The negotiation comes before authentication, as in Django REST framework.
+    let response = client()
+        .get(&url)
+        .header("accept", "application/fhir+json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 406);
+}
