@@ -28,7 +28,7 @@ use std::{
 };
 
 use connect_medicare_protocol::{
-    Timestamp,
+    OAuthError, ProviderKind, Timestamp,
     contract::{ErrorCode, ProviderId},
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -87,6 +87,83 @@ pub(crate) fn reconnect_required() -> ApiError {
         ErrorCode::ReconnectRequired,
         "the connection ended (the grant expired or was revoked): connect again",
     )
+}
+
+/// What a refused refresh means, decided by what the provider said rather than its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RefreshRefusal {
+    /// The connection is over; the user must connect again, for this reason.
+    Ended(&'static str),
+    /// The provider refused this broker's client credentials: the operator's configuration,
+    /// not the user's connection, which is kept.
+    ClientRefused,
+    /// Rate limited: try again later; the connection is kept.
+    Throttled,
+    /// Anything else (5xx, an unknown error): try again; the connection is kept.
+    Failed,
+}
+
+impl RefreshRefusal {
+    fn of(e: &OAuthError, blue_button: bool) -> Self {
+        let status = e.status();
+        let described = |text: &str| e.description() == Some(text);
+        if e.is_invalid_grant() {
+            // Expired (401), revoked or deleted (403), spent (400): the grant is gone.
+            Self::Ended("the connection ended (the grant expired or was revoked): connect again")
+        } else if e.is_invalid_client() && status == Some(403) {
+            // Blue Button's one-time grants cannot be refreshed.
+            Self::Ended("this provider's grant lasts one hour and cannot be renewed: connect again")
+        } else if e.code().as_str() == "invalid_request" && described("Refresh token not found.") {
+            // Blue Button keeps one token pair per beneficiary and app: a sign-in elsewhere
+            // (another browser, another device) replaced this one.
+            Self::Ended(
+                "the provider replaced this connection's tokens (the same beneficiary connected \
+                 this app again elsewhere): connect again",
+            )
+        } else if blue_button
+            && status == Some(502)
+            && described("Failed to retrieve data from data source.")
+        {
+            // Blue Button rotates the tokens before it reads the beneficiary back; when that
+            // read fails, the tokens it sent nobody have replaced the ones held here.
+            Self::Ended(
+                "the provider failed while renewing this connection, after it had already \
+                 replaced its tokens: connect again",
+            )
+        } else if e.is_invalid_client() {
+            Self::ClientRefused
+        } else if e.is_throttled() {
+            Self::Throttled
+        } else {
+            Self::Failed
+        }
+    }
+
+    fn into_error(self, e: &OAuthError) -> ApiError {
+        match self {
+            Self::Ended(reason) => ApiError::new(ErrorCode::ReconnectRequired, reason),
+            Self::ClientRefused => {
+                tracing::error!(
+                    status = ?e.status(),
+                    "the provider refused the broker's client credentials: check this \
+                     provider's client_id and client_secret (every user's refreshes fail)"
+                );
+                ApiError::new(
+                    ErrorCode::UpstreamError,
+                    "the provider refused this app's credentials; the app's operator has been \
+                     alerted. Try again later",
+                )
+            }
+            Self::Throttled => ApiError::new(
+                ErrorCode::RateLimited,
+                "the provider is throttling requests; retry later",
+            ),
+            Self::Failed => ApiError::new(
+                ErrorCode::UpstreamUnavailable,
+                "the provider could not refresh the connection; try again",
+            ),
+        }
+    }
 }
 
 fn expires_soon(connection: &ConnectionRecord, now: Timestamp, skew: i64) -> bool {
@@ -336,21 +413,22 @@ async fn refresh_holding_lease(
     state.metrics().refresh(result.is_ok());
     let tokens = match result {
         Ok(tokens) => tokens,
-        // `invalid_grant` whatever the status (expired 401, revoked 403, reused 400), and a
-        // one-time app's 403 `invalid_client`: the connection is over.
-        Err(UpstreamError::OAuth(e))
-            if e.is_invalid_grant() || (e.is_invalid_client() && e.status() == Some(403)) =>
-        {
-            tracing::info!(provider = %id, status = ?e.status(), "refresh refused: reconnect required");
-            mark_ended(state, &connection).await;
-            return Err(reconnect_required());
-        }
         Err(UpstreamError::OAuth(e)) => {
-            tracing::warn!(provider = %id, error = %e.code(), status = ?e.status(), "refresh failed");
-            return Err(ApiError::new(
-                ErrorCode::UpstreamUnavailable,
-                "the provider could not refresh the connection; try again",
-            ));
+            let blue_button = profile.kind() == ProviderKind::BlueButton;
+            let outcome = RefreshRefusal::of(&e, blue_button);
+            tracing::warn!(
+                provider = %id,
+                error = %e.code(),
+                status = ?e.status(),
+                description = e.description().unwrap_or_default(),
+                ?outcome,
+                "refresh refused"
+            );
+            if let RefreshRefusal::Ended(reason) = outcome {
+                mark_ended(state, &connection).await;
+                return Err(ApiError::new(ErrorCode::ReconnectRequired, reason));
+            }
+            return Err(outcome.into_error(&e));
         }
         Err(UpstreamError::Unavailable(why)) => {
             tracing::warn!(provider = %id, why, "refresh failed");
@@ -422,5 +500,73 @@ async fn mark_ended(state: &AppState, connection: &ConnectionRecord) {
         .await
     {
         tracing::warn!(error = %e, "recording reconnect_required failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A refresh answer the real Blue Button server gave (`fixtures/bb2-observed/`).
+    fn observed(file: &str, key: &str) -> OAuthError {
+        let captures: serde_json::Value = serde_json::from_str(file).unwrap();
+        let answer = &captures[key];
+        let status = u16::try_from(answer["status"].as_u64().unwrap()).unwrap();
+        let body = answer["body"].to_string();
+        OAuthError::from_response(
+            status,
+            answer["headers"]["content-type"].as_str(),
+            body.as_bytes(),
+        )
+    }
+
+    #[test]
+    fn refresh_answers_are_decided_by_what_they_mean() {
+        let raw = include_str!("../../fixtures/bb2-observed/raw-bb2.json");
+        let extra = include_str!("../../fixtures/bb2-observed/raw-bb2-extra.json");
+        let ended =
+            |e: &OAuthError| matches!(RefreshRefusal::of(e, true), RefreshRefusal::Ended(_));
+        // The grant is gone: revoked, the sandbox helper, a spent token, an expired grant.
+        for key in [
+            "refresh_after_revoke",
+            "refresh_after_expire",
+            "refresh_reuse",
+        ] {
+            assert!(ended(&observed(raw, key)), "{key}");
+        }
+        // A second consent elsewhere: "Refresh token not found." ends it, with its own reason.
+        let replaced = observed(extra, "first_refresh_after_second_consent");
+        let RefreshRefusal::Ended(reason) = RefreshRefusal::of(&replaced, true) else {
+            panic!("a replaced pair must end the connection");
+        };
+        assert!(
+            reason.contains("connected this app again elsewhere"),
+            "{reason}"
+        );
+        // The operator's credentials: every user's refresh would fail the same way; keep them.
+        assert_eq!(
+            RefreshRefusal::of(&observed(raw, "refresh_no_client_auth"), true),
+            RefreshRefusal::ClientRefused
+        );
+        assert_eq!(
+            RefreshRefusal::of(&observed(raw, "token_no_client_auth"), true),
+            RefreshRefusal::ClientRefused
+        );
+        // Blue Button's failure after rotating: ended, with its own reason; another server's
+        // 502 is a failure to retry.
+        let body = br#"{"status_code":502,"message":"Failed to retrieve data from data source."}"#;
+        let rotated = OAuthError::from_response(502, Some("application/json"), body);
+        let RefreshRefusal::Ended(reason) = RefreshRefusal::of(&rotated, true) else {
+            panic!("Blue Button's 502 after rotating must end the connection");
+        };
+        assert!(reason.contains("already replaced"), "{reason}");
+        assert_eq!(RefreshRefusal::of(&rotated, false), RefreshRefusal::Failed);
+        let throttled = OAuthError::from_response(429, Some("application/json"), b"{}");
+        assert_eq!(
+            RefreshRefusal::of(&throttled, true),
+            RefreshRefusal::Throttled
+        );
+        let unknown = OAuthError::from_response(500, Some("text/html"), b"<h1>oops</h1>");
+        assert_eq!(RefreshRefusal::of(&unknown, true), RefreshRefusal::Failed);
     }
 }

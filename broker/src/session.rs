@@ -196,8 +196,12 @@ pub(crate) async fn remove(
         let provider = state.provider(&record.provider).ok()?;
         match provider.resolved.provider().disconnect() {
             (DisconnectKind::None, _) | (_, None) => None,
-            // Blue Button's /v2/o/revoke/ takes either token; RFC 7009 servers get the
-            // refresh token, which takes the access token with it.
+            // Blue Button's /v2/o/revoke/ looks the token up among access tokens only (its
+            // RevokeView): given the refresh token it answers 200 and deletes no grant. The
+            // access token is found whether or not it has expired (the view reads the token's
+            // row, not its expiry), so a revocation retried later still deletes the grant.
+            (DisconnectKind::RevokeAndDeleteGrant, _) => Some(TokenKind::AccessToken),
+            // RFC 7009 servers get the refresh token, which takes the access token with it.
             _ => Some(TokenKind::RefreshToken),
         }
     };

@@ -512,6 +512,82 @@ async fn a_revoked_grant_becomes_reconnect_required() {
 }
 
 #[tokio::test]
+async fn a_second_sign_in_elsewhere_ends_the_first_connection_with_its_reason() {
+    let (sandbox, setup) = setup().await;
+    let broker = Broker::start(&setup).await;
+    let mut first = Client::new(&broker);
+    connect(&mut first, &sandbox, 22).await;
+    // The same beneficiary connects the app again from another browser: Blue Button keeps
+    // one token pair per beneficiary and app, so the first browser's pair is gone.
+    let mut second = Client::new(&broker);
+    connect(&mut second, &sandbox, 22).await;
+    // Upstream 401 → one refresh → 400 "Refresh token not found." → over, and it says why.
+    let reply = first.get("/v1/fhir/medicare/Coverage").await;
+    assert_eq!(reply.code(), ErrorCode::ReconnectRequired);
+    assert!(
+        reply
+            .error()
+            .message
+            .contains("connected this app again elsewhere"),
+        "{:?}",
+        reply.error()
+    );
+    let now: SessionResponse =
+        serde_json::from_slice(&first.get("/v1/session").await.body).unwrap();
+    assert_eq!(
+        now.connections[0].status,
+        ConnectionStatus::ReconnectRequired
+    );
+    // No refresh is tried again: the answer comes from the store.
+    let refreshes = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("cm_broker_refresh_failures_total "))
+            .map(str::to_owned)
+    };
+    let metrics = || async {
+        reqwest::get(format!("{}/metrics", broker.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let before = refreshes(&metrics().await);
+    assert_eq!(
+        first.get("/v1/fhir/medicare/Coverage").await.code(),
+        ErrorCode::ReconnectRequired
+    );
+    assert_eq!(refreshes(&metrics().await), before);
+    // The second browser is unaffected.
+    assert_eq!(second.get("/v1/fhir/medicare/Coverage").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_provider_failing_after_rotating_the_tokens_ends_the_connection_with_its_reason() {
+    let sandbox = sandbox_with(|c| c.admin = true).await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    connect(&mut browser, &sandbox, 23).await;
+    // From now on the backend fails: a refresh rotates the tokens, then answers 502.
+    let faults = reqwest::Client::new()
+        .post(format!("{}/__admin/faults", sandbox.origin()))
+        .json(&json!({"error_rate": 1.0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(faults.status(), 200);
+    broker.advance(3601);
+    let reply = browser.get("/v1/fhir/medicare/Coverage").await;
+    assert_eq!(reply.code(), ErrorCode::ReconnectRequired);
+    assert!(
+        reply.error().message.contains("already replaced"),
+        "{:?}",
+        reply.error()
+    );
+}
+
+#[tokio::test]
 async fn fifty_concurrent_requests_at_expiry_make_one_refresh() {
     let (sandbox, setup) = setup().await;
     let broker = Broker::start(&setup).await;

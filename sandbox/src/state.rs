@@ -288,6 +288,16 @@ impl Inner {
         }
     }
 
+    /// Forgets every token issued under a grant (they are then unknown, not spent).
+    pub(crate) fn forget_tokens_of(&mut self, key: &GrantKey) {
+        let (client, user, profile) = key;
+        let matches = |c: &String, u: usize, p: Profile| c == client && u == *user && p == *profile;
+        self.refresh
+            .retain(|_, r| !matches(&r.client_id, r.user, r.profile));
+        self.access
+            .retain(|_, a| !matches(&a.client_id, a.user, a.profile));
+    }
+
     /// Deletes a grant and every token and code issued under it.
     pub(crate) fn delete_grant(&mut self, key: &GrantKey) {
         self.grants.remove(key);

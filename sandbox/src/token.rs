@@ -152,6 +152,12 @@ fn redeem_code(shared: &Shared, profile: Profile, app: &AppConfig, form: &Pairs)
     let Some(grant) = inner.grants.get(&key).cloned() else {
         return invalid_grant();
     };
+    if profile == Profile::BlueButton {
+        // Blue Button keeps one token pair per beneficiary and app: a new consent (another
+        // browser, another device) deletes the pair before it; that pair's refresh token is
+        // then "not found".
+        inner.forget_tokens_of(&key);
+    }
     issue(
         shared,
         &mut inner,
@@ -345,7 +351,10 @@ pub(crate) async fn revoke_token(
     }
 }
 
-/// `POST /v2/o/revoke/`: deletes the data-access grant, then revokes. Always 200.
+/// `POST /v2/o/revoke/`. Blue Button looks the token up among **access** tokens only: given
+/// one, it deletes the data-access grant with every token under it; given a refresh token it
+/// revokes that token pair and keeps the grant (so the app keeps its access in CMS's
+/// records). 200 with an empty HTML body either way.
 pub(crate) async fn revoke_grant(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -357,11 +366,18 @@ pub(crate) async fn revoke_grant(
     };
     if let Some(token) = field(&form, "token") {
         let mut inner = shared.lock();
-        if let Some(key) = owner(&inner, token).filter(|(client, _, _)| *client == app.client_id) {
-            inner.delete_grant(&key);
+        let owned = owner(&inner, token).filter(|(client, _, _)| *client == app.client_id);
+        match owned {
+            Some(key) if inner.access.contains_key(token) => inner.delete_grant(&key),
+            Some(_) => inner.revoke_pair_of_refresh(token),
+            None => {}
         }
     }
-    StatusCode::OK.into_response()
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        StatusCode::OK,
+    )
+        .into_response()
 }
 
 /// `POST /v2/o/introspect/` and `/smart/auth/introspect` (RFC 7662).

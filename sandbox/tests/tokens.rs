@@ -399,6 +399,101 @@ async fn revoke_deletes_the_grant_so_refresh_is_403() {
 }
 
 #[tokio::test]
+async fn revoke_deletes_the_grant_even_with_an_expired_access_token() {
+    // Blue Button's RevokeView reads the access token's row, not its expiry.
+    let sandbox = sandbox().await;
+    let body = tokens(&sandbox, CLIENT_ID, ALL_SCOPES, 20).await;
+    sandbox.clock().advance(2 * 3600);
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        get(&sandbox, "/v2/fhir/Patient", access).await.status(),
+        401,
+        "expired"
+    );
+    let response = revoke_at(&sandbox, "/v2/o/revoke/", CLIENT_ID, access).await;
+    assert_eq!(response.status(), 200);
+    let after = refresh(&sandbox, CLIENT_ID, body["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(after.status(), 403, "the grant is gone");
+}
+
+#[tokio::test]
+async fn revoke_given_a_refresh_token_keeps_the_grant() {
+    // Blue Button's /v2/o/revoke/ looks the token up among access tokens only.
+    let sandbox = sandbox().await;
+    let body = tokens(&sandbox, CLIENT_ID, ALL_SCOPES, 17).await;
+    let response = revoke_at(
+        &sandbox,
+        "/v2/o/revoke/",
+        CLIENT_ID,
+        body["refresh_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/html; charset=utf-8"
+    );
+    assert!(response.bytes().await.unwrap().is_empty());
+    // The pair is dead...
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        get(&sandbox, "/v2/fhir/Patient", access).await.status(),
+        401
+    );
+    // ...but the grant is still in the server's records: the sandbox helper finds it.
+    let patient = body["patient"].as_str().unwrap();
+    let expired = client()
+        .post(format!(
+            "{}/v2/o/expire_authenticated_user/{patient}/",
+            sandbox.origin()
+        ))
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(expired.status(), 200, "the grant outlived the revocation");
+}
+
+#[tokio::test]
+async fn a_second_consent_by_the_same_beneficiary_kills_the_first_pair() {
+    let sandbox = sandbox().await;
+    let first = tokens(&sandbox, CLIENT_ID, ALL_SCOPES, 18).await;
+    let second = tokens(&sandbox, CLIENT_ID, ALL_SCOPES, 18).await;
+    let old_access = first["access_token"].as_str().unwrap();
+    let new_access = second["access_token"].as_str().unwrap();
+    assert_eq!(
+        get(&sandbox, "/v2/fhir/Patient", old_access).await.status(),
+        401
+    );
+    assert_eq!(
+        get(&sandbox, "/v2/fhir/Patient", new_access).await.status(),
+        200
+    );
+    let after = refresh(
+        &sandbox,
+        CLIENT_ID,
+        first["refresh_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(after.status(), 400);
+    assert_eq!(
+        json(after).await,
+        json!({"error": "invalid_request", "error_description": "Refresh token not found.",
+               "status_code": 400})
+    );
+    // Another beneficiary's pair is untouched.
+    let other = tokens(&sandbox, CLIENT_ID, ALL_SCOPES, 19).await;
+    let _ = tokens(&sandbox, CLIENT_ID, ALL_SCOPES, 18).await;
+    let other_access = other["access_token"].as_str().unwrap();
+    assert_eq!(
+        get(&sandbox, "/v2/fhir/Patient", other_access)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
 async fn the_sandbox_helper_deletes_a_grant() {
     let sandbox = sandbox().await;
     let body = tokens(&sandbox, CLIENT_ID, ALL_SCOPES, 16).await;
