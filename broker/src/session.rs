@@ -221,9 +221,24 @@ pub(crate) async fn remove(
     Ok(disconnected)
 }
 
-/// Tries one queued revocation; on failure reschedules it with exponential backoff.
+/// How long a claimed revocation is kept from everyone else while it is sent: far more than an
+/// upstream call may take.
+const REVOCATION_CLAIM_SECONDS: i64 = 120;
+
+/// Tries one queued revocation, once it is claimed (a disconnect's immediate try and the
+/// housekeeping of any replica never both send it); on failure reschedules it with
+/// exponential backoff. `false` also when someone else holds it.
 async fn attempt(state: &AppState, revocation: &PendingRevocation) -> Result<bool, ApiError> {
     let store = state.store();
+    let now = state.now();
+    let until = Timestamp::from_unix_seconds(now.unix_seconds() + REVOCATION_CLAIM_SECONDS);
+    if !store
+        .claim_revocation(revocation.id, now, until)
+        .await
+        .map_err(ApiError::from)?
+    {
+        return Ok(false);
+    }
     let Ok(provider) = state.provider(&revocation.provider) else {
         // The provider left the configuration: nothing can be revoked any more.
         store

@@ -179,6 +179,9 @@ impl Store for GatedStore {
     ) -> Result<Vec<PendingRevocation>> {
         self.inner.due_revocations(now, limit).await
     }
+    async fn claim_revocation(&self, id: i64, now: Timestamp, until: Timestamp) -> Result<bool> {
+        self.inner.claim_revocation(id, now, until).await
+    }
     async fn finish_revocation(&self, id: i64) -> Result<bool> {
         self.inner.finish_revocation(id).await
     }

@@ -473,6 +473,17 @@ impl Store for MemoryStore {
         Ok(due)
     }
 
+    async fn claim_revocation(&self, id: i64, now: Timestamp, until: Timestamp) -> Result<bool> {
+        let mut inner = self.lock();
+        Ok(match inner.revocations.get_mut(&id) {
+            Some(r) if r.next_attempt_at <= now => {
+                r.next_attempt_at = until;
+                true
+            }
+            _ => false,
+        })
+    }
+
     async fn finish_revocation(&self, id: i64) -> Result<bool> {
         Ok(self.lock().revocations.remove(&id).is_some())
     }

@@ -492,6 +492,11 @@ pub trait Store: Send + Sync + 'static {
     async fn due_revocations(&self, now: Timestamp, limit: usize)
     -> Result<Vec<PendingRevocation>>;
 
+    /// Claims a due revocation before sending it: if it is due at `now`, it is not due again
+    /// until `until`, so no other request, task or replica sends it meanwhile (a claim left by
+    /// a process that died runs out by itself). `true` for the one caller that got it.
+    async fn claim_revocation(&self, id: i64, now: Timestamp, until: Timestamp) -> Result<bool>;
+
     /// Removes a revocation from the queue (done, or given up). `false` when it was not there.
     async fn finish_revocation(&self, id: i64) -> Result<bool>;
 

@@ -576,6 +576,26 @@ macro_rules! sql_store {
                 .collect()
             }
 
+            async fn claim_revocation(
+                &self,
+                id: i64,
+                now: Timestamp,
+                until: Timestamp,
+            ) -> Result<bool> {
+                // One statement: PostgreSQL re-checks `next_attempt_at` on the row a
+                // concurrent claim committed, SQLite's write lock serialises the two.
+                let done = sqlx::query(
+                    "UPDATE revocations SET next_attempt_at = $3 \
+                     WHERE id = $1 AND next_attempt_at <= $2",
+                )
+                .bind(id)
+                .bind(seconds(now))
+                .bind(seconds(until))
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn finish_revocation(&self, id: i64) -> Result<bool> {
                 let done = sqlx::query("DELETE FROM revocations WHERE id = $1")
                     .bind(id)

@@ -903,6 +903,44 @@ async fn disconnect_queues_revocations_atomically(h: impl Harness) {
     assert_eq!(store.due_revocations(at(100), 10).await.unwrap().len(), 2);
 }
 
+async fn concurrent_revocation_claims_have_one_winner(h: impl Harness) {
+    const TASKS: usize = 20;
+    let store = h.store();
+    let revocation = NewRevocation {
+        session_hash: session(1),
+        provider: medicare(),
+        token_kind: TokenKind::AccessToken,
+        token_ct: ct("access"),
+    };
+    let id = store.enqueue_revocation(&revocation, at(0)).await.unwrap();
+    let barrier = Arc::new(Barrier::new(TASKS));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.claim_revocation(id, at(1), at(121)).await.unwrap()
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        won += usize::from(task.await.unwrap());
+    }
+    assert_eq!(won, 1, "exactly one sender");
+    // Claimed: not due for anyone until the claim runs out, then claimable again.
+    assert!(store.due_revocations(at(120), 10).await.unwrap().is_empty());
+    assert!(!store.claim_revocation(id, at(120), at(240)).await.unwrap());
+    assert!(store.claim_revocation(id, at(121), at(241)).await.unwrap());
+    // An unknown revocation cannot be claimed.
+    assert!(
+        !store
+            .claim_revocation(id + 1, at(500), at(600))
+            .await
+            .unwrap()
+    );
+}
+
 async fn revocation_queue(h: impl Harness) {
     let store = h.store();
     let new = |n: u8| NewRevocation {
@@ -1398,6 +1436,7 @@ macro_rules! store_suite {
                 concurrent_refreshes_have_one_winner,
                 disconnect_queues_revocations_atomically,
                 revocation_queue,
+                concurrent_revocation_claims_have_one_winner,
                 expired_sessions_are_purged,
                 refresh_lease_excludes_others_until_released_or_expired,
                 refresh_lease_goes_with_its_connection,
