@@ -550,11 +550,11 @@ pub async fn probe_upstreams(state: &AppState) {
             Ok(Ok(r)) if r.status().is_success() => Ok(()),
             Ok(Ok(r)) => Err(format!("HTTP {}", r.status().as_u16())),
         };
-        if state.metrics().upstream_up(id, outcome.is_ok()) {
-            match outcome {
-                Ok(()) => tracing::info!(provider = id, "the provider answers again"),
-                Err(why) => tracing::warn!(provider = id, why, "the provider does not answer"),
-            }
+        let before = state.metrics().upstream_up(id, outcome.is_ok());
+        match (before, outcome) {
+            (Some(false), Ok(())) => tracing::info!(provider = id, "the provider answers again"),
+            (Some(false), Err(_)) | (_, Ok(())) => {}
+            (_, Err(why)) => tracing::warn!(provider = id, why, "the provider does not answer"),
         }
     }
 }

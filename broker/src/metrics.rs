@@ -119,10 +119,11 @@ impl Metrics {
         self.upstream_429.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Whether a provider answered the last health probe; returns whether that changed.
-    pub(crate) fn upstream_up(&self, provider: &str, up: bool) -> bool {
+    /// Whether a provider answered the last health probe; returns what the probe before it
+    /// found (`None` for the first).
+    pub(crate) fn upstream_up(&self, provider: &str, up: bool) -> Option<bool> {
         let mut map = self.upstream_up.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(provider.to_owned(), up) != Some(up)
+        map.insert(provider.to_owned(), up)
     }
 
     /// The text exposition format.
