@@ -301,6 +301,13 @@ async fn redeem(
     let scopes = tokens.scope().clone();
     let demographics_shared =
         scopes.allows_read("Patient") || scopes.iter().any(|s| s.as_str() == "profile");
+    if tokens.grant_expiration_unreadable() {
+        tracing::warn!(
+            provider = %resolved.id(),
+            "the token response's access_grant_expiration is in no known form: the grant's end \
+             is unknown for this connection"
+        );
+    }
     let grant_expires_at = tokens.access_grant_expiration().and_then(|g| g.at());
     let access_expires_at = tokens.expires_at(now);
     let patient = tokens.patient().cloned();

@@ -588,6 +588,22 @@ async fn a_provider_failing_after_rotating_the_tokens_ends_the_connection_with_i
 }
 
 #[tokio::test]
+async fn an_unreadable_grant_expiration_keeps_the_sign_in_with_the_end_unknown() {
+    // The grant's end written without a time zone: not an instant anyone can read.
+    let sandbox = sandbox_with(|c| {
+        c.apps[0].expiration_format = connect_medicare_sandbox::ExpirationFormat::NoZone;
+    })
+    .await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    let session = connect(&mut browser, &sandbox, 24).await;
+    assert_eq!(session.connections[0].status, ConnectionStatus::Connected);
+    assert_eq!(session.connections[0].grant_expires_at, None);
+    assert_eq!(browser.get("/v1/fhir/medicare/Coverage").await.status, 200);
+}
+
+#[tokio::test]
 async fn fifty_concurrent_requests_at_expiry_make_one_refresh() {
     let (sandbox, setup) = setup().await;
     let broker = Broker::start(&setup).await;

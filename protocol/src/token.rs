@@ -108,6 +108,7 @@ pub struct TokenResponse {
     refresh_token: Option<RefreshToken>,
     patient: Option<PatientId>,
     access_grant_expiration: Option<GrantExpiration>,
+    grant_expiration_unreadable: bool,
 }
 
 impl TokenResponse {
@@ -120,13 +121,16 @@ impl TokenResponse {
     /// - `expires_in`: optional; an integer, a float (rounded down) or a numeric string;
     ///   negative or non-finite values are refused.
     /// - `refresh_token`, `patient`: optional; `""` counts as absent.
-    /// - `access_grant_expiration`: optional ([`GrantExpiration::parse`]; `""` is `Never`).
+    /// - `access_grant_expiration`: optional ([`GrantExpiration::parse`]; `""` is `Never`). A
+    ///   value in no form the parser reads (no time zone, a date alone, 30 February, a number)
+    ///   does not fail the response: the code is spent by now, and the grant's end is not
+    ///   needed to use the tokens. It reads as unknown ([`Self::grant_expiration_unreadable`]).
     /// - Unknown fields (`id_token` among them) are ignored.
     ///
     /// Errors: [`Error::InvalidJson`] for a body that is not JSON; [`Error::InvalidTokenResponse`]
     /// for a JSON body that breaks the rules above, including one with an `error` field (read
     /// those with `OAuthError::from_response`); [`Error::InvalidScope`] or
-    /// [`Error::InvalidTimestamp`] from the `scope` or `access_grant_expiration` parsers.
+    /// from the `scope` parser.
     /// No error message contains the body or a token.
     #[cfg(feature = "json")]
     pub fn from_json(body: &[u8], requested: &Scopes) -> Result<Self> {
@@ -176,11 +180,15 @@ impl TokenResponse {
         let patient = optional_text("patient", "patient is not a FHIR id")?
             .map(|s| PatientId::new(s).map_err(|_| invalid("patient is not a FHIR id")))
             .transpose()?;
-        let access_grant_expiration = match field("access_grant_expiration") {
-            None => None,
-            Some(Value::String(s)) => Some(GrantExpiration::parse(s)?),
-            Some(_) => return Err(invalid("access_grant_expiration is not a string")),
-        };
+        let (access_grant_expiration, grant_expiration_unreadable) =
+            match field("access_grant_expiration") {
+                None | Some(Value::Null) => (None, false),
+                Some(Value::String(s)) => match GrantExpiration::parse(s) {
+                    Ok(expiration) => (Some(expiration), false),
+                    Err(_) => (None, true),
+                },
+                Some(_) => (None, true),
+            };
 
         Ok(Self {
             access_token,
@@ -190,6 +198,7 @@ impl TokenResponse {
             refresh_token,
             patient,
             access_grant_expiration,
+            grant_expiration_unreadable,
         })
     }
 
@@ -227,6 +236,12 @@ impl TokenResponse {
     /// the response did not say.
     pub fn access_grant_expiration(&self) -> Option<GrantExpiration> {
         self.access_grant_expiration
+    }
+
+    /// Whether the response had an `access_grant_expiration` this parser could not read (its
+    /// end is then unknown: [`Self::access_grant_expiration`] is `None`). Worth a log line.
+    pub fn grant_expiration_unreadable(&self) -> bool {
+        self.grant_expiration_unreadable
     }
 
     /// When the access token expires, for a response received at `now`; `None` when the
@@ -433,6 +448,33 @@ mod tests {
         }
 
         #[test]
+        fn an_unreadable_grant_expiration_does_not_cost_the_sign_in() {
+            // Blue Button's known forms read...
+            for (raw, readable) in [
+                (r#""2027-12-22T10:11:42Z""#, true),
+                (r#""2025-09-05 19:17:53Z""#, true),
+                (r#""""#, true),
+                (r#"null"#, true),
+                // ...anything else is unknown, never a failed sign-in.
+                (r#""2027-12-22T10:11:42""#, false),
+                (r#""2027-12-22""#, false),
+                (r#""2027-02-30T00:00:00Z""#, false),
+                (r#""2016-12-31T23:59:60Z""#, false),
+                (r#"1798000000"#, false),
+                (r#"{"at":1}"#, false),
+            ] {
+                let r = parse(&format!(
+                    r#"{{"access_token":"a","token_type":"Bearer","access_grant_expiration":{raw}}}"#
+                ))
+                .unwrap_or_else(|e| panic!("{raw}: {e}"));
+                assert_eq!(r.grant_expiration_unreadable(), !readable, "{raw}");
+                if !readable {
+                    assert_eq!(r.access_grant_expiration(), None, "{raw}");
+                }
+            }
+        }
+
+        #[test]
         fn missing_and_lenient_fields() {
             // Missing scope means "what was requested"; lowercase bearer; id_token ignored.
             let r = parse(
@@ -530,15 +572,7 @@ mod tests {
                 reason(r#"{"access_token":"a","token_type":"Bearer","patient":"a/b"}"#),
                 "patient is not a FHIR id"
             );
-            assert_eq!(
-                reason(r#"{"access_token":"a","token_type":"Bearer","access_grant_expiration":0}"#),
-                "access_grant_expiration is not a string"
-            );
-            assert_eq!(
-                parse(r#"{"access_token":"a","token_type":"Bearer","access_grant_expiration":"2027-02-30T00:00:00Z"}"#)
-                    .unwrap_err(),
-                Error::InvalidTimestamp("2027-02-30T00:00:00Z".into())
-            );
+
             assert_eq!(reason("[1]"), "not a JSON object");
             assert_eq!(reason(r#""CANARY-a8f3e1""#), "not a JSON object");
         }

@@ -35,7 +35,8 @@ impl FromStr for GrantKind {
 }
 
 /// How `access_grant_expiration` is written: with `T` (the server's code) or with a space
-/// (the published docs). Clients must read both.
+/// (the published docs), which clients must read; or without a time zone, a form no client can
+/// read as an instant, for testing that it costs nobody their sign-in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExpirationFormat {
@@ -44,6 +45,8 @@ pub enum ExpirationFormat {
     T,
     /// `2027-12-22 10:11:42Z`.
     Space,
+    /// `2027-12-22T10:11:42`: no time zone.
+    NoZone,
 }
 
 /// An app registered with the sandbox.

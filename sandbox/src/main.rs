@@ -34,7 +34,7 @@ enum Command {
         apps: Vec<AppConfig>,
         /// A TOML file of apps, for every setting: `[[apps]]` with `client_id`,
         /// `client_secret`, `redirect_uris`, and optionally `name`, `grant_kind`,
-        /// `require_demographics`, `scopes`, `expiration_format` (`t` or `space`).
+        /// `require_demographics`, `scopes`, `expiration_format` (`t`, `space` or `no_zone`).
         #[arg(long, env = "CM_SANDBOX_APPS_FILE")]
         apps_file: Option<std::path::PathBuf>,
         /// The origin written into Bundle links (Blue Button passes its backend's through).

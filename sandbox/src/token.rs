@@ -295,14 +295,13 @@ fn issue(
     }
     body["patient"] = Value::String(patient);
     if profile == Profile::BlueButton {
-        let separator = match app.expiration_format {
-            ExpirationFormat::T => 'T',
-            ExpirationFormat::Space => ' ',
+        let written = |at| match app.expiration_format {
+            ExpirationFormat::T => format_rfc3339(at, 'T'),
+            ExpirationFormat::Space => format_rfc3339(at, ' '),
+            ExpirationFormat::NoZone => format_rfc3339(at, 'T').trim_end_matches('Z').to_owned(),
         };
-        body["access_grant_expiration"] = Value::String(match grant_expires_at {
-            Some(at) => format_rfc3339(at, separator),
-            None => String::new(),
-        });
+        body["access_grant_expiration"] =
+            Value::String(grant_expires_at.map(written).unwrap_or_default());
     }
     let mut response = errors::json(StatusCode::OK, body);
     response
