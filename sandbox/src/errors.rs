@@ -66,15 +66,44 @@ pub(crate) fn detail(status: StatusCode, detail: &str) -> Response {
     json(status, json!({"detail": detail}))
 }
 
-/// 401 `{"detail":"Authentication credentials were not provided."}` with the bearer
-/// challenge, for a missing, unknown, expired or revoked access token.
-pub(crate) fn invalid_token() -> Response {
+/// Why a FHIR view refused the caller's bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenProblem {
+    /// No bearer token at all.
+    Missing,
+    /// Unknown, revoked, replaced, or of a deleted grant.
+    Invalid,
+    /// Known, but past its hour.
+    Expired,
+}
+
+/// 401 `{"detail":"Authentication credentials were not provided."}` with Blue Button's bearer
+/// challenge: bare (`Bearer realm="api"`) without a token, else naming the problem — "The
+/// access token is invalid." or "The access token has expired.".
+pub(crate) fn invalid_token(problem: TokenProblem) -> Response {
     let mut response = detail(StatusCode::UNAUTHORIZED, NOT_AUTHENTICATED);
+    let challenge = match problem {
+        TokenProblem::Missing => "Bearer realm=\"api\"",
+        TokenProblem::Invalid => {
+            "Bearer realm=\"api\",error=\"invalid_token\",error_description=\"The access token is invalid.\""
+        }
+        TokenProblem::Expired => {
+            "Bearer realm=\"api\",error=\"invalid_token\",error_description=\"The access token has expired.\""
+        }
+    };
     response.headers_mut().insert(
         header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(
-            "Bearer realm=\"api\",error=\"invalid_token\",error_description=\"The access token is invalid or expired.\"",
-        ),
+        HeaderValue::from_static(challenge),
+    );
+    response
+}
+
+/// 401 with a `detail` and the bare bearer challenge: the grant behind a valid token ended.
+pub(crate) fn grant_ended(detail_text: &str) -> Response {
+    let mut response = detail(StatusCode::UNAUTHORIZED, detail_text);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"api\""),
     );
     response
 }

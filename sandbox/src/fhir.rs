@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     clock::{format_instant_millis, format_rfc3339},
     data::User,
-    errors::{self, ACCESS_TIMED_OUT, NO_PERMISSION},
+    errors::{self, ACCESS_TIMED_OUT, NO_PERMISSION, TokenProblem},
     search::{Search, SearchError},
     state::{Profile, Shared},
     throttle::{RateHeaders, throttled_detail},
@@ -40,7 +40,7 @@ struct Caller<'a> {
 
 /// A failed FHIR request, written in the profile's error shape.
 enum Failure {
-    InvalidToken,
+    InvalidToken(errors::TokenProblem),
     TimedOut,
     Forbidden,
     NotFound,
@@ -68,8 +68,8 @@ impl Failure {
     fn into_response(self, profile: Profile) -> Response {
         match profile {
             Profile::BlueButton => match self {
-                Failure::InvalidToken => errors::invalid_token(),
-                Failure::TimedOut => errors::detail(StatusCode::UNAUTHORIZED, ACCESS_TIMED_OUT),
+                Failure::InvalidToken(problem) => errors::invalid_token(problem),
+                Failure::TimedOut => errors::grant_ended(ACCESS_TIMED_OUT),
                 Failure::Forbidden => errors::detail(StatusCode::FORBIDDEN, NO_PERMISSION),
                 Failure::NotFound => errors::detail(StatusCode::NOT_FOUND, "Not found."),
                 Failure::BadRequest(detail) => errors::detail(StatusCode::BAD_REQUEST, &detail),
@@ -102,7 +102,7 @@ impl Failure {
             },
             Profile::Smart => {
                 let (status, code, text) = match self {
-                    Failure::InvalidToken => (
+                    Failure::InvalidToken(_) => (
                         StatusCode::UNAUTHORIZED,
                         "login",
                         "Invalid or expired access token".to_owned(),
@@ -158,18 +158,21 @@ fn caller<'a>(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(Failure::InvalidToken)?;
+        .ok_or(Failure::InvalidToken(TokenProblem::Missing))?;
     let now = shared.clock.now();
     let inner = shared.lock();
     let record = inner
         .access
         .get(token)
-        .filter(|a| a.profile == profile && a.expires_at > now)
-        .ok_or(Failure::InvalidToken)?;
+        .filter(|a| a.profile == profile)
+        .ok_or(Failure::InvalidToken(TokenProblem::Invalid))?;
+    if record.expires_at <= now {
+        return Err(Failure::InvalidToken(TokenProblem::Expired));
+    }
     let grant = inner
         .grants
         .get(&(record.client_id.clone(), record.user, profile))
-        .ok_or(Failure::InvalidToken)?;
+        .ok_or(Failure::InvalidToken(TokenProblem::Invalid))?;
     if grant.expires_at.is_some_and(|at| at <= now) {
         return Err(Failure::TimedOut);
     }

@@ -73,8 +73,19 @@ fn authenticate<'a>(
     ok.then_some(app)
 }
 
+/// django-oauth-toolkit's refusal of the client's credentials, with its bearer challenge.
 fn invalid_client() -> Response {
-    errors::oauth(StatusCode::UNAUTHORIZED, "invalid_client")
+    let mut response = errors::oauth(StatusCode::UNAUTHORIZED, "invalid_client");
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer error=\"invalid_client\""),
+    );
+    response
+}
+
+/// Whether the request names a client at all (Basic credentials, or `client_id` in the body).
+fn names_a_client(headers: &HeaderMap, form: &Pairs) -> bool {
+    headers.contains_key(header::AUTHORIZATION) || field(form, "client_id").is_some()
 }
 
 fn invalid_grant() -> Response {
@@ -100,12 +111,27 @@ pub(crate) async fn smart_token(
 }
 
 fn token(shared: &Shared, profile: Profile, headers: &HeaderMap, form: &Pairs) -> Response {
+    let grant_type = field(form, "grant_type");
     let Some(app) = authenticate(shared, headers, form) else {
+        // Blue Button looks the application up itself before a code exchange: with no client
+        // named at all, that lookup answers in its own shape.
+        if profile == Profile::BlueButton
+            && grant_type == Some("authorization_code")
+            && !names_a_client(headers, form)
+        {
+            return errors::bb2_oauth(StatusCode::UNAUTHORIZED, "invalid_client", "App id failed");
+        }
         return invalid_client();
     };
-    match field(form, "grant_type") {
+    match grant_type {
         Some("authorization_code") => redeem_code(shared, profile, app, form),
         Some("refresh_token") => refresh(shared, profile, app, form),
+        // django-oauth-toolkit runs the password grant, which finds no such user.
+        Some("password") if profile == Profile::BlueButton => errors::oauth_described(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "Invalid credentials given.",
+        ),
         Some(_) => errors::oauth(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
         None => errors::oauth(StatusCode::BAD_REQUEST, "invalid_request"),
     }
@@ -401,13 +427,13 @@ pub(crate) async fn introspect(
                 .is_some_and(|g| g.expires_at.is_none_or(|at| at > now))
         });
     let body = match active {
+        // Blue Button's introspection names the user, not the patient.
         Some(a) => json!({
             "active": true,
             "scope": a.scopes.to_string(),
             "exp": a.expires_at,
             "client_id": a.client_id,
             "username": shared.data.users()[a.user].username,
-            "patient": shared.data.users()[a.user].patient_id,
         }),
         None => json!({"active": false}),
     };

@@ -95,7 +95,7 @@ require_demographics = false
         let response = reqwest::Client::new()
             .post(format!("{origin}/v2/o/token/"))
             .basic_auth(id, Some(secret))
-            .form(&[("grant_type", "password")])
+            .form(&[("grant_type", "client_credentials")])
             .send()
             .await
             .unwrap();
