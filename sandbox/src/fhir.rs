@@ -604,10 +604,17 @@ fn metadata(shared: &Shared, profile: Profile) -> Response {
             });
         }
     }
-    fhir_json(&capability)
+    let mut response = fhir_json(&capability);
+    if profile == Profile::BlueButton {
+        // Blue Button serves its CapabilityStatement as plain JSON.
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    response
 }
 
-/// `GET /v2/connect/userinfo`: not throttled; 403 without `profile`.
 /// Whether the request's `Accept` admits `application/json` (no `Accept` admits anything).
 fn accepts_json(headers: &HeaderMap) -> bool {
     let mut ranges = headers
@@ -634,6 +641,7 @@ fn accepts_json(headers: &HeaderMap) -> bool {
     })
 }
 
+/// `GET /v2/connect/userinfo`: not throttled; 403 without `profile`.
 pub(crate) async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
     // Blue Button's userinfo is a Django REST framework view rendering JSON only, and DRF
     // negotiates the content type before it authenticates: an Accept that JSON does not

@@ -399,8 +399,8 @@ pub(crate) async fn revoke_grant(
         }
     }
     (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
         StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
     )
         .into_response()
 }
@@ -441,7 +441,9 @@ pub(crate) async fn introspect(
 }
 
 /// `POST /v2/o/expire_authenticated_user/<patient>/`: the sandbox helper that deletes the
-/// calling app's grant for a beneficiary.
+/// calling app's grant for a beneficiary. The app shows itself with its client credentials or
+/// with one of its access tokens (`Bearer`); without either the answer is an empty 403. Done,
+/// it answers `success` as an HTML page, as Blue Button's view does.
 pub(crate) async fn expire_user(
     State(shared): State<Arc<Shared>>,
     Path(patient): Path<String>,
@@ -449,8 +451,16 @@ pub(crate) async fn expire_user(
     body: Bytes,
 ) -> Response {
     let form = form(&body);
-    let Some(app) = authenticate(&shared, &headers, &form) else {
-        return invalid_client();
+    let bearer_app = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|token| {
+            let client = shared.lock().access.get(token)?.client_id.clone();
+            shared.app(&client)
+        });
+    let Some(app) = bearer_app.or_else(|| authenticate(&shared, &headers, &form)) else {
+        return StatusCode::FORBIDDEN.into_response();
     };
     let Some(user) = shared.data.user_by_patient(patient.trim_end_matches('/')) else {
         return errors::detail(StatusCode::NOT_FOUND, "Not found.");
@@ -460,7 +470,12 @@ pub(crate) async fn expire_user(
     let existed = inner.grants.contains_key(&key);
     inner.delete_grant(&key);
     if existed {
-        errors::json(StatusCode::OK, json!({"status": "ok"}))
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "success",
+        )
+            .into_response()
     } else {
         errors::detail(StatusCode::NOT_FOUND, "Not found.")
     }

@@ -275,3 +275,49 @@ async fn introspection_names_no_patient() {
     };
     assert_eq!(keys(&ours), keys(&observed["introspect"]["body"]));
 }
+
+#[tokio::test]
+async fn the_sandbox_helper_and_the_capability_statement_answer_as_captured() {
+    let observed = captures();
+    let sandbox = sandbox().await;
+    let body = tokens(&sandbox, CLIENT_ID, ALL_SCOPES, 14).await;
+    let patient = body["patient"].as_str().unwrap();
+    let url = format!(
+        "{}/v2/o/expire_authenticated_user/{patient}/",
+        sandbox.origin()
+    );
+    // Without the app's credentials or token: an empty 403.
+    let refused = client().post(&url).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.bytes().await.unwrap().is_empty());
+    // With the access token, as the capture was made.
+    let done = client()
+        .post(&url)
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let expected = &observed["expire_user"];
+    assert_eq!(done.status().as_u16(), expected["status"]);
+    assert_eq!(
+        done.headers()["content-type"],
+        expected["headers"]["content-type"].as_str().unwrap()
+    );
+    assert_eq!(
+        done.text().await.unwrap(),
+        expected["body"].as_str().unwrap()
+    );
+
+    let metadata = client()
+        .get(format!("{}/v2/fhir/metadata", sandbox.origin()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metadata.status(), 200);
+    assert_eq!(
+        metadata.headers()["content-type"],
+        observed["metadata"]["headers"]["content-type"]
+            .as_str()
+            .unwrap()
+    );
+}
