@@ -206,6 +206,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_proof_matches_only_its_own_hash() {
+        let proof = ProofHash::new_proof().unwrap();
+        let other = ProofHash::new_proof().unwrap();
+        assert_eq!(proof.expose_secret().len(), 43);
+        let hash = ProofHash::of(&proof);
+        assert!(hash.matches(&proof));
+        assert!(!hash.matches(&other));
+        assert!(!hash.matches(&SessionProof::parse(&"A".repeat(43)).unwrap()));
+        assert_eq!(format!("{proof:?}"), "SessionProof([redacted])");
+    }
+
+    #[test]
     fn session_ids_are_43_base64url_chars_and_unique() {
         let a = SessionId::generate().unwrap();
         let b = SessionId::generate().unwrap();

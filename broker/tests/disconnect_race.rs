@@ -225,7 +225,7 @@ async fn a_disconnect_during_a_refresh_is_never_undone() {
         proof: None,
     };
     connect(&mut browser, &sandbox, 18).await;
-    let session = browser.session().unwrap().hash();
+    let session = session_key(store.as_ref(), &browser).await;
     let medicare = ProviderId::new("medicare").unwrap();
 
     // The access token expires: the next read refreshes first, and stops at the write.

@@ -22,7 +22,7 @@ async fn a_dead_replicas_lease_is_taken_over_once_it_expires() {
     let broker = Broker::start(&setup).await;
     let mut browser = Client::new(&broker);
     connect(&mut browser, &sandbox, 19).await;
-    let session = browser.session().unwrap().hash();
+    let session = session_key(broker.store.as_ref(), &browser).await;
     let medicare = ProviderId::new("medicare").unwrap();
     let generation = stored_tokens(&broker, &browser).await.2;
 

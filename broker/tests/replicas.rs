@@ -225,7 +225,7 @@ async fn one_refresh_across_two_replicas<F>(
             String::from_utf8_lossy(&reply.body)
         );
     }
-    let session = first.session().expect("a session cookie").hash();
+    let session = session_key(store, &first).await;
     let before = stored(store, &session).await;
 
     // The access token dies upstream: Blue Button's clock passes its hour.

@@ -442,16 +442,7 @@ pub async fn stored_tokens(broker: &Broker, client: &Client) -> (String, Option<
     use connect_medicare_broker::{Aad, TokenKind};
     use connect_medicare_protocol::contract::ProviderId;
     use secrecy::ExposeSecret;
-    let session = broker
-        .store
-        .get_session(
-            &client.session().expect("a session cookie").hash(),
-            broker.state.now(),
-        )
-        .await
-        .unwrap()
-        .expect("a live session")
-        .session_hash;
+    let session = session_key(broker.store.as_ref(), client).await;
     let provider = ProviderId::new("medicare").unwrap();
     let record = broker
         .store
@@ -528,4 +519,19 @@ impl Capture {
     pub fn contains(&self, needle: &str) -> bool {
         self.text().contains(needle)
     }
+}
+
+/// The key of the session `client`'s cookie reaches: what its connections and tokens are
+/// filed under (the hash of the session's *first* id, which a sign-in's rotation keeps).
+pub async fn session_key(
+    store: &dyn connect_medicare_broker::Store,
+    client: &Client,
+) -> connect_medicare_broker::SessionHash {
+    let cookie = client.session().expect("a session cookie").hash();
+    store
+        .get_session(&cookie, Timestamp::from_unix_seconds(0))
+        .await
+        .unwrap()
+        .expect("a live session")
+        .session_hash
 }
