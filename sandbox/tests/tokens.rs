@@ -314,6 +314,22 @@ async fn revoke_at(
         .unwrap()
 }
 
+/// The sandbox-only `expire_authenticated_user` helper, called with the app's credentials.
+async fn expire_user(
+    sandbox: &connect_medicare_sandbox::Sandbox,
+    patient: &str,
+) -> reqwest::Response {
+    client()
+        .post(format!(
+            "{}/v2/o/expire_authenticated_user/{patient}/",
+            sandbox.origin()
+        ))
+        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn rfc7009_revocation_kills_both_tokens_either_way() {
     let sandbox = sandbox().await;
@@ -441,16 +457,7 @@ async fn revoke_given_a_refresh_token_keeps_the_grant() {
         401
     );
     // ...but the grant is still in the server's records: the sandbox helper finds it.
-    let patient = body["patient"].as_str().unwrap();
-    let expired = client()
-        .post(format!(
-            "{}/v2/o/expire_authenticated_user/{patient}/",
-            sandbox.origin()
-        ))
-        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-        .send()
-        .await
-        .unwrap();
+    let expired = expire_user(&sandbox, body["patient"].as_str().unwrap()).await;
     assert_eq!(expired.status(), 200, "the grant outlived the revocation");
 }
 
@@ -497,16 +504,7 @@ async fn a_second_consent_by_the_same_beneficiary_kills_the_first_pair() {
 async fn the_sandbox_helper_deletes_a_grant() {
     let sandbox = sandbox().await;
     let body = tokens(&sandbox, CLIENT_ID, ALL_SCOPES, 16).await;
-    let patient = body["patient"].as_str().unwrap();
-    let response = client()
-        .post(format!(
-            "{}/v2/o/expire_authenticated_user/{patient}/",
-            sandbox.origin()
-        ))
-        .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-        .send()
-        .await
-        .unwrap();
+    let response = expire_user(&sandbox, body["patient"].as_str().unwrap()).await;
     assert_eq!(response.status(), 200);
     let after = refresh(&sandbox, CLIENT_ID, body["refresh_token"].as_str().unwrap()).await;
     assert_eq!(after.status(), 403);
