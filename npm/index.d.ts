@@ -115,6 +115,22 @@ export interface RedirectResult {
 export interface DisconnectResult {
   /** The providers whose connection was removed (empty when there was none). */
   disconnected: string[];
+  /** For each of them, what became of the app's access at the provider. */
+  revocations: ProviderRevocation[];
+}
+
+/**
+ * The provider's side of a disconnect (the broker's copy of the tokens is deleted in every
+ * case): `revoked` — the provider ended the app's access (Blue Button deleted the grant);
+ * `pending` — the provider could not be reached, the broker keeps asking; `failed` — the
+ * provider refused; `not_supported` — the provider has no revocation. In the last two the
+ * user ends the access in their account with the provider.
+ */
+export type RevocationStatus = 'revoked' | 'pending' | 'failed' | 'not_supported';
+
+export interface ProviderRevocation {
+  provider: string;
+  status: RevocationStatus;
 }
 
 /** OpenID Connect userinfo. */

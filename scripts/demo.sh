@@ -4,13 +4,15 @@
 # its embedded SQLite store, and the vanilla example app it serves (http://localhost:8080).
 # Open the printed URL in Chromium or Chrome and click "Connect Medicare". Ctrl-C stops it.
 #
-# Ports: DEMO_PORT (default 8080) and SANDBOX_PORT (default 8123). DEMO_APP=react serves the
-# React example instead of the plain HTML one.
+# Ports: DEMO_PORT (default 8080), SANDBOX_PORT (default 8123) and SANDBOX_LOGIN_PORT (default
+# 8124: the sandbox's Medicare login, on its own origin as Medicare.gov's is). DEMO_APP=react
+# serves the React example instead of the plain HTML one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 app_port=${DEMO_PORT:-8080}
 sandbox_port=${SANDBOX_PORT:-8123}
+login_port=${SANDBOX_LOGIN_PORT:-8124}
 demo=.demo
 secret=demo-client-secret-not-for-production
 log() { printf '==> %s\n' "$*" >&2; }
@@ -51,6 +53,9 @@ kind = "blue_button"
 base_url = "http://127.0.0.1:$sandbox_port"
 client_id = "demo-client"
 redirect_uri = "http://localhost:$app_port/callback"
+# Blue Button's sign-in hops on to the Medicare login, on another origin: the app page's
+# form-action must allow it for a form POST sign-in.
+sign_in_origins = ["http://127.0.0.1:$login_port"]
 TOML
 
 pids=()
@@ -61,6 +66,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 target/debug/connect-medicare-sandbox serve --listen "127.0.0.1:$sandbox_port" \
+  --login-listen "127.0.0.1:$login_port" \
   --app "demo-client:$secret:http://localhost:$app_port/callback" &
 pids+=($!)
 CM_BROKER_PROVIDERS__MEDICARE__CLIENT_SECRET=$secret \

@@ -404,22 +404,36 @@ where
     }
 }
 
-/// The static site's Content-Security-Policy.
-pub fn content_security_policy(state: &AppState) -> String {
-    let mut form_action = vec!["'self'".to_owned()];
+/// The sources a page that starts a sign-in must allow in its CSP `form-action`: `'self'`,
+/// each provider's authorization endpoint, and the origins its sign-in redirects a form POST
+/// through (`sign_in_origins`) — browsers apply `form-action` to every hop of the redirects.
+pub fn form_action_sources(state: &AppState) -> Vec<String> {
+    let mut sources = vec!["'self'".to_owned()];
     for provider in state.providers() {
-        if let Ok(url) = url::Url::parse(provider.resolved.provider().authorization_endpoint()) {
-            let origin = url.origin().ascii_serialization();
-            if !form_action.contains(&origin) {
-                form_action.push(origin);
+        let resolved = &provider.resolved;
+        let endpoint = url::Url::parse(resolved.provider().authorization_endpoint())
+            .ok()
+            .map(|url| url.origin().ascii_serialization());
+        let sign_in = resolved
+            .sign_in_origins()
+            .iter()
+            .map(|o| o.as_str().to_owned());
+        for origin in endpoint.into_iter().chain(sign_in) {
+            if !sources.contains(&origin) {
+                sources.push(origin);
             }
         }
     }
+    sources
+}
+
+/// The static site's Content-Security-Policy, `form-action` from [`form_action_sources`].
+pub fn content_security_policy(state: &AppState) -> String {
     format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
          img-src 'self' data:; connect-src 'self'; form-action {}; frame-ancestors 'none'; \
          base-uri 'none'; object-src 'none'",
-        form_action.join(" ")
+        form_action_sources(state).join(" ")
     )
 }
 
@@ -627,6 +641,7 @@ kind = "blue_button"
 base_url = "http://127.0.0.1:8123"
 client_id = "client"
 redirect_uri = "http://localhost:8080/callback"
+sign_in_origins = ["http://127.0.0.1:8124"]
 "#
         );
         let env = Env::from_pairs([("CM_BROKER_PROVIDERS__MEDICARE__CLIENT_SECRET", "s")]);
@@ -753,7 +768,7 @@ redirect_uri = "http://localhost:8080/callback"
             "{csp}"
         );
         assert!(
-            csp.contains("form-action 'self' http://127.0.0.1:8123;"),
+            csp.contains("form-action 'self' http://127.0.0.1:8123 http://127.0.0.1:8124;"),
             "{csp}"
         );
         assert!(

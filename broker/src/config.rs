@@ -247,6 +247,7 @@ pub struct ProviderConfig {
     redirect_uri: RedirectUri,
     scopes: Option<Scopes>,
     authorize_post: Option<bool>,
+    sign_in_origins: Vec<Origin>,
     upstream: ProviderUpstream,
 }
 
@@ -281,6 +282,7 @@ pub struct ResolvedProvider {
     provider: Provider,
     scopes: Scopes,
     authorize_post: bool,
+    sign_in_origins: Vec<Origin>,
 }
 
 impl Config {
@@ -522,6 +524,7 @@ impl ProviderConfig {
             provider,
             scopes,
             authorize_post,
+            sign_in_origins: self.sign_in_origins.clone(),
         })
     }
 }
@@ -545,6 +548,13 @@ impl ResolvedProvider {
     /// Whether authorize requests may be form POSTs.
     pub fn authorize_post(&self) -> bool {
         self.authorize_post
+    }
+
+    /// The origins a form POST authorize request is redirected through on its way to the
+    /// sign-in page (Blue Button's goes on to Medicare.gov's login). A page's `form-action`
+    /// CSP applies to every hop, so it must list them with the authorization endpoint.
+    pub fn sign_in_origins(&self) -> &[Origin] {
+        &self.sign_in_origins
     }
 
     /// The registered client id.
@@ -730,6 +740,7 @@ struct RawProvider {
     redirect_uri: String,
     scopes: Option<String>,
     authorize_post: Option<bool>,
+    sign_in_origins: Option<Vec<String>>,
     /// Set when the secret came from the environment (replaces both file fields).
     #[serde(skip)]
     env_secret: Option<SecretString>,
@@ -1157,7 +1168,55 @@ fn is_example_key(key: &KeyMaterial) -> bool {
         == base64::Engine::encode(&base64::engine::general_purpose::STANDARD, EXAMPLE_KEY)
 }
 
+/// Blue Button's sandbox sends beneficiaries to this origin to sign in (the default of
+/// `MEDICARE_SLSX_LOGIN_URI` in CMS's `bluebutton-web-server` settings).
+const BLUE_BUTTON_SANDBOX_LOGIN: &str = "https://test.medicare.gov";
+
 impl RawProvider {
+    /// `sign_in_origins`, checked; for Blue Button's sandbox, Medicare.gov's test login by
+    /// default.
+    fn sign_in_origins(
+        &self,
+        field: &dyn Fn(&str) -> String,
+        problems: &mut Vec<String>,
+        warnings: &mut Vec<String>,
+    ) -> Option<Vec<Origin>> {
+        let start = problems.len();
+        let mut origins: Vec<Origin> = Vec::new();
+        for (i, raw) in self.sign_in_origins.iter().flatten().enumerate() {
+            let name = field(&format!("sign_in_origins[{i}]"));
+            match Origin::parse(raw) {
+                Ok(o) if !o.is_secure_context() => problems.push(format!(
+                    "{name}: {o} must be https (or http on a loopback host)"
+                )),
+                Ok(o) if origins.contains(&o) => {
+                    problems.push(format!("{name}: {o} is listed twice"));
+                }
+                Ok(o) => origins.push(o),
+                Err(m) => problems.push(format!("{name}: {m}")),
+            }
+        }
+        if problems.len() > start {
+            return None;
+        }
+        let blue_button = matches!(self.kind, RawKind::BlueButton);
+        if self.sign_in_origins.is_none() && blue_button {
+            let base = self.base_url.as_deref().unwrap_or_default();
+            if base.trim_end_matches('/') == connect_medicare_protocol::BLUE_BUTTON_SANDBOX {
+                origins.extend(Origin::parse(BLUE_BUTTON_SANDBOX_LOGIN).ok());
+            } else if self.authorize_post != Some(false) && base.starts_with("https://") {
+                warnings.push(format!(
+                    "{}: not set: a form POST sign-in is redirected on to the Medicare.gov \
+                     login, and a page whose CSP form-action does not list that origin stops \
+                     it (GET sign-in is not affected); list the login's origin, or set \
+                     authorize_post = false",
+                    field("sign_in_origins")
+                ));
+            }
+        }
+        Some(origins)
+    }
+
     fn validate(
         self,
         i: usize,
@@ -1168,6 +1227,7 @@ impl RawProvider {
     ) -> Option<ProviderConfig> {
         let start = problems.len();
         let field = |name: &str| format!("providers[{i}].{name}");
+        let sign_in_origins = self.sign_in_origins(&field, problems, warnings);
         let id = ProviderId::new(&self.id)
             .map_err(|_| {
                 problems.push(format!(
@@ -1327,6 +1387,7 @@ impl RawProvider {
             redirect_uri: redirect_uri?,
             scopes,
             authorize_post: self.authorize_post,
+            sign_in_origins: sign_in_origins?,
             upstream: upstream?,
         };
         // Blue Button needs no discovery: check its scopes and POST preference now.
@@ -1532,6 +1593,76 @@ redirect_uri = "http://localhost:8080/callback"
         assert_eq!(info.aud.as_str(), "http://127.0.0.1:8123/v2/fhir/");
         assert_eq!(info.eob_types.len(), 8);
         assert!(config.provider(provider.id()).is_some());
+    }
+
+    #[test]
+    fn sign_in_origins_are_exact_secure_origins_with_a_default_for_the_bb2_sandbox() {
+        let origins = |config: &Config| -> Vec<String> {
+            config.providers()[0]
+                .resolve(None)
+                .unwrap()
+                .sign_in_origins()
+                .iter()
+                .map(|o| o.as_str().to_owned())
+                .collect()
+        };
+        // The emulator without the setting: none.
+        let config = parse(&minimal()).unwrap();
+        assert!(origins(&config).is_empty());
+        // Production without it: none, and a warning naming it.
+        let production =
+            minimal().replace("http://127.0.0.1:8123", "https://api.bluebutton.cms.gov");
+        let config = parse(&production).unwrap();
+        assert!(origins(&config).is_empty());
+        assert!(
+            config
+                .warnings()
+                .iter()
+                .any(|w| w.contains("sign_in_origins")),
+            "{:?}",
+            config.warnings()
+        );
+        // Blue Button's sandbox: Medicare.gov's test login, and no warning.
+        let sandbox = minimal().replace(
+            "http://127.0.0.1:8123",
+            "https://sandbox.bluebutton.cms.gov",
+        );
+        let config = parse(&sandbox).unwrap();
+        assert_eq!(origins(&config), ["https://test.medicare.gov"]);
+        assert!(
+            !config
+                .warnings()
+                .iter()
+                .any(|w| w.contains("sign_in_origins"))
+        );
+        // Set: kept as origins (normalised); an explicit empty list means none.
+        let set = format!(
+            "{}sign_in_origins = [\"HTTP://127.0.0.1:8124\"]\n",
+            minimal()
+        );
+        let config = parse(&set).unwrap();
+        assert_eq!(origins(&config), ["http://127.0.0.1:8124"]);
+        assert!(
+            !config
+                .warnings()
+                .iter()
+                .any(|w| w.contains("sign_in_origins"))
+        );
+        let none = format!("{sandbox}sign_in_origins = []\n");
+        assert!(origins(&parse(&none).unwrap()).is_empty());
+        for (bad, needle) in [
+            ("\"*\"", "not * or null"),
+            ("\"https:\"", "not an absolute"),
+            ("\"https://login.example/sso\"", "no path"),
+            ("\"http://login.example\"", "must be https"),
+            (
+                "\"https://a.example\", \"https://A.example\"",
+                "listed twice",
+            ),
+        ] {
+            let text = format!("{}sign_in_origins = [{bad}]\n", minimal());
+            assert_problem(parse(&text), needle);
+        }
     }
 
     #[test]

@@ -75,8 +75,8 @@ mod store;
 mod upstream;
 
 pub use app::{
-    AppState, MAX_BODY_BYTES, OPENAPI, app, content_security_policy, install_panic_hook,
-    metrics_app, probe_upstreams,
+    AppState, MAX_BODY_BYTES, OPENAPI, app, content_security_policy, form_action_sources,
+    install_panic_hook, metrics_app, probe_upstreams,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{

@@ -131,6 +131,10 @@ async fn run_serve(path: PathBuf) -> anyhow::Result<()> {
         None => None,
     };
     let state = AppState::new(Arc::new(config), store, Arc::new(SystemClock)).await?;
+    tracing::info!(
+        form_action = %connect_medicare_broker::form_action_sources(&state).join(" "),
+        "an app page of your own that starts a sign-in needs this in its CSP form-action"
+    );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let metrics = match metrics_listener {
         Some(listener) => {

@@ -10,7 +10,7 @@ use connect_medicare_protocol::{
     DisconnectKind, Timestamp,
     contract::{
         Connection, ConnectionStatus, DisconnectRequest, DisconnectResponse, ErrorCode, ProviderId,
-        SessionResponse,
+        ProviderRevocation, RevocationStatus, SessionResponse,
     },
 };
 use secrecy::ExposeSecret;
@@ -23,6 +23,7 @@ use crate::{
     ids::SessionHash,
     refresh::not_connected,
     store::{ConnectionRecord, PendingRevocation, SessionRecord},
+    upstream::UpstreamError,
 };
 
 /// Attempts after which a revocation is given up (and logged): about a day of backoff.
@@ -169,13 +170,18 @@ pub(crate) async fn disconnect(
         state.provider(provider)?;
     }
     let presented = presented(&state, &headers).await?;
-    let disconnected = match &presented {
+    let revocations = match &presented {
         Presented::Valid(record) => {
             remove(&state, &record.session_hash, request.provider.as_ref()).await?
         }
         Presented::Absent | Presented::Invalid => Vec::new(),
     };
-    let mut response = ApiJson(DisconnectResponse { disconnected }).into_response();
+    let disconnected = revocations.iter().map(|r| r.provider.clone()).collect();
+    let answer = DisconnectResponse {
+        disconnected,
+        revocations,
+    };
+    let mut response = ApiJson(answer).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if request.provider.is_none() || matches!(presented, Presented::Invalid) {
@@ -186,12 +192,13 @@ pub(crate) async fn disconnect(
 
 /// Disconnects `session`'s connection to `provider`, or every connection and the session
 /// itself: deletes them and queues their upstream revocations in one store transaction, then
-/// tries those at once (housekeeping retries what fails). Returns the providers disconnected.
+/// tries those at once (housekeeping retries what fails). Returns the providers disconnected,
+/// each with what became of the app's access there.
 pub(crate) async fn remove(
     state: &AppState,
     session: &SessionHash,
     provider: Option<&ProviderId>,
-) -> Result<Vec<ProviderId>, ApiError> {
+) -> Result<Vec<ProviderRevocation>, ApiError> {
     let policy = |record: &ConnectionRecord| {
         let provider = state.provider(&record.provider).ok()?;
         match provider.resolved.provider().disconnect() {
@@ -212,11 +219,18 @@ pub(crate) async fn remove(
         .map_err(ApiError::from)?;
     let mut disconnected = Vec::new();
     for gone in removed {
-        disconnected.push(gone.connection.provider.clone());
-        if let Some(revocation) = gone.revocation {
-            // Best effort now; housekeeping retries what fails.
-            let _ = attempt(state, &revocation).await;
-        }
+        let status = match gone.revocation {
+            // Tried at once; housekeeping retries what stays pending. The connection is gone
+            // here whatever the provider answers, so a store failure only leaves it pending.
+            Some(revocation) => attempt(state, &revocation)
+                .await
+                .unwrap_or(RevocationStatus::Pending),
+            None => RevocationStatus::NotSupported,
+        };
+        disconnected.push(ProviderRevocation {
+            provider: gone.connection.provider.clone(),
+            status,
+        });
     }
     Ok(disconnected)
 }
@@ -226,9 +240,16 @@ pub(crate) async fn remove(
 const REVOCATION_CLAIM_SECONDS: i64 = 120;
 
 /// Tries one queued revocation, once it is claimed (a disconnect's immediate try and the
-/// housekeeping of any replica never both send it); on failure reschedules it with
-/// exponential backoff. `false` also when someone else holds it.
-async fn attempt(state: &AppState, revocation: &PendingRevocation) -> Result<bool, ApiError> {
+/// housekeeping of any replica never both send it). What the provider answers decides:
+/// accepted → `Revoked`; refused for good (a 4xx other than 429 and than `invalid_client`,
+/// which is the operator's credentials and may be mended) → `Failed`, dropped and logged;
+/// anything else → `Pending`, rescheduled with exponential backoff (given up, and logged,
+/// after [`MAX_REVOKE_ATTEMPTS`]). `Pending` also when someone else holds it;
+/// `NotSupported` when the provider has no revocation endpoint (any more).
+async fn attempt(
+    state: &AppState,
+    revocation: &PendingRevocation,
+) -> Result<RevocationStatus, ApiError> {
     let store = state.store();
     let now = state.now();
     let until = Timestamp::from_unix_seconds(now.unix_seconds() + REVOCATION_CLAIM_SECONDS);
@@ -237,7 +258,7 @@ async fn attempt(state: &AppState, revocation: &PendingRevocation) -> Result<boo
         .await
         .map_err(ApiError::from)?
     {
-        return Ok(false);
+        return Ok(RevocationStatus::Pending);
     }
     let Ok(provider) = state.provider(&revocation.provider) else {
         // The provider left the configuration: nothing can be revoked any more.
@@ -245,14 +266,14 @@ async fn attempt(state: &AppState, revocation: &PendingRevocation) -> Result<boo
             .finish_revocation(revocation.id)
             .await
             .map_err(ApiError::from)?;
-        return Ok(false);
+        return Ok(RevocationStatus::NotSupported);
     };
     let (_, Some(endpoint)) = provider.resolved.provider().disconnect() else {
         store
             .finish_revocation(revocation.id)
             .await
             .map_err(ApiError::from)?;
-        return Ok(false);
+        return Ok(RevocationStatus::NotSupported);
     };
     let aad = Aad::new(
         &revocation.session_hash,
@@ -277,13 +298,27 @@ async fn attempt(state: &AppState, revocation: &PendingRevocation) -> Result<boo
             hint,
         )
         .await;
+    let refused_for_good = |e: &UpstreamError| match e {
+        UpstreamError::OAuth(error) => error.status().is_some_and(|status| {
+            (400..500).contains(&status) && status != 429 && !error.is_invalid_client()
+        }),
+        UpstreamError::Unavailable(_) => false,
+    };
     match result {
         Ok(()) => {
             store
                 .finish_revocation(revocation.id)
                 .await
                 .map_err(ApiError::from)?;
-            Ok(true)
+            Ok(RevocationStatus::Revoked)
+        }
+        Err(e) if refused_for_good(&e) => {
+            tracing::error!(provider = %revocation.provider, error = %e, "the provider refused a revocation");
+            store
+                .finish_revocation(revocation.id)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(RevocationStatus::Failed)
         }
         Err(e) => {
             let attempts = revocation.attempts + 1;
@@ -293,16 +328,16 @@ async fn attempt(state: &AppState, revocation: &PendingRevocation) -> Result<boo
                     .finish_revocation(revocation.id)
                     .await
                     .map_err(ApiError::from)?;
-            } else {
-                let delay = 30_i64 << attempts.min(11);
-                let next = Timestamp::from_unix_seconds(state.now().unix_seconds() + delay);
-                tracing::warn!(provider = %revocation.provider, error = %e, attempts, "revocation failed; will retry");
-                store
-                    .reschedule_revocation(revocation.id, next, attempts)
-                    .await
-                    .map_err(ApiError::from)?;
+                return Ok(RevocationStatus::Failed);
             }
-            Ok(false)
+            let delay = 30_i64 << attempts.min(11);
+            let next = Timestamp::from_unix_seconds(state.now().unix_seconds() + delay);
+            tracing::warn!(provider = %revocation.provider, error = %e, attempts, "revocation failed; will retry");
+            store
+                .reschedule_revocation(revocation.id, next, attempts)
+                .await
+                .map_err(ApiError::from)?;
+            Ok(RevocationStatus::Pending)
         }
     }
 }
@@ -317,7 +352,7 @@ pub async fn drain_revocations(state: &AppState) -> Result<usize, ApiError> {
         .map_err(ApiError::from)?;
     let mut done = 0;
     for revocation in &due {
-        if attempt(state, revocation).await? {
+        if attempt(state, revocation).await? == RevocationStatus::Revoked {
             done += 1;
         }
     }

@@ -135,7 +135,10 @@ async fn the_whole_flow_from_config_to_disconnect() {
     let (_, current_refresh, _) = stored_tokens(&broker, &browser).await;
     let reply = browser.post("/v1/session/disconnect", json!({})).await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.json(), json!({"disconnected": ["medicare"]}));
+    assert_eq!(
+        reply.json(),
+        json!({"disconnected": ["medicare"], "revocations": [{"provider": "medicare", "status": "revoked"}]})
+    );
     assert!(!browser.cookies.contains_key("__Host-cm-session"));
     let (status, body) = sandbox_refresh(&sandbox, current_refresh.as_deref().unwrap()).await;
     assert_eq!(status, 403, "the grant was deleted upstream: {body}");
@@ -148,7 +151,7 @@ async fn the_whole_flow_from_config_to_disconnect() {
     // Idempotent.
     let reply = browser.post("/v1/session/disconnect", json!({})).await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.json(), json!({"disconnected": []}));
+    assert_eq!(reply.json(), json!({"disconnected": [], "revocations": []}));
 }
 
 #[tokio::test]

@@ -661,7 +661,10 @@ async fn disconnect_deletes_locally_when_upstream_is_down_and_retries_later() {
         .post("/v1/session/disconnect", json!({"provider": "medicare"}))
         .await;
     assert_eq!(reply.status, 200);
-    assert_eq!(reply.json(), json!({"disconnected": ["medicare"]}));
+    assert_eq!(
+        reply.json(),
+        json!({"disconnected": ["medicare"], "revocations": [{"provider": "medicare", "status": "pending"}]})
+    );
     let now: SessionResponse =
         serde_json::from_slice(&browser.get("/v1/session").await.body).unwrap();
     assert!(
@@ -679,8 +682,8 @@ async fn disconnect_deletes_locally_when_upstream_is_down_and_retries_later() {
 
     // ...and is carried out once the provider is back.
     let back = connect_medicare_sandbox::Sandbox::bind(
-        addr,
-        None,
+        connect_medicare_sandbox::Listen::at(addr),
+        connect_medicare_sandbox::Listen::loopback(),
         connect_medicare_sandbox::SandboxConfig::with_app(
             connect_medicare_sandbox::AppConfig::new(CLIENT_ID, CLIENT_SECRET, REDIRECT_URI),
         ),

@@ -81,7 +81,10 @@ async fn medicare_and_a_smart_server_in_one_session() {
     let reply = browser
         .post("/v1/session/disconnect", json!({"provider": "ehr"}))
         .await;
-    assert_eq!(reply.json(), json!({"disconnected": ["ehr"]}));
+    assert_eq!(
+        reply.json(),
+        json!({"disconnected": ["ehr"], "revocations": [{"provider": "ehr", "status": "revoked"}]})
+    );
     let session: SessionResponse =
         serde_json::from_slice(&browser.get("/v1/session").await.body).unwrap();
     let providers: Vec<&str> = session

@@ -29,6 +29,25 @@ p { margin: 0; font-weight: 400; }
 [part=attribution] { font-size: var(--cm-attribution-size, .75em); color: var(--cm-attribution-color, #5c5c5c); max-width: 36em; }
 `;
 
+/**
+ * What the user is told after a disconnect, by what became of the app's access at the
+ * provider (the broker's `revocations[].status`). Only `revoked` means the provider ended it.
+ */
+function revocationMessage(status, name) {
+  switch (status) {
+    case 'revoked':
+      return `Disconnected from ${name}: ${name} no longer shares your data with this app.`;
+    case 'pending':
+      return `Disconnected from ${name} here. ${name} could not be reached to end this app's access; it will be asked again.`;
+    case 'failed':
+      return `Disconnected from ${name} here, but ${name} refused to end this app's access: you can end it in your ${name} account.`;
+    case 'not_supported':
+      return `Disconnected from ${name} here. ${name} does not let apps end their access: you can end it in your ${name} account.`;
+    default:
+      return `Disconnected from ${name} here.`;
+  }
+}
+
 /** The Connect Medicare button: connect, connected state, disconnect, and CMS's attribution. */
 export class ConnectMedicareButton extends Base {
   static observedAttributes = ['broker', 'provider'];
@@ -165,7 +184,9 @@ export class ConnectMedicareButton extends Base {
       const client = await this.#ready();
       const result = await client.disconnect(this.getAttribute('provider') ?? undefined);
       this.#show(undefined, this.#name());
-      this.#els.status.textContent = `Disconnected from ${this.#name()}.`;
+      const nameOf = (id) => client.providers.find((p) => p.id === id)?.name ?? id;
+      const told = (result?.revocations ?? []).map((r) => revocationMessage(r.status, nameOf(r.provider)));
+      this.#els.status.textContent = told.length ? told.join(' ') : `Disconnected from ${this.#name()}.`;
       this.#emit('connect-medicare-disconnected', result);
       this.#els.button.focus();
     } catch (e) {

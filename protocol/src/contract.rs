@@ -319,6 +319,38 @@ pub struct DisconnectResponse {
     /// The providers whose connection was removed (empty when there was none: disconnect is
     /// idempotent).
     pub disconnected: Vec<ProviderId>,
+    /// For each of them, what became of the app's access at the provider.
+    #[serde(default)]
+    pub revocations: Vec<ProviderRevocation>,
+}
+
+/// What became of the app's access at one provider when its connection was removed here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderRevocation {
+    /// The provider.
+    pub provider: ProviderId,
+    /// What the provider was told, and what it answered.
+    pub status: RevocationStatus,
+}
+
+/// The provider's side of a disconnect. The broker's own copy of the tokens is deleted in
+/// every case, at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RevocationStatus {
+    /// The provider accepted the revocation: for Blue Button, the beneficiary's data-access
+    /// grant to the app is deleted.
+    Revoked,
+    /// The provider could not be reached, or failed, or is being told by another broker
+    /// replica: the revocation is kept and retried (across restarts) until it is accepted.
+    Pending,
+    /// The provider refused the revocation for good; the user must end the app's access in
+    /// their account with the provider.
+    Failed,
+    /// The provider offers apps no way to revoke; the user must end the app's access in their
+    /// account with the provider.
+    NotSupported,
 }
 
 /// Every broker failure, as JSON: `{ "code", "message", "retry_after"? }`.

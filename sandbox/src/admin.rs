@@ -3,10 +3,11 @@
 //! an admin-enabled sandbox beyond your machine.
 //!
 //! - `GET /__admin/faults` → the faults in force:
-//!   `{"latency_ms":0,"error_rate":0.0,"drop_rate":0.0,"throttle":"10/second","storm":null,"gzip_always":false,"retry_after_date":false,"seed":0}`
+//!   `{"latency_ms":0,"error_rate":0.0,"drop_rate":0.0,"throttle":"10/second","storm":null,"gzip_always":false,"retry_after_date":false,"revoke_status":null,"seed":0}`
 //! - `POST /__admin/faults` with any of `latency_ms`, `error_rate`, `drop_rate` (0 to 1),
 //!   `storm_seconds` / `storm_requests` (0 ends a storm), `throttle` (`"10/second"` or
-//!   `"off"`), `reset_throttle: true`, `gzip_always` and `retry_after_date` (true or false)
+//!   `"off"`), `reset_throttle: true`, `gzip_always` and `retry_after_date` (true or false),
+//!   `revoke_status` (400-599: the revocation endpoints answer it; 0: they revoke again)
 //!   → the faults now in force.
 //! - `GET /__admin/clock` → `{"now_ms":…,"now":"2026-11-22T10:00:00.000+00:00","offset_ms":0,"frozen":false}`
 //! - `POST /__admin/clock` with any of `advance_seconds` (may be fractional or negative),

@@ -12,7 +12,7 @@ use axum::{
 };
 use tower_http::compression::{CompressionLayer, predicate::SizeAbove};
 
-use crate::{admin, authorize, discovery, faults, fhir, state::Shared, token};
+use crate::{admin, authorize, discovery, faults, fhir, login, state::Shared, token};
 
 /// Blue Button compresses an answer only when it is larger than 1 KB.
 const GZIP_ABOVE_BYTES: u16 = 1024;
@@ -101,10 +101,8 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router {
             get(authorize::bb2_get).post(authorize::bb2_post),
         )
         .route("/v2/o/authorize/{uuid}/", post(authorize::consent))
-        .route(
-            "/mymedicare/login",
-            get(authorize::login_page).post(authorize::login_submit),
-        )
+        .route("/mymedicare/login", get(login::bb2_login))
+        .route("/mymedicare/sls-callback", get(login::sls_callback))
         .route("/v2/o/revoke_token", any(append_slash))
         .route("/v2/o/revoke_token/", post(token::revoke_token))
         .route("/v2/o/revoke", any(append_slash))
@@ -129,11 +127,17 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router {
             "/smart/auth/authorize",
             get(authorize::smart_get).post(authorize::smart_post),
         )
+        .route(
+            "/smart/auth/login",
+            get(login::smart_login_form).post(login::smart_login_submit),
+        )
         .route("/smart/auth/consent/{uuid}", post(authorize::consent))
-        .route("/smart/auth/revoke", post(token::revoke_token))
         .route("/smart/auth/introspect", post(token::introspect))
         .route("/smart/fhir/metadata", get(fhir::smart_metadata))
         .merge(api);
+    if shared.config.smart_revocation {
+        app = app.route("/smart/auth/revoke", post(token::revoke_token));
+    }
     if shared.config.admin {
         app = app.merge(admin::routes());
     }
@@ -143,12 +147,4 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router {
             shared.clone(),
             gzip_only,
         ))
-}
-
-/// A router for a sandbox that will be reachable at `origin` (`http://127.0.0.1:PORT`),
-/// for embedding in another server or for `tower::ServiceExt::oneshot` tests.
-pub fn router(config: crate::SandboxConfig, clock: crate::Clock, origin: &str) -> Router {
-    let shared = Arc::new(Shared::new(config, clock));
-    let _ = shared.origin.set(origin.trim_end_matches('/').to_owned());
-    routes(shared)
 }

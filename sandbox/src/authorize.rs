@@ -7,21 +7,19 @@ use axum::{
     body::Bytes,
     extract::{Path, RawQuery, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{Html, IntoResponse, Redirect, Response},
+    response::{Html, IntoResponse, Response},
 };
 use connect_medicare_protocol::{Scope, Scopes};
 
 use crate::{
     clock::{add_months, format_rfc3339},
     config::GrantKind,
-    errors,
+    errors, login,
     pages::{self, ConsentPage},
     state::{Approval, AuthParams, CodeRecord, Grant, Profile, Shared},
 };
 
 /// The sandbox's own sign-in cookie (on the sandbox's host, never the app's).
-const LOGIN_COOKIE: &str = "bb2_sandbox_session";
-/// How long a consent page may stay unanswered.
 const APPROVAL_TTL: i64 = 600;
 /// Authorization codes live ten minutes.
 const CODE_TTL: i64 = 600;
@@ -34,15 +32,15 @@ const DEMOGRAPHIC_SCOPES: [&str; 5] = [
     "patient/Patient.s",
 ];
 
-type Pairs = Vec<(String, String)>;
+pub(crate) type Pairs = Vec<(String, String)>;
 
-fn pairs(raw: &[u8]) -> Pairs {
+pub(crate) fn pairs(raw: &[u8]) -> Pairs {
     form_urlencoded::parse(raw)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
-fn first<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
+pub(crate) fn first<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
     pairs
         .iter()
         .find(|(k, _)| k == name)
@@ -58,17 +56,6 @@ fn duplicate(pairs: &Pairs) -> Option<&str> {
     })
 }
 
-/// The signed-in user, from the sandbox's own cookie.
-fn signed_in(shared: &Shared, headers: &HeaderMap) -> Option<usize> {
-    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
-    let value = cookies.split(';').find_map(|c| {
-        let (name, value) = c.trim().split_once('=')?;
-        (name == LOGIN_COOKIE).then_some(value)
-    })?;
-    shared.lock().logins.get(value).copied()
-}
-
-/// `redirect_uri` with `params` appended to its query.
 fn with_params(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     for (k, v) in params {
@@ -78,7 +65,7 @@ fn with_params(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     format!("{redirect_uri}{separator}{}", query.finish())
 }
 
-fn found(location: &str) -> Response {
+pub(crate) fn found(location: &str) -> Response {
     let mut response = StatusCode::FOUND.into_response();
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);
@@ -170,16 +157,8 @@ fn authorize(
     if let Err(response) = checks {
         return response;
     }
-    let Some(user) = signed_in(shared, headers) else {
-        // POST parameters are folded into `next`, as Blue Button does.
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &params {
-            query.append_pair(k, v);
-        }
-        let next = format!("{}?{}", profile.authorize_path(), query.finish());
-        let mut login = form_urlencoded::Serializer::new(String::new());
-        login.append_pair("next", &next);
-        return found(&format!("/mymedicare/login?{}", login.finish()));
+    let Some(user) = login::signed_in(shared, headers) else {
+        return login::login_redirect(profile.login_path(), profile.authorize_path(), &params);
     };
     // After sign-in: the redirect URI, then the scopes.
     if !app.redirect_uris.contains(&auth.redirect_uri) {
@@ -437,53 +416,6 @@ pub(crate) async fn consent(
         &auth.redirect_uri,
         &[("code", &code), ("state", &auth.state)],
     ))
-}
-
-/// `GET /mymedicare/login?next=…`.
-pub(crate) async fn login_page(RawQuery(query): RawQuery) -> Response {
-    let params = pairs(query.unwrap_or_default().as_bytes());
-    let next = first(&params, "next").unwrap_or("/");
-    Html(pages::login_page(next, None)).into_response()
-}
-
-/// `POST /mymedicare/login`: checks the synthetic credentials, sets the sandbox's sign-in
-/// cookie and returns to `next` (a local path only: no open redirect).
-pub(crate) async fn login_submit(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
-    let form = pairs(&body);
-    let next = first(&form, "next").unwrap_or("/");
-    let username = first(&form, "username").unwrap_or_default();
-    let password = first(&form, "password").unwrap_or_default();
-    let user = shared
-        .data
-        .user_by_name(username)
-        .filter(|u| {
-            subtle::ConstantTimeEq::ct_eq(u.password.as_bytes(), password.as_bytes()).into()
-        })
-        .map(|u| u.index);
-    let Some(user) = user else {
-        return (
-            StatusCode::OK,
-            Html(pages::login_page(
-                next,
-                Some("Invalid username or password."),
-            )),
-        )
-            .into_response();
-    };
-    let session = {
-        let mut inner = shared.lock();
-        let session = inner.mint(shared.config.seed, "login", 32);
-        inner.logins.insert(session.clone(), user);
-        session
-    };
-    let local = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
-    let mut response = Redirect::to(if local { next } else { "/" }).into_response();
-    if let Ok(cookie) = HeaderValue::from_str(&format!(
-        "{LOGIN_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax"
-    )) {
-        response.headers_mut().insert(header::SET_COOKIE, cookie);
-    }
-    response
 }
 
 #[cfg(test)]

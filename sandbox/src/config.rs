@@ -176,6 +176,9 @@ pub struct SandboxConfig {
     pub admin: bool,
     /// Seconds added to the clock when the server starts (negative moves it back).
     pub clock_offset_seconds: i64,
+    /// Whether the SMART face offers token revocation (`revocation_endpoint` in its discovery
+    /// document, `/smart/auth/revoke`). Default: yes. SMART servers need not offer it.
+    pub smart_revocation: bool,
 }
 
 impl Default for SandboxConfig {
@@ -188,6 +191,7 @@ impl Default for SandboxConfig {
             faults: FaultConfig::default(),
             admin: false,
             clock_offset_seconds: 0,
+            smart_revocation: true,
         }
     }
 }

@@ -65,9 +65,7 @@ pub(crate) async fn bb2_openid_configuration(State(shared): State<Arc<Shared>>) 
 /// `GET /smart/fhir/.well-known/smart-configuration`: a plain SMART App Launch 2.2 server.
 pub(crate) async fn smart_configuration(State(shared): State<Arc<Shared>>) -> Response {
     let origin = shared.origin();
-    errors::json(
-        StatusCode::OK,
-        json!({
+    let mut document = json!({
             "issuer": format!("{origin}/smart"),
             "authorization_endpoint": format!("{origin}/smart/auth/authorize"),
             "token_endpoint": format!("{origin}/smart/auth/token"),
@@ -88,6 +86,11 @@ pub(crate) async fn smart_configuration(State(shared): State<Arc<Shared>>) -> Re
                 "permission-v2",
                 "authorize-post"
             ],
-        }),
-    )
+    });
+    if !shared.config.smart_revocation
+        && let Some(fields) = document.as_object_mut()
+    {
+        fields.remove("revocation_endpoint");
+    }
+    errors::json(StatusCode::OK, document)
 }

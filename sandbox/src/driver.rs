@@ -1,10 +1,11 @@
 //! A small client that goes through the sandbox's real HTML pages the way a person in a
-//! browser would: it follows the authorize request, fills in the sign-in form, answers the
-//! consent form, and stops at the redirect back to the app. Other crates' tests use it to get
+//! browser would: it follows the authorize request (through Blue Button's hops to the Medicare
+//! login on its own origin and back), fills in the sign-in form, answers the consent form, and
+//! stops at the redirect back to the app. Other crates' tests use it to get
 //! real authorization codes without a browser (the browser suites drive Chromium instead).
 
 use connect_medicare_protocol::AuthorizeRedirect;
-use reqwest::{Client, Method, StatusCode, header};
+use reqwest::{Client, Method, StatusCode, Url, header};
 
 /// What the user answers on the consent page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +109,7 @@ impl Browser {
                 (Method::POST, action.clone(), fields.clone())
             }
         };
+        let back_to_app = redirect_uri(start);
         for _ in 0..20 {
             let mut request = self.client.request(method.clone(), &url);
             if method == Method::POST {
@@ -121,16 +123,12 @@ impl Browser {
                     .get(header::LOCATION)
                     .and_then(|v| v.to_str().ok())
                     .ok_or_else(|| DriverError::Page("redirect without Location".into()))?;
-                let absolute = if location.starts_with('/') {
-                    format!("{}{location}", self.origin)
-                } else {
-                    location.to_owned()
-                };
-                if !absolute.starts_with(&format!("{}/", self.origin)) {
-                    return Ok(Outcome::Redirected(absolute));
+                let next = resolve(&url, location)?;
+                if self.leaves_for_app(&next, back_to_app.as_deref()) {
+                    return Ok(Outcome::Redirected(next));
                 }
-                // A browser re-sends a 301/302 as a bodiless GET.
-                (method, url, form) = (Method::GET, absolute, Vec::new());
+                // A browser re-sends a 301/302/303 as a bodiless GET.
+                (method, url, form) = (Method::GET, next, Vec::new());
                 continue;
             }
             let body = response.text().await?;
@@ -148,7 +146,7 @@ impl Browser {
                 let mut fields = login.hidden;
                 fields.push(("username".into(), username.into()));
                 fields.push(("password".into(), password.into()));
-                (method, url, form) = (Method::POST, self.absolute(&login.action), fields);
+                (method, url, form) = (Method::POST, resolve(&url, &login.action)?, fields);
                 continue;
             }
             if let Some(consent_form) = Form::find(&body, "consent-form") {
@@ -158,7 +156,8 @@ impl Browser {
                 }
                 let allow = if consent.allow { "True" } else { "False" };
                 fields.push(("allow".into(), allow.into()));
-                (method, url, form) = (Method::POST, self.absolute(&consent_form.action), fields);
+                let action = resolve(&url, &consent_form.action)?;
+                (method, url, form) = (Method::POST, action, fields);
                 continue;
             }
             return Ok(Outcome::Page { status: 200, body });
@@ -166,14 +165,45 @@ impl Browser {
         Err(DriverError::Page("more than 20 steps".into()))
     }
 
-    fn absolute(&self, action: &str) -> String {
-        if action.starts_with('/') {
-            format!("{}{action}", self.origin)
-        } else {
-            action.to_owned()
+    /// Whether a redirect to `next` is the way back to the app: its redirect URI when the
+    /// request named one, else anything outside the sandbox but its login.
+    fn leaves_for_app(&self, next: &str, redirect_uri: Option<&str>) -> bool {
+        match redirect_uri {
+            Some(back) => next
+                .strip_prefix(back)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['?', '#'])),
+            None => {
+                !next.starts_with(&format!("{}/", self.origin))
+                    && !Url::parse(next).is_ok_and(|u| u.path().starts_with("/sso/"))
+            }
         }
     }
 }
+
+/// The `redirect_uri` the authorize request names.
+fn redirect_uri(start: &AuthorizeRedirect) -> Option<String> {
+    match start {
+        AuthorizeRedirect::Get { url } => Url::parse(url)
+            .ok()?
+            .query_pairs()
+            .find(|(k, _)| k == "redirect_uri")
+            .map(|(_, v)| v.into_owned()),
+        AuthorizeRedirect::Post { fields, .. } => fields
+            .iter()
+            .find(|(k, _)| k == "redirect_uri")
+            .map(|(_, v)| v.clone()),
+    }
+}
+
+/// `location` resolved against the page it came from, as a browser does.
+fn resolve(base: &str, location: &str) -> Result<String, DriverError> {
+    Url::parse(base)
+        .and_then(|b| b.join(location))
+        .map(String::from)
+        .map_err(|e| DriverError::Page(format!("unusable location {location:?}: {e}")))
+}
+
+impl Browser {}
 
 /// A form found in one of the sandbox's pages.
 struct Form {

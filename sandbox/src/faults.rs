@@ -58,6 +58,9 @@ pub struct FaultConfig {
     pub gzip_always: bool,
     /// A storm's 429 gives `Retry-After` as an HTTP-date (when the storm ends).
     pub retry_after_date: bool,
+    /// Both revocation endpoints answer this status instead of revoking (a 5xx as Blue
+    /// Button's upstream failure, a 4xx as an OAuth `invalid_request`).
+    pub revoke_status: Option<u16>,
 }
 
 /// A forced 429 storm on the Blue Button FHIR views.
@@ -86,6 +89,7 @@ struct FaultState {
     storm_requests: u64,
     gzip_always: bool,
     retry_after_date: bool,
+    revoke_status: Option<u16>,
     /// How many times each die was thrown: `[errors, drops]`.
     throws: [u64; 2],
 }
@@ -124,6 +128,8 @@ pub(crate) struct FaultPatch {
     gzip_always: Option<bool>,
     /// Give a storm's `Retry-After` as an HTTP-date.
     retry_after_date: Option<bool>,
+    /// The revocation endpoints answer this status (400-599); 0 lets them revoke again.
+    revoke_status: Option<u16>,
 }
 
 fn check_rate(name: &str, rate: f64) -> Result<f64, String> {
@@ -153,6 +159,7 @@ impl Faults {
                 storm_requests,
                 gzip_always: faults.gzip_always,
                 retry_after_date: faults.retry_after_date,
+                revoke_status: faults.revoke_status,
                 throws: [0, 0],
             }),
         }
@@ -228,7 +235,16 @@ impl Faults {
             .drop_rate
             .map(|r| check_rate("drop_rate", r))
             .transpose()?;
+        let revoke_status = match patch.revoke_status {
+            None => None,
+            Some(0) => Some(None),
+            Some(status @ 400..=599) => Some(Some(status)),
+            Some(_) => return Err("revoke_status must be 0 or 400-599".to_owned()),
+        };
         let mut state = self.lock();
+        if let Some(status) = revoke_status {
+            state.revoke_status = status;
+        }
         if let Some(ms) = patch.latency_ms {
             state.latency_ms = ms;
         }
@@ -264,6 +280,10 @@ impl Faults {
     }
 
     /// Whether answers are compressed even when not asked to be.
+    pub(crate) fn revoke_status(&self) -> Option<u16> {
+        self.lock().revoke_status
+    }
+
     pub(crate) fn gzip_always(&self) -> bool {
         self.lock().gzip_always
     }
@@ -286,6 +306,7 @@ impl Faults {
             "storm": storm,
             "gzip_always": state.gzip_always,
             "retry_after_date": state.retry_after_date,
+            "revoke_status": state.revoke_status,
             "seed": self.seed,
         })
     }

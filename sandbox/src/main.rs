@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use connect_medicare_sandbox::{
-    AppConfig, Clock, FaultConfig, Sandbox, SandboxConfig, Storm, ThrottleRate,
+    AppConfig, Clock, FaultConfig, Listen, Sandbox, SandboxConfig, Storm, ThrottleRate,
 };
 
 /// An offline emulator of the CMS Blue Button 2.0 v2 sandbox (and a generic SMART server on
@@ -27,6 +27,17 @@ enum Command {
         /// The origin clients reach it at, when not `http://{listen}`.
         #[arg(long, env = "CM_SANDBOX_PUBLIC_ORIGIN")]
         public_origin: Option<String>,
+        /// Address of the Medicare login Blue Button sends beneficiaries to: its own listener,
+        /// so another origin, as Medicare.gov is (`127.0.0.1:0` picks a free port).
+        #[arg(
+            long,
+            env = "CM_SANDBOX_LOGIN_LISTEN",
+            default_value = "127.0.0.1:8124"
+        )]
+        login_listen: SocketAddr,
+        /// The origin clients reach the login at, when not `http://{login_listen}`.
+        #[arg(long, env = "CM_SANDBOX_LOGIN_PUBLIC_ORIGIN")]
+        login_public_origin: Option<String>,
         /// A registered app: `client_id:client_secret:redirect_uri[,redirect_uri…][:grant_kind]`
         /// with grant_kind one of thirteen_month (default), one_time, research. Repeatable;
         /// the environment variable takes several separated by `;`.
@@ -113,6 +124,8 @@ async fn main() -> anyhow::Result<()> {
     let Command::Serve {
         listen,
         public_origin,
+        login_listen,
+        login_public_origin,
         mut apps,
         apps_file,
         link_origin,
@@ -165,6 +178,7 @@ async fn main() -> anyhow::Result<()> {
             storm,
             gzip_always: false,
             retry_after_date: false,
+            revoke_status: None,
         },
         admin,
         clock_offset_seconds: clock_offset,
@@ -173,13 +187,23 @@ async fn main() -> anyhow::Result<()> {
     if let Some(origin) = link_origin {
         config.link_origin = origin;
     }
-    let sandbox = Sandbox::bind(listen, public_origin, config, Clock::new())
+    let api = Listen {
+        addr: listen,
+        public_origin,
+    };
+    let login = Listen {
+        addr: login_listen,
+        public_origin: login_public_origin,
+    };
+    let sandbox = Sandbox::bind(api, login, config, Clock::new())
         .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+        .with_context(|| format!("cannot listen on {listen} and {login_listen}"))?;
     tracing::info!(
-        "Blue Button 2.0 sandbox emulator listening on {} (generic SMART at {})",
+        "Blue Button 2.0 sandbox emulator listening on {} (generic SMART at {}); its \
+         Medicare login at {} (another origin, as Medicare.gov's is)",
         sandbox.origin(),
-        sandbox.smart_fhir_base()
+        sandbox.smart_fhir_base(),
+        sandbox.login_origin()
     );
     tracing::info!("sign in as BBUser00000 … BBUser00029 with PW00000! … PW00029!");
     if admin {

@@ -52,8 +52,9 @@ fn layout(title: &str, body: &str) -> String {
     )
 }
 
-/// The sign-in page of the mock Medicare login.
-pub(crate) fn login_page(next: &str, error: Option<&str>) -> String {
+/// The sign-in page of the mock Medicare login: a form posting the credentials and `hidden`
+/// to `action`.
+pub(crate) fn login_page(action: &str, hidden: &[(&str, &str)], error: Option<&str>) -> String {
     let mut body = String::from("<h1>Log in to Medicare.gov</h1>\n");
     if let Some(error) = error {
         let _ = writeln!(
@@ -62,11 +63,21 @@ pub(crate) fn login_page(next: &str, error: Option<&str>) -> String {
             escape(error)
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         body,
-        r#"<form method="post" action="/mymedicare/login" id="login-form">
-<input type="hidden" name="next" value="{next}">
-<label for="username">Username</label>
+        r#"<form method="post" action="{}" id="login-form">"#,
+        escape(action)
+    );
+    for (name, value) in hidden {
+        let _ = writeln!(
+            body,
+            r#"<input type="hidden" name="{}" value="{}">"#,
+            escape(name),
+            escape(value)
+        );
+    }
+    body.push_str(
+        r#"<label for="username">Username</label>
 <input type="text" id="username" name="username" autocomplete="username" required>
 <label for="password">Password</label>
 <input type="password" id="password" name="password" autocomplete="current-password" required>
@@ -74,7 +85,6 @@ pub(crate) fn login_page(next: &str, error: Option<&str>) -> String {
 </form>
 <p class="note">Synthetic users: BBUser00000 … BBUser00029, passwords PW00000! … PW00029!</p>
 "#,
-        next = escape(next),
     );
     layout("Log in — Medicare.gov", &body)
 }
@@ -152,7 +162,11 @@ mod tests {
             escape(r#"<a href="x">'&'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
         );
-        let page = login_page("/v2/o/authorize/?a=1&b=\"><script>", None);
+        let page = login_page(
+            "/login",
+            &[("next", "/v2/o/authorize/?a=1&b=\"><script>")],
+            None,
+        );
         assert!(!page.contains("<script>"));
         assert!(page.contains("&amp;b=&quot;&gt;&lt;script&gt;"));
     }

@@ -5,11 +5,13 @@ use std::{io, net::SocketAddr, sync::Arc, time::Duration};
 use axum::{extract::connect_info::Connected, serve::IncomingStream};
 use tokio::{
     net::{TcpListener, TcpStream},
-    sync::oneshot,
+    sync::watch,
     task::JoinHandle,
 };
 
-use crate::{Clock, SandboxConfig, app::routes, faults::Tap, state::Shared};
+use crate::{
+    Clock, SandboxConfig, app::routes, faults::Tap, login::medicare_login_routes, state::Shared,
+};
 
 /// A listener that keeps a second handle on each accepted socket, so an injected fault can
 /// close a connection without answering.
@@ -72,50 +74,95 @@ impl Connected<IncomingStream<'_, TapListener>> for Tap {
     }
 }
 
-/// A running sandbox. Dropping it stops the server.
+/// Where one of the sandbox's listeners binds, and the origin clients reach it at.
+#[derive(Debug, Clone)]
+pub struct Listen {
+    /// The socket address to bind.
+    pub addr: SocketAddr,
+    /// The origin written into discovery documents and redirects; by default `http://{addr}`.
+    pub public_origin: Option<String>,
+}
+
+impl Listen {
+    /// `addr`, reached at `http://{addr}`.
+    pub fn at(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            public_origin: None,
+        }
+    }
+
+    /// `127.0.0.1` on an ephemeral port.
+    pub fn loopback() -> Self {
+        Self::at(SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    async fn bind(&self) -> io::Result<(TcpListener, String)> {
+        let listener = TcpListener::bind(self.addr).await?;
+        let addr = listener.local_addr()?;
+        let origin = self
+            .public_origin
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        Ok((listener, origin.trim_end_matches('/').to_owned()))
+    }
+}
+
+/// A running sandbox: Blue Button (and the SMART face) on one listener, the Medicare login
+/// Blue Button sends beneficiaries to on another — another origin, as Medicare.gov's is.
+/// Dropping it stops both.
 #[derive(Debug)]
 pub struct Sandbox {
     addr: SocketAddr,
     origin: String,
+    login_origin: String,
     clock: Clock,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<io::Result<()>>>,
+    shutdown: Option<watch::Sender<bool>>,
+    tasks: Vec<JoinHandle<io::Result<()>>>,
 }
 
 impl Sandbox {
-    /// Starts a sandbox on `127.0.0.1` on an ephemeral port.
+    /// Starts a sandbox and its login on `127.0.0.1`, on ephemeral ports.
     pub async fn start(config: SandboxConfig, clock: Clock) -> io::Result<Sandbox> {
-        Self::bind(SocketAddr::from(([127, 0, 0, 1], 0)), None, config, clock).await
+        Self::bind(Listen::loopback(), Listen::loopback(), config, clock).await
     }
 
-    /// Starts a sandbox on `addr`. `public_origin` is the origin written into discovery
-    /// documents and redirects; by default `http://{addr}`.
+    /// Starts a sandbox on `api` and the Medicare login on `login`.
     pub async fn bind(
-        addr: SocketAddr,
-        public_origin: Option<String>,
+        api: Listen,
+        login: Listen,
         config: SandboxConfig,
         clock: Clock,
     ) -> io::Result<Sandbox> {
-        let listener = TcpListener::bind(addr).await?;
+        let (listener, origin) = api.bind().await?;
         let addr = listener.local_addr()?;
-        let origin = public_origin.unwrap_or_else(|| format!("http://{addr}"));
+        let (login_listener, login_origin) = login.bind().await?;
         let shared = Arc::new(Shared::new(config, clock.clone()));
-        let _ = shared.origin.set(origin.trim_end_matches('/').to_owned());
-        let app = routes(shared).into_make_service_with_connect_info::<Tap>();
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
+        let _ = shared.origin.set(origin.clone());
+        let _ = shared.login_origin.set(login_origin.clone());
+        let (tx, rx) = watch::channel(false);
+        let stopped = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let app = routes(shared.clone()).into_make_service_with_connect_info::<Tap>();
+        let api_task = tokio::spawn(
             axum::serve(TapListener(listener), app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await
-        });
+                .with_graceful_shutdown(stopped(rx.clone()))
+                .into_future(),
+        );
+        let login_app = medicare_login_routes(shared);
+        let login_task = tokio::spawn(
+            axum::serve(login_listener, login_app)
+                .with_graceful_shutdown(stopped(rx))
+                .into_future(),
+        );
         Ok(Sandbox {
             addr,
             origin,
+            login_origin,
             clock,
             shutdown: Some(tx),
-            task: Some(task),
+            tasks: vec![api_task, login_task],
         })
     }
 
@@ -129,6 +176,12 @@ impl Sandbox {
         &self.origin
     }
 
+    /// The Medicare login's origin: the origin an app's `form-action` must allow for a POST
+    /// authorize request to reach the sign-in page.
+    pub fn login_origin(&self) -> &str {
+        &self.login_origin
+    }
+
     /// The generic SMART face's FHIR base URL (`{origin}/smart/fhir/`).
     pub fn smart_fhir_base(&self) -> String {
         format!("{}/smart/fhir/", self.origin)
@@ -139,22 +192,22 @@ impl Sandbox {
         &self.clock
     }
 
-    /// Stops the server and waits for it to finish in-flight requests.
+    /// Stops both servers and waits for them to finish in-flight requests.
     pub async fn stop(mut self) -> io::Result<()> {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
-        match self.task.take() {
-            Some(task) => task.await.map_err(io::Error::other)?,
-            None => Ok(()),
+        for task in std::mem::take(&mut self.tasks) {
+            task.await.map_err(io::Error::other)??;
         }
+        Ok(())
     }
 }
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(true);
         }
     }
 }

@@ -36,6 +36,14 @@ impl Profile {
         }
     }
 
+    /// Where an authorize request from a browser that is not signed in is sent.
+    pub(crate) fn login_path(self) -> &'static str {
+        match self {
+            Profile::BlueButton => "/mymedicare/login",
+            Profile::Smart => "/smart/auth/login",
+        }
+    }
+
     /// Where the consent form posts (`{uuid}` appended).
     pub(crate) fn consent_path(self, uuid: &str) -> String {
         match self {
@@ -181,6 +189,10 @@ pub(crate) struct Inner {
     counter: u64,
     /// Sandbox sign-in cookie value → user index.
     pub(crate) logins: HashMap<String, usize>,
+    /// Blue Button's `relay` → (the authorize request to return to, expiry).
+    pub(crate) relays: HashMap<String, (String, i64)>,
+    /// The Medicare login's one-time `req_token` → (user index, expiry).
+    pub(crate) tickets: HashMap<String, (usize, i64)>,
     pub(crate) approvals: HashMap<String, Approval>,
     pub(crate) codes: HashMap<String, CodeRecord>,
     pub(crate) access: HashMap<String, AccessRecord>,
@@ -201,6 +213,8 @@ pub(crate) struct Shared {
     pub(crate) throttle: Throttle,
     /// `http://127.0.0.1:PORT`, known once the listener is bound.
     pub(crate) origin: OnceLock<String>,
+    /// The Medicare login's origin (its own listener), known once it is bound.
+    pub(crate) login_origin: OnceLock<String>,
     inner: Mutex<Inner>,
 }
 
@@ -223,6 +237,7 @@ impl Shared {
             faults,
             throttle: Throttle::default(),
             origin: OnceLock::new(),
+            login_origin: OnceLock::new(),
             inner: Mutex::new(Inner::default()),
         }
     }
@@ -237,6 +252,13 @@ impl Shared {
     /// This server's origin.
     pub(crate) fn origin(&self) -> &str {
         self.origin.get().map_or("http://127.0.0.1", String::as_str)
+    }
+
+    /// The Medicare login's origin.
+    pub(crate) fn login_origin(&self) -> &str {
+        self.login_origin
+            .get()
+            .map_or("http://127.0.0.1", String::as_str)
     }
 
     /// The app with this client id.

@@ -347,6 +347,16 @@ fn owner(inner: &Inner, token: &str) -> Option<(String, usize, Profile)> {
         .map(|r| (r.client_id.clone(), r.user, r.profile))
 }
 
+/// The `revoke_status` fault's answer, when it is on.
+fn revocation_fault(shared: &Shared) -> Option<Response> {
+    let status = StatusCode::from_u16(shared.faults.revoke_status()?).ok()?;
+    Some(if status.is_server_error() {
+        errors::bb2_message(status, crate::fhir::UPSTREAM_ERROR)
+    } else {
+        errors::oauth(status, "invalid_request")
+    })
+}
+
 /// `POST /v2/o/revoke_token/` and `/smart/auth/revoke` (RFC 7009): either token kills both;
 /// an unknown token is a 200.
 pub(crate) async fn revoke_token(
@@ -358,6 +368,9 @@ pub(crate) async fn revoke_token(
     let Some(app) = authenticate(&shared, &headers, &form) else {
         return invalid_client();
     };
+    if let Some(refused) = revocation_fault(&shared) {
+        return refused;
+    }
     let Some(token) = field(&form, "token") else {
         return errors::oauth(StatusCode::BAD_REQUEST, "invalid_request");
     };
@@ -389,6 +402,9 @@ pub(crate) async fn revoke_grant(
     let Some(app) = authenticate(&shared, &headers, &form) else {
         return invalid_client();
     };
+    if let Some(refused) = revocation_fault(&shared) {
+        return refused;
+    }
     if let Some(token) = field(&form, "token") {
         let mut inner = shared.lock();
         let owned = owner(&inner, token).filter(|(client, _, _)| *client == app.client_id);

@@ -188,27 +188,151 @@ async fn authorize_errors_come_before_sign_in_verbatim() {
     );
 }
 
-#[tokio::test]
-async fn anonymous_users_are_sent_to_sign_in() {
-    let sandbox = sandbox().await;
-    let flow = flow(&sandbox, CLIENT_ID, ALL_SCOPES, 1);
-    let response = client().get(flow.request.url()).send().await.unwrap();
-    assert_eq!(response.status(), 302);
+/// The `Location` of a redirect, resolved against the URL that answered it.
+fn hop(from: &str, response: &reqwest::Response) -> String {
+    assert_eq!(response.status(), 302, "{from}");
     let location = response.headers()[header::LOCATION].to_str().unwrap();
-    assert!(
-        location.starts_with("/mymedicare/login?next=%2Fv2%2Fo%2Fauthorize%2F%3F"),
-        "{location}"
+    reqwest::Url::parse(from)
+        .unwrap()
+        .join(location)
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn anonymous_users_go_through_the_medicare_login_on_its_own_origin() {
+    let sandbox = sandbox().await;
+    assert_ne!(sandbox.login_origin(), sandbox.origin());
+    for (seed, post) in [(1u8, false), (5, true)] {
+        let flow = flow(&sandbox, CLIENT_ID, ALL_SCOPES, seed);
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        // 1. The authorize request (GET, or a form POST) → Blue Button's own login hop, with
+        //    every parameter (a POST's body too) in `next`.
+        let start = flow.request.to_redirect(post);
+        let (first_url, first) = match &start {
+            AuthorizeRedirect::Get { url } => (url.clone(), browser.get(url).send().await),
+            AuthorizeRedirect::Post { action, fields } => (
+                action.clone(),
+                browser.post(action).form(fields).send().await,
+            ),
+        };
+        let login_hop = hop(&first_url, &first.unwrap());
+        let url = reqwest::Url::parse(&login_hop).unwrap();
+        assert_eq!(url.origin().ascii_serialization(), sandbox.origin());
+        assert_eq!(url.path(), "/mymedicare/login");
+        let next = param(&login_hop, "next").unwrap();
+        assert!(next.starts_with("/v2/o/authorize/?"), "{next}");
+        assert_eq!(
+            param(&format!("http://x{next}"), "state").as_deref(),
+            Some(flow.state.as_str())
+        );
+
+        // 2. → the Medicare login, on the other origin, told to come back to Blue Button.
+        let medicare = hop(&login_hop, &browser.get(&login_hop).send().await.unwrap());
+        assert!(
+            medicare.starts_with(&format!("{}/sso/authorize?", sandbox.login_origin())),
+            "{medicare}"
+        );
+        assert_eq!(param(&medicare, "client_id").as_deref(), Some("bb2api"));
+        assert_eq!(
+            param(&medicare, "redirect_uri").unwrap(),
+            format!("{}/mymedicare/sls-callback", sandbox.origin())
+        );
+        let relay = param(&medicare, "relay").unwrap();
+        let page = browser
+            .get(&medicare)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains(r#"id="login-form""#));
+        assert!(page.contains("BBUser00000"));
+
+        // 3. The credentials → back to Blue Button with a one-time request token.
+        let back = browser
+            .post(&medicare)
+            .form(&[
+                ("client_id", "bb2api"),
+                ("relay", relay.as_str()),
+                (
+                    "redirect_uri",
+                    &format!("{}/mymedicare/sls-callback", sandbox.origin()),
+                ),
+                ("username", "BBUser00001"),
+                ("password", "PW00001!"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let callback = hop(&medicare, &back);
+        assert!(callback.starts_with(&format!("{}/mymedicare/sls-callback?", sandbox.origin())));
+        assert_eq!(param(&callback, "relay").unwrap(), relay);
+
+        // 4. Signed in to Blue Button → the authorize request again: the consent page.
+        let consent_url = hop(&callback, &browser.get(&callback).send().await.unwrap());
+        assert_eq!(consent_url, format!("{}{next}", sandbox.origin()));
+        let page = browser
+            .get(&consent_url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains(r#"id="consent-form""#), "{page}");
+
+        // The request token and the relay were for one use.
+        let again = browser.get(&callback).send().await.unwrap();
+        assert_eq!(again.status(), 400);
+        assert_eq!(
+            json(again).await,
+            json!({"error": "The requested state was not found"})
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_medicare_login_sends_nobody_anywhere_but_blue_button() {
+    let sandbox = sandbox().await;
+    let elsewhere = format!(
+        "{}/sso/authorize?client_id=bb2api&relay=r&redirect_uri=http%3A%2F%2Fevil.example%2F",
+        sandbox.login_origin()
     );
-    let page = client()
-        .get(format!("{}{location}", sandbox.origin()))
+    assert_eq!(client().get(&elsewhere).send().await.unwrap().status(), 400);
+    let answer = client()
+        .post(format!("{}/sso/authorize", sandbox.login_origin()))
+        .form(&[
+            ("client_id", "bb2api"),
+            ("relay", "r"),
+            ("redirect_uri", "http://evil.example/"),
+            ("username", "BBUser00001"),
+            ("password", "PW00001!"),
+        ])
         .send()
         .await
-        .unwrap()
-        .text()
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    assert!(answer.headers().get(header::LOCATION).is_none());
+    // Blue Button's callback without its relay, or with one it never gave out.
+    let no_relay = client()
+        .get(format!(
+            "{}/mymedicare/sls-callback?req_token=x",
+            sandbox.origin()
+        ))
+        .send()
         .await
         .unwrap();
-    assert!(page.contains(r#"id="login-form""#));
-    assert!(page.contains("BBUser00000"));
+    assert_eq!(no_relay.status(), 400);
+    assert_eq!(
+        json(no_relay).await,
+        json!({"error": "The state parameter is required"})
+    );
 }
 
 #[tokio::test]

@@ -23,7 +23,13 @@ fn serve(args: &[&str]) -> (Running, String) {
 /// As [`serve`], with extra environment variables.
 fn serve_with_env(args: &[&str], env: &[(&str, &str)]) -> (Running, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_connect-medicare-sandbox"))
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--login-listen",
+            "127.0.0.1:0",
+        ])
         .args(args)
         .envs(env.iter().copied())
         .env("RUST_LOG", "info")
@@ -144,7 +150,8 @@ async fn fault_flags_and_environment_reach_the_admin_endpoint() {
         faults,
         serde_json::json!({"latency_ms": 5, "error_rate": 1.0, "drop_rate": 0.25,
                            "throttle": "2/second", "storm": {"requests_left": 4},
-                           "gzip_always": false, "retry_after_date": false, "seed": 9})
+                           "gzip_always": false, "retry_after_date": false, "revoke_status": null,
+                           "seed": 9})
     );
     let clock: serde_json::Value = reqwest::get(format!("{origin}/__admin/clock"))
         .await

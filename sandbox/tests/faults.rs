@@ -51,7 +51,7 @@ async fn admin_faults_round_trip() {
         faults,
         json!({"latency_ms": 0, "error_rate": 0.0, "drop_rate": 0.0,
                "throttle": "10/second", "storm": null, "gzip_always": false,
-               "retry_after_date": false, "seed": 0})
+               "retry_after_date": false, "revoke_status": null, "seed": 0})
     );
     let (status, faults) = admin(
         &sandbox,
@@ -68,7 +68,7 @@ async fn admin_faults_round_trip() {
         faults,
         json!({"latency_ms": 250, "error_rate": 0.5, "drop_rate": 0.25,
                "throttle": "20/minute", "storm": {"requests_left": 3}, "gzip_always": true,
-               "retry_after_date": true, "seed": 0})
+               "retry_after_date": true, "revoke_status": null, "seed": 0})
     );
     let (_, faults) = admin(
         &sandbox,

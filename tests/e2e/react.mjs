@@ -97,7 +97,7 @@ async function connect(servers, { user = 'BBUser00000', share = true } = {}) {
   await button.click();
   await page.locator('#username, #allow').first().waitFor();
   if (await page.locator('#username').count()) {
-    assert.equal(new URL(page.url()).origin, servers.sandbox, 'the sign-in page is the sandbox');
+    assert.equal(new URL(page.url()).origin, servers.login, "the sign-in page is the sandbox's Medicare login, on its own origin");
     await page.fill('#username', user);
     await page.fill('#password', user.replace('BBUser', 'PW') + '!');
     await page.click('#login-submit');

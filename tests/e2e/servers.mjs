@@ -47,7 +47,7 @@ function start(bin, args, env, pattern) {
         const match = line.match(pattern);
         if (match) {
           clearTimeout(timer);
-          done({ child, value: match[1], log });
+          done({ child, value: match[1], match, log });
         }
       });
     }
@@ -76,10 +76,13 @@ export async function startServers({ site, redirectPath = '/callback', sandboxAr
   const redirect = `${app}${redirectPath}`;
   const sandbox = await start(
     'connect-medicare-sandbox',
-    ['serve', '--listen', '127.0.0.1:0', '--admin', '--app', `${CLIENT_ID}:${CLIENT_SECRET}:${redirect}`, ...sandboxArgs],
+    ['serve', '--listen', '127.0.0.1:0', '--login-listen', '127.0.0.1:0', '--admin', '--app', `${CLIENT_ID}:${CLIENT_SECRET}:${redirect}`, ...sandboxArgs],
     { RUST_LOG: 'info' },
-    /listening on (http:\/\/127\.0\.0\.1:\d+)/,
+    /listening on (http:\/\/127\.0\.0\.1:\d+) .*Medicare login at (http:\/\/127\.0\.0\.1:\d+)/,
   );
+  // Blue Button's sign-in is on another origin (Medicare.gov's); a form POST sign-in goes
+  // through it, so the app's CSP form-action must list it.
+  const login = sandbox.match[2];
   const key = execFileSync(join(targetDir, 'debug', 'connect-medicare-broker'), ['gen-key', '--id', 'e2e']).toString();
   writeFileSync(join(dir, 'broker.toml'), `
 listen = "127.0.0.1:${appPort}"
@@ -94,6 +97,7 @@ kind = "blue_button"
 base_url = "${sandbox.value}"
 client_id = "${CLIENT_ID}"
 redirect_uri = "${redirect}"
+sign_in_origins = ["${login}"]
 ${providers.replaceAll('{sandbox}', sandbox.value).replaceAll('{redirect}', redirect)}
 `);
   let broker;
@@ -114,6 +118,8 @@ ${providers.replaceAll('{sandbox}', sandbox.value).replaceAll('{redirect}', redi
     app: `${app}/`,
     redirect,
     sandbox: sandbox.value,
+    /** The origin of the sandbox's Medicare login (Blue Button's sign-in page). */
+    login,
     dir,
     /** The broker's log so far (for a test's failure message, and the no-secrets check). */
     brokerLog: () => broker.log.join('\n'),

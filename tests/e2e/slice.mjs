@@ -173,6 +173,14 @@ test('a form POST authorize request works too, where the provider accepts one', 
       await page.reload();
       return t.skip('the provider does not accept a form POST');
     }
+    if (servers) {
+      // Blue Button answered the POST with its login hop, which went on to the Medicare login
+      // on another origin: the app page's form-action allowed every hop, and no wider.
+      assert.equal(new URL(page.url()).origin, servers.login);
+      const csp = (await (await fetch(appUrl)).headers.get('content-security-policy')) ?? '';
+      const formAction = csp.split(';').map((d) => d.trim()).find((d) => d.startsWith('form-action '));
+      assert.deepEqual(formAction?.split(' ').slice(1).sort(), ["'self'", servers.login, servers.sandbox].sort());
+    }
     await page.fill('#username', user);
     await page.fill('#password', password);
     await page.click('#login-submit');

@@ -68,12 +68,13 @@ async function connect({ user = 'BBUser00000', allow = true, share = true } = {}
   await button.click();
   await page.locator('#username, #allow').first().waitFor();
   if (await page.locator('#username').count()) {
-    assert.equal(new URL(page.url()).origin, servers.sandbox, 'the sign-in page is the sandbox');
+    assert.equal(new URL(page.url()).origin, servers.login, "the sign-in page is the sandbox's Medicare login, on its own origin");
     await page.fill('#username', user);
     await page.fill('#password', user.replace('BBUser', 'PW') + '!');
     await page.click('#login-submit');
   }
   await page.locator('#allow').waitFor();
+  assert.equal(new URL(page.url()).origin, servers.sandbox, 'the consent page is Blue Button');
   if (!share) await page.locator('#share-demographics').uncheck();
   await page.click(allow ? '#allow' : '#deny');
 }
@@ -112,11 +113,28 @@ test('happy path: connect, see the data, page and filter claims, disconnect', as
   await page.click('connect-medicare-button button[part=disconnect]');
   await page.locator('connect-medicare-button button[part=button]').waitFor();
   assert.equal(await page.locator('#data').isHidden(), true);
+  // The button says what Medicare did: the grant was revoked (not merely "disconnected").
+  assert.match(await page.locator('connect-medicare-button [part=status]').textContent(), /Medicare no longer shares your data/);
   await shot('4-disconnected');
   // The broker forgot the connection.
   const session = await page.evaluate(async () => (await fetch('/v1/session', { headers: { 'x-connect-medicare': '1' } })).json());
   assert.deepEqual(session.connections, []);
   assert.deepEqual(problems, []);
+});
+
+test('disconnect while Blue Button cannot revoke: the button says it will be asked again', async () => {
+  await servers.admin('faults', { revoke_status: 502 });
+  try {
+    await connect({});
+    await page.locator('connect-medicare-button button[part=disconnect]').waitFor();
+    await page.click('connect-medicare-button button[part=disconnect]');
+    await page.locator('connect-medicare-button button[part=button]').waitFor();
+    const said = await page.locator('connect-medicare-button [part=status]').textContent();
+    assert.match(said, /could not be reached to end this app's access; it will be asked again/);
+    assert.doesNotMatch(said, /no longer shares/);
+  } finally {
+    await servers.admin('faults', { revoke_status: 0 });
+  }
 });
 
 test('consent denied: a clear message, no connection', async () => {
