@@ -24,7 +24,11 @@ async fn append_slash(OriginalUri(uri): OriginalUri, _request: Request) -> Respo
         Some(query) => format!("{}/?{query}", uri.path()),
         None => format!("{}/", uri.path()),
     };
-    let mut response = StatusCode::MOVED_PERMANENTLY.into_response();
+    let mut response = (
+        StatusCode::MOVED_PERMANENTLY,
+        [(header::CONTENT_TYPE, crate::errors::DJANGO_HTML)],
+    )
+        .into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
@@ -64,25 +68,74 @@ async fn gzip_only(
     request
 }
 
+/// Blue Button's throttling middleware writes the `X-RateLimit-*` headers on every answer,
+/// as the literal `None` where no rate limit was checked (all but the FHIR views that got
+/// past authentication and permissions) — except Django's trailing-slash 301s, which are
+/// answered before it runs.
+async fn rate_limit_none(mut response: Response) -> Response {
+    let redirect = response.status() == StatusCode::MOVED_PERMANENTLY;
+    let headers = response.headers_mut();
+    if !redirect && !headers.contains_key("x-ratelimit-limit") {
+        for name in [
+            "x-ratelimit-limit",
+            "x-ratelimit-remaining",
+            "x-ratelimit-reset",
+        ] {
+            headers.insert(name, HeaderValue::from_static("None"));
+        }
+    }
+    response
+}
+
+/// Blue Button's FHIR views (Django REST framework): every answer, errors included, is
+/// `application/fhir+json` and carries the view's `Allow`.
+async fn fhir_view(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ALLOW,
+        HeaderValue::from_static("GET, HEAD, OPTIONS"),
+    );
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v == "application/json");
+    if json {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/fhir+json"),
+        );
+    }
+    response
+}
+
+/// Blue Button's userinfo view (a Django REST framework view of its own): its `Allow`.
+async fn userinfo_view(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("OPTIONS, GET"));
+    response
+}
+
 /// Builds the sandbox's router over its shared state.
 pub(crate) fn routes(shared: Arc<Shared>) -> Router {
-    // The API routes: injected latency and dropped connections apply here.
-    let api = Router::new()
-        .route("/v2/o/token", post(token::bb2_token))
-        .route("/v2/o/token/", post(token::bb2_token))
-        .route("/v2/connect/userinfo", get(fhir::userinfo))
+    // Blue Button's API routes: injected latency and dropped connections apply here.
+    let network = || middleware::from_fn_with_state(shared.clone(), faults::network);
+    let bb2_fhir = Router::new()
         .route("/v2/fhir/{resource}", get(fhir::bb2_search))
         .route("/v2/fhir/{resource}/", get(fhir::bb2_search))
         .route("/v2/fhir/{resource}/{id}", get(fhir::bb2_read))
-        .route("/smart/auth/token", post(token::smart_token))
-        .route("/smart/fhir/{resource}", get(fhir::smart_search))
-        .route("/smart/fhir/{resource}/{id}", get(fhir::smart_read))
-        .route_layer(middleware::from_fn_with_state(
-            shared.clone(),
-            faults::network,
-        ));
-    let mut app = Router::new()
-        // Blue Button 2.0, v2.
+        .layer(middleware::map_response(fhir_view))
+        .route_layer(network());
+    let bb2_api = Router::new()
+        .route("/v2/o/token", post(token::bb2_token))
+        .route("/v2/o/token/", post(token::bb2_token))
+        .route(
+            "/v2/connect/userinfo",
+            get(fhir::userinfo).layer(middleware::map_response(userinfo_view)),
+        )
+        .route_layer(network())
+        .merge(bb2_fhir);
+    // Blue Button 2.0, v2.
+    let bb2 = Router::new()
         .route(
             "/v2/fhir/.well-known/smart-configuration",
             get(discovery::bb2_smart_configuration),
@@ -118,7 +171,10 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router {
             post(token::expire_user),
         )
         .route("/v2/fhir/metadata", get(fhir::bb2_metadata))
-        // A plain SMART App Launch 2.2 server.
+        .merge(bb2_api)
+        .layer(middleware::map_response(rate_limit_none));
+    // A plain SMART App Launch 2.2 server.
+    let mut smart = Router::new()
         .route(
             "/smart/fhir/.well-known/smart-configuration",
             get(discovery::smart_configuration),
@@ -134,10 +190,17 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router {
         .route("/smart/auth/consent/{uuid}", post(authorize::consent))
         .route("/smart/auth/introspect", post(token::introspect))
         .route("/smart/fhir/metadata", get(fhir::smart_metadata))
-        .merge(api);
+        .merge(
+            Router::new()
+                .route("/smart/auth/token", post(token::smart_token))
+                .route("/smart/fhir/{resource}", get(fhir::smart_search))
+                .route("/smart/fhir/{resource}/{id}", get(fhir::smart_read))
+                .route_layer(network()),
+        );
     if shared.config.smart_revocation {
-        app = app.route("/smart/auth/revoke", post(token::revoke_token));
+        smart = smart.route("/smart/auth/revoke", post(token::revoke_token));
     }
+    let mut app = bb2.merge(smart);
     if shared.config.admin {
         app = app.merge(admin::routes());
     }

@@ -66,7 +66,11 @@ fn with_params(redirect_uri: &str, params: &[(&str, &str)]) -> String {
 }
 
 pub(crate) fn found(location: &str) -> Response {
-    let mut response = StatusCode::FOUND.into_response();
+    let mut response = (
+        StatusCode::FOUND,
+        [(header::CONTENT_TYPE, errors::DJANGO_HTML)],
+    )
+        .into_response();
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
@@ -240,6 +244,7 @@ fn bb2_checks(params: &Pairs, auth: &AuthParams, post: bool) -> Result<(), Respo
     if params.iter().any(|(k, _)| k == "client_secret") {
         return Err((
             StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, errors::DJANGO_HTML)],
             "Illegal query parameter [client_secret] detected",
         )
             .into_response());

@@ -48,6 +48,19 @@ pub enum Outcome {
     },
 }
 
+/// One request the browser made, and its answer's status and headers.
+#[derive(Debug, Clone)]
+pub struct Hop {
+    /// GET or POST.
+    pub method: Method,
+    /// The URL requested.
+    pub url: String,
+    /// The answer's status.
+    pub status: u16,
+    /// The answer's headers.
+    pub headers: reqwest::header::HeaderMap,
+}
+
 /// Why driving the pages failed.
 #[derive(Debug)]
 pub enum DriverError {
@@ -103,6 +116,22 @@ impl Browser {
         password: &str,
         consent: Consent,
     ) -> Result<Outcome, DriverError> {
+        let (outcome, _) = self
+            .authorize_traced(start, username, password, consent)
+            .await?;
+        Ok(outcome)
+    }
+
+    /// As [`Browser::authorize`], with every request made on the way and its answer's status
+    /// and headers.
+    pub async fn authorize_traced(
+        &self,
+        start: &AuthorizeRedirect,
+        username: &str,
+        password: &str,
+        consent: Consent,
+    ) -> Result<(Outcome, Vec<Hop>), DriverError> {
+        let mut hops = Vec::new();
         let (mut method, mut url, mut form) = match start {
             AuthorizeRedirect::Get { url } => (Method::GET, url.clone(), Vec::new()),
             AuthorizeRedirect::Post { action, fields } => {
@@ -117,6 +146,12 @@ impl Browser {
             }
             let response = request.send().await?;
             let status = response.status();
+            hops.push(Hop {
+                method: method.clone(),
+                url: url.clone(),
+                status: status.as_u16(),
+                headers: response.headers().clone(),
+            });
             if status.is_redirection() {
                 let location = response
                     .headers()
@@ -125,7 +160,7 @@ impl Browser {
                     .ok_or_else(|| DriverError::Page("redirect without Location".into()))?;
                 let next = resolve(&url, location)?;
                 if self.leaves_for_app(&next, back_to_app.as_deref()) {
-                    return Ok(Outcome::Redirected(next));
+                    return Ok((Outcome::Redirected(next), hops));
                 }
                 // A browser re-sends a 301/302/303 as a bodiless GET.
                 (method, url, form) = (Method::GET, next, Vec::new());
@@ -133,14 +168,12 @@ impl Browser {
             }
             let body = response.text().await?;
             if status != StatusCode::OK {
-                return Ok(Outcome::Page {
-                    status: status.as_u16(),
-                    body,
-                });
+                let status = status.as_u16();
+                return Ok((Outcome::Page { status, body }, hops));
             }
             if body.contains("Invalid username or password.") {
                 // The sign-in page came back: the credentials were refused.
-                return Ok(Outcome::Page { status: 200, body });
+                return Ok((Outcome::Page { status: 200, body }, hops));
             }
             if let Some(login) = Form::find(&body, "login-form") {
                 let mut fields = login.hidden;
@@ -160,7 +193,7 @@ impl Browser {
                 (method, url, form) = (Method::POST, action, fields);
                 continue;
             }
-            return Ok(Outcome::Page { status: 200, body });
+            return Ok((Outcome::Page { status: 200, body }, hops));
         }
         Err(DriverError::Page("more than 20 steps".into()))
     }

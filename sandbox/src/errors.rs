@@ -23,12 +23,18 @@ pub(crate) const NOT_AUTHENTICATED: &str = "Authentication credentials were not 
 /// DRF's answer to a missing scope (or withheld demographics).
 pub(crate) const NO_PERMISSION: &str = "You do not have permission to perform this action.";
 
-/// A JSON answer with `status` and `Cache-Control: no-store`.
+/// A JSON answer with `status`. Blue Button sends no `Cache-Control` on its own answers.
 pub(crate) fn json(status: StatusCode, body: Value) -> Response {
-    let mut response = (status, axum::Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    (status, axum::Json(body)).into_response()
+}
+
+/// An answer of django-oauth-toolkit's own (the token endpoint's tokens and OAuth errors): with
+/// `Cache-Control: no-store` and `Pragma: no-cache`, which Blue Button's wrapped errors
+/// (`status_code` in the body) do not carry.
+pub(crate) fn no_store(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     response
 }
 
@@ -48,17 +54,17 @@ pub(crate) fn bb2_oauth(status: StatusCode, error: &str, description: &str) -> R
     )
 }
 
-/// `{"error":…}` — RFC 6749 §5.2.
+/// `{"error":…}` — RFC 6749 §5.2, as django-oauth-toolkit answers it (not cached).
 pub(crate) fn oauth(status: StatusCode, error: &str) -> Response {
-    json(status, json!({"error": error}))
+    no_store(json(status, json!({"error": error})))
 }
 
-/// `{"error":…,"error_description":…}` — RFC 6749 §5.2 with a description.
+/// `{"error":…,"error_description":…}` — RFC 6749 §5.2 with a description (not cached).
 pub(crate) fn oauth_described(status: StatusCode, error: &str, description: &str) -> Response {
-    json(
+    no_store(json(
         status,
         json!({"error": error, "error_description": description}),
-    )
+    ))
 }
 
 /// `{"detail":…}` — the FHIR views' (Django REST framework) shape.
@@ -111,9 +117,9 @@ pub(crate) fn grant_ended(detail_text: &str) -> Response {
 /// A bare HTML page, as Django renders its error templates.
 pub(crate) fn html(status: StatusCode, title: &str, message: &str) -> Response {
     let body = crate::pages::error_page(title, message);
-    let mut response = (status, axum::response::Html(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    (status, axum::response::Html(body)).into_response()
 }
+
+/// `text/html; charset=utf-8`: what Django writes on answers without a body of their own
+/// (redirects, the revocation views' empty 200s).
+pub(crate) const DJANGO_HTML: &str = "text/html; charset=utf-8";

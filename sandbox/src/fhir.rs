@@ -273,7 +273,6 @@ fn fhir_json(body: &Value) -> Response {
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/fhir+json"),
             );
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             response
         }
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),

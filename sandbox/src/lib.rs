@@ -9,7 +9,9 @@
 //! - discovery without `issuer`, advertising `/v2/o/authorize` and `/v2/o/revoke_token`
 //!   **without** their trailing slash, which the server answers with **301** even for POST;
 //! - authorize-time checks before sign-in (missing PKCE or `state`, `state` under 16
-//!   characters, `plain`), a real sign-in page for `BBUser00000`–`BBUser00029`, a consent page
+//!   characters, `plain`), Blue Button's sign-in redirect chain to a Medicare login on an
+//!   origin of its own (a second listener) with a real sign-in page for
+//!   `BBUser00000`–`BBUser00029`, a consent page
 //!   with Allow / Deny and "share personal information", and the bare "Invalid scopes." page;
 //! - single-use codes bound to the redirect URI, S256, refresh tokens that rotate and kill
 //!   the previous access token, 13-month / one-time / research grants, both revocation
@@ -33,7 +35,8 @@
 //! - **Rate limit** per access token on the FHIR views (not userinfo, not metadata), as
 //!   Django REST framework's `SimpleRateThrottle` does it: `429` with `Retry-After` and
 //!   "Request was throttled. Expected available in N seconds.", and `X-RateLimit-Limit`,
-//!   `-Remaining`, `-Reset` (float seconds) on every answer. 10 requests per second by
+//!   `-Remaining`, `-Reset` (float seconds) on every answer (the literal `None` where no limit
+//!   was checked, as Blue Button writes them). 10 requests per second by
 //!   default ([`SandboxConfig::throttle`]); it runs on the sandbox's [`Clock`], so tests
 //!   advance a frozen clock instead of sleeping.
 //! - **Faults** ([`FaultConfig`]), deterministic under [`SandboxConfig::seed`]: latency,

@@ -329,11 +329,7 @@ fn issue(
         body["access_grant_expiration"] =
             Value::String(grant_expires_at.map(written).unwrap_or_default());
     }
-    let mut response = errors::json(StatusCode::OK, body);
-    response
-        .headers_mut()
-        .insert(header::PRAGMA, header::HeaderValue::from_static("no-cache"));
-    response
+    errors::no_store(errors::json(StatusCode::OK, body))
 }
 
 /// Finds who owns `token` (an access or a refresh token): `(client_id, user, profile)`.
@@ -383,9 +379,9 @@ pub(crate) async fn revoke_token(
         Some(_) => {
             inner.revoke_pair_of_access(token);
             inner.revoke_pair_of_refresh(token);
-            StatusCode::OK.into_response()
+            revoked()
         }
-        None => StatusCode::OK.into_response(),
+        None => revoked(),
     }
 }
 
@@ -414,9 +410,14 @@ pub(crate) async fn revoke_grant(
             None => {}
         }
     }
+    revoked()
+}
+
+/// The revocation views' answer: 200, empty, as Django writes it.
+fn revoked() -> Response {
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        [(header::CONTENT_TYPE, errors::DJANGO_HTML)],
     )
         .into_response()
 }
