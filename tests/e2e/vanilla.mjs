@@ -62,8 +62,9 @@ beforeEach(async () => {
 const shot = (name) => page.screenshot({ path: join(artifacts, `vanilla-${name}.png`), fullPage: true });
 
 /** Clicks Connect Medicare and goes through the sandbox's pages. */
-async function connect({ user = 'BBUser00000', allow = true, share = true } = {}) {
+async function connect({ user = 'BBUser00000', allow = true, share = true, method } = {}) {
   await page.goto(servers.app);
+  if (method) await page.locator('connect-medicare-button').evaluate((b, m) => b.setAttribute('method', m), method);
   const button = page.locator('connect-medicare-button button[part=button][aria-busy=false]:not([disabled])');
   await button.click();
   await page.locator('#username, #allow').first().waitFor();
@@ -119,6 +120,13 @@ test('happy path: connect, see the data, page and filter claims, disconnect', as
   // The broker forgot the connection.
   const session = await page.evaluate(async () => (await fetch('/v1/session', { headers: { 'x-connect-medicare': '1' } })).json());
   assert.deepEqual(session.connections, []);
+  assert.deepEqual(problems, []);
+});
+
+test('a form POST sign-in goes through the Medicare login on another origin under the example\'s CSP', async () => {
+  await connect({ method: 'post' });
+  await page.locator('#claims tbody tr').first().waitFor();
+  // A CSP refusal would be a console error ("Sending form data to … violates … form-action").
   assert.deepEqual(problems, []);
 });
 
