@@ -7,7 +7,8 @@
 #   cd npm && npm ci && npm run build      # the same, from the package's own directory
 #
 # Environment:
-#   CM_PAYLOAD_BUDGET   brotli-11 bytes the payload may reach (default 15360 = 15 KB)
+#   CM_PAYLOAD_BUDGET   brotli-11 bytes the payload may reach (default 20480 = 20 KB: the
+#                       design's budget for a sign-in, which loads all of it today)
 #   CM_CANARY_SECRETS   comma-separated strings that must not occur anywhere in the package
 #                       (default: the canary client secret and tokens of the test broker)
 #   CM_INLINE_THRESHOLD LLVM's inline threshold for the LTO build (default 40)

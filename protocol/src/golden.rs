@@ -23,6 +23,22 @@ golden! {
         crate::pkce::golden::check();
     }
 
+    /// RFC 4648 §10 (in base64url, unpadded) and FIPS 180-2's "abc": the crates' answers in
+    /// the browser as natively.
+    fn encodings_rfc4648_and_fips180() {
+        for (raw, encoded) in [("f", "Zg"), ("fo", "Zm8"), ("foo", "Zm9v"), ("foobar", "Zm9vYmFy")] {
+            assert_eq!(crate::codec::base64url(raw.as_bytes()), encoded);
+        }
+        assert_eq!(
+            crate::codec::base64url(&crate::codec::sha256(b"abc")),
+            "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
+        );
+        assert_eq!(
+            crate::codec::form_pairs("a+b=c%26d&e"),
+            [("a b".into(), "c&d".into()), ("e".into(), String::new())]
+        );
+    }
+
     fn pkce_from_random_bytes_round_trips() {
         let verifier = PkceVerifier::from_random_bytes([0xA5; 32]);
         assert_eq!(verifier.expose_secret().len(), 43);

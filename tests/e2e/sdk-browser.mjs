@@ -118,6 +118,26 @@ async function load() {
   });
 }
 
+test("the module's PKCE challenge is WebCrypto's SHA-256 of its verifier, base64url", async () => {
+  await page.goto(`${origin}/`);
+  await load();
+  const pairs = await page.evaluate(async () => {
+    const b64url = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
+      .replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+    const out = [];
+    for (let i = 0; i < 20; i++) {
+      const [, challenge, verifier] = window.sdk.core.start(crypto.getRandomValues(new Uint8Array(64)));
+      const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier));
+      out.push([challenge, b64url(digest), verifier.length]);
+    }
+    return out;
+  });
+  for (const [ours, webcrypto, length] of pairs) {
+    assert.equal(ours, webcrypto);
+    assert.ok(length >= 43 && length <= 128, `verifier length ${length}`);
+  }
+});
+
 test('a callback in the address bar: the record in sessionStorage is used once, one completion, the address bar cleaned', async () => {
   await page.goto(`${origin}/`);
   await load();

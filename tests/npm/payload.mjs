@@ -1,6 +1,7 @@
 // Prints the payload a SPA ships with connect-medicare — the wasm module, its JS glue and the
 // JS layer of the main entry — raw, gzip -9 and brotli-11 (the one metric we compare), and
-// exits 1 when the brotli total is over CM_PAYLOAD_BUDGET bytes (default 15 KB).
+// exits 1 when the brotli total is over CM_PAYLOAD_BUDGET bytes (default 20 KB: the design's
+// budget for a sign-in, which loads all of it today).
 //
 //   node tests/npm/payload.mjs <npm package dir>
 import { readFileSync } from 'node:fs';
@@ -8,7 +9,7 @@ import { join, relative } from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 
 const root = process.argv[2] ?? 'npm';
-const budget = Number(process.env.CM_PAYLOAD_BUDGET ?? 15 * 1024);
+const budget = Number(process.env.CM_PAYLOAD_BUDGET ?? 20 * 1024);
 
 const measure = (file) => {
   const bytes = readFileSync(file);
