@@ -121,10 +121,11 @@ export interface DisconnectResult {
 
 /**
  * The provider's side of a disconnect (the broker's copy of the tokens is deleted in every
- * case): `revoked` — the provider ended the app's access (Blue Button deleted the grant);
- * `pending` — the provider could not be reached, the broker keeps asking; `failed` — the
- * provider refused; `not_supported` — the provider has no revocation. In the last two the
- * user ends the access in their account with the provider.
+ * case): `revoked` — the provider accepted the revocation (for Blue Button, the request that
+ * deletes the grant); `pending` — the provider could not be reached, the broker keeps asking
+ * for about a day and a half; `failed` — the provider refused; `not_supported` — the provider
+ * has no revocation. In the last two (and a `pending` that lasts) the user ends the access in
+ * their account with the provider.
  */
 export type RevocationStatus = 'revoked' | 'pending' | 'failed' | 'not_supported';
 

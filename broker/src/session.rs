@@ -7,7 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use connect_medicare_protocol::{
-    DisconnectKind, Timestamp,
+    DisconnectKind, ErrorShape, Timestamp,
     contract::{
         Connection, ConnectionStatus, DisconnectRequest, DisconnectResponse, ErrorCode, ProviderId,
         ProviderRevocation, RevocationStatus, SessionResponse,
@@ -222,9 +222,10 @@ pub(crate) async fn remove(
         let status = match gone.revocation {
             // Tried at once; housekeeping retries what stays pending. The connection is gone
             // here whatever the provider answers, so a store failure only leaves it pending.
-            Some(revocation) => attempt(state, &revocation)
-                .await
-                .unwrap_or(RevocationStatus::Pending),
+            Some(revocation) => attempt(state, &revocation).await.unwrap_or_else(|e| {
+                tracing::error!(error = %e, "a disconnect's revocation could not be tried; it stays queued");
+                RevocationStatus::Pending
+            }),
             None => RevocationStatus::NotSupported,
         };
         disconnected.push(ProviderRevocation {
@@ -241,11 +242,11 @@ const REVOCATION_CLAIM_SECONDS: i64 = 120;
 
 /// Tries one queued revocation, once it is claimed (a disconnect's immediate try and the
 /// housekeeping of any replica never both send it). What the provider answers decides:
-/// accepted → `Revoked`; refused for good (a 4xx other than 429 and than `invalid_client`,
-/// which is the operator's credentials and may be mended) → `Failed`, dropped and logged;
-/// anything else → `Pending`, rescheduled with exponential backoff (given up, and logged,
-/// after [`MAX_REVOKE_ATTEMPTS`]). `Pending` also when someone else holds it;
-/// `NotSupported` when the provider has no revocation endpoint (any more).
+/// accepted → `Revoked`; refused for good (its OAuth 400, other than `invalid_client`) →
+/// `Failed`, dropped and logged; anything else → `Pending`, rescheduled with exponential
+/// backoff (given up, and logged, after [`MAX_REVOKE_ATTEMPTS`], about a day and a half).
+/// `Pending` also when someone else holds it; `NotSupported` when the provider has no
+/// revocation endpoint (any more).
 async fn attempt(
     state: &AppState,
     revocation: &PendingRevocation,
@@ -298,10 +299,19 @@ async fn attempt(
             hint,
         )
         .await;
+    // Only the revocation endpoint's own OAuth refusal (RFC 7009 §2.2.1: a 400 with an OAuth
+    // error body) is final; any other 4xx may be a proxy, a maintenance page or a transient
+    // answer (408, 425), and `invalid_client` is the operator's credentials, which can be
+    // mended: those stay pending.
     let refused_for_good = |e: &UpstreamError| match e {
-        UpstreamError::OAuth(error) => error.status().is_some_and(|status| {
-            (400..500).contains(&status) && status != 429 && !error.is_invalid_client()
-        }),
+        UpstreamError::OAuth(error) => {
+            error.status() == Some(400)
+                && matches!(
+                    error.shape(),
+                    ErrorShape::Rfc6749 | ErrorShape::BlueButtonOAuth
+                )
+                && !error.is_invalid_client()
+        }
         UpstreamError::Unavailable(_) => false,
     };
     match result {

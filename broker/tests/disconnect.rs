@@ -45,7 +45,8 @@ async fn an_accepted_revocation_is_revoked_and_the_grant_is_gone() {
         (status, body["error_description"].as_str()),
         (403, Some(ACCESS_NOT_FOUND))
     );
-    // Nothing is left to retry.
+    // Nothing is left to retry, even once any claim on it would have lapsed.
+    broker.advance(86_400);
     assert_eq!(
         connect_medicare_broker::drain_revocations(&broker.state)
             .await
@@ -94,7 +95,11 @@ async fn a_revocation_retried_after_the_access_token_expired_still_deletes_the_g
 
 #[tokio::test]
 async fn a_refused_revocation_is_failed_and_not_retried() {
-    let sandbox = sandbox_with(|c| c.faults.revoke_status = Some(400)).await;
+    let sandbox = sandbox_with(|c| {
+        c.admin = true;
+        c.faults.revoke_status = Some(400);
+    })
+    .await;
     let setup = BrokerSetup::new(&sandbox);
     let broker = Broker::start(&setup).await;
     let mut browser = Client::new(&broker);
@@ -103,12 +108,39 @@ async fn a_refused_revocation_is_failed_and_not_retried() {
         .post("/v1/session/disconnect", json!({"provider": "medicare"}))
         .await;
     assert_eq!(reply.json(), answer("medicare", "failed"));
+    // Even with Blue Button accepting revocations again, nothing is retried.
+    revocations_answer(&sandbox, 0).await;
     broker.advance(86_400);
     assert_eq!(
         connect_medicare_broker::drain_revocations(&broker.state)
             .await
             .unwrap(),
         0
+    );
+}
+
+#[tokio::test]
+async fn any_other_4xx_is_pending_not_failed() {
+    let sandbox = sandbox_with(|c| {
+        c.admin = true;
+        c.faults.revoke_status = Some(404);
+    })
+    .await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    connect(&mut browser, &sandbox, 24).await;
+    let reply = browser
+        .post("/v1/session/disconnect", json!({"provider": "medicare"}))
+        .await;
+    assert_eq!(reply.json(), answer("medicare", "pending"));
+    revocations_answer(&sandbox, 0).await;
+    broker.advance(86_400);
+    assert_eq!(
+        connect_medicare_broker::drain_revocations(&broker.state)
+            .await
+            .unwrap(),
+        1
     );
 }
 

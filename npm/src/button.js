@@ -31,14 +31,15 @@ p { margin: 0; font-weight: 400; }
 
 /**
  * What the user is told after a disconnect, by what became of the app's access at the
- * provider (the broker's `revocations[].status`). Only `revoked` means the provider ended it.
+ * provider (the broker's `revocations[].status`). Only `revoked` means the provider accepted
+ * the request to end it.
  */
 function revocationMessage(status, name) {
   switch (status) {
     case 'revoked':
-      return `Disconnected from ${name}: ${name} no longer shares your data with this app.`;
+      return `Disconnected from ${name}: ${name} accepted the request to stop sharing your data with this app.`;
     case 'pending':
-      return `Disconnected from ${name} here. ${name} could not be reached to end this app's access; it will be asked again.`;
+      return `Disconnected from ${name} here. ${name} could not be reached to end this app's access; it will be asked again. If this app still appears in your ${name} account tomorrow, remove it there.`;
     case 'failed':
       return `Disconnected from ${name} here, but ${name} refused to end this app's access: you can end it in your ${name} account.`;
     case 'not_supported':

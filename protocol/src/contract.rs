@@ -339,11 +339,12 @@ pub struct ProviderRevocation {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RevocationStatus {
-    /// The provider accepted the revocation: for Blue Button, the beneficiary's data-access
-    /// grant to the app is deleted.
+    /// The provider accepted the revocation (for Blue Button, the request that deletes the
+    /// beneficiary's data-access grant to the app).
     Revoked,
     /// The provider could not be reached, or failed, or is being told by another broker
-    /// replica: the revocation is kept and retried (across restarts) until it is accepted.
+    /// replica: the revocation is kept and retried with backoff (across restarts) for about a
+    /// day and a half, then given up and logged.
     Pending,
     /// The provider refused the revocation for good; the user must end the app's access in
     /// their account with the provider.

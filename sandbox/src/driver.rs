@@ -236,8 +236,6 @@ fn resolve(base: &str, location: &str) -> Result<String, DriverError> {
         .map_err(|e| DriverError::Page(format!("unusable location {location:?}: {e}")))
 }
 
-impl Browser {}
-
 /// A form found in one of the sandbox's pages.
 struct Form {
     action: String,

@@ -36,7 +36,7 @@ use serde_json::json;
 use crate::{
     authorize::{Pairs, first, found, pairs},
     errors, pages,
-    state::Shared,
+    state::{Profile, Shared, Ticket},
 };
 
 /// The cookie that says a browser is signed in to the sandbox (either face).
@@ -70,10 +70,13 @@ pub(crate) fn login_redirect(login_path: &str, authorize_path: &str, params: &Pa
     found(&format!("{login_path}?{}", login.finish()))
 }
 
-/// A local path (no scheme, no host, no backslash): the only place a sign-in returns to.
-fn local(next: &str) -> &str {
-    let is_local = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\');
-    if is_local { next } else { "/" }
+/// Where a sign-in returns to: the face's authorize path with `next`'s query only, as Blue
+/// Button's callback rebuilds it (`apps/mymedicare_cb/views.py`), so no `next` can send the
+/// browser anywhere else.
+fn back_to_authorize(profile: Profile, next: &str) -> String {
+    let query = next.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    format!("{}?{query}", profile.authorize_path())
 }
 
 /// Checks the synthetic credentials (in constant time per user).
@@ -89,15 +92,15 @@ fn check_credentials(shared: &Shared, form: &Pairs) -> Option<usize> {
         .map(|u| u.index)
 }
 
-/// A redirect to `next` that signs the browser in as `user`.
-fn sign_in(shared: &Shared, user: usize, next: &str) -> Response {
+/// A redirect back to the authorize request in `next` that signs the browser in as `user`.
+fn sign_in(shared: &Shared, user: usize, profile: Profile, next: &str) -> Response {
     let session = {
         let mut inner = shared.lock();
         let session = inner.mint(shared.config.seed, "login", 32);
         inner.logins.insert(session.clone(), user);
         session
     };
-    let mut response = found(local(next));
+    let mut response = found(&back_to_authorize(profile, next));
     if let Ok(cookie) = HeaderValue::from_str(&format!(
         "{LOGIN_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax"
     )) {
@@ -150,16 +153,32 @@ pub(crate) async fn sls_callback(
     let now = shared.clock.now();
     let (next, user) = {
         let mut inner = shared.lock();
-        let Some((next, _)) = inner.relays.remove(relay).filter(|(_, at)| *at > now) else {
+        if inner.relays.get(relay).is_none_or(|(_, at)| *at <= now) {
+            return refuse("The requested state was not found");
+        }
+        // The request token must be live and issued for this very relay; both are used up
+        // together, only once both check out.
+        let ticket = first(&params, "req_token").unwrap_or_default();
+        let issued_here = inner
+            .tickets
+            .get(ticket)
+            .is_some_and(|t| t.relay == relay && t.expires_at > now);
+        if !issued_here {
+            return refuse(
+                "The Medicare login's request token is unknown, used or not this relay's",
+            );
+        }
+        let Some(ticket) = inner.tickets.remove(ticket) else {
+            return refuse(
+                "The Medicare login's request token is unknown, used or not this relay's",
+            );
+        };
+        let Some((next, _)) = inner.relays.remove(relay) else {
             return refuse("The requested state was not found");
         };
-        let ticket = first(&params, "req_token").unwrap_or_default();
-        let Some((user, _)) = inner.tickets.remove(ticket).filter(|(_, at)| *at > now) else {
-            return refuse("The Medicare login's request token is unknown or used");
-        };
-        (next, user)
+        (next, ticket.user)
     };
-    sign_in(&shared, user, &next)
+    sign_in(&shared, user, Profile::BlueButton, &next)
 }
 
 /// The Medicare login's own listener: `/sso/authorize`, the page (GET) and its form (POST).
@@ -222,9 +241,14 @@ async fn login_submit(State(shared): State<Arc<Shared>>, body: Bytes) -> Respons
     let now = shared.clock.now();
     let ticket = {
         let mut inner = shared.lock();
-        inner.tickets.retain(|_, (_, at)| *at > now);
+        inner.tickets.retain(|_, t| t.expires_at > now);
         let ticket = inner.mint(shared.config.seed, "req_token", 32);
-        inner.tickets.insert(ticket.clone(), (user, now + HOP_TTL));
+        let issued = Ticket {
+            user,
+            relay: relay.clone(),
+            expires_at: now + HOP_TTL,
+        };
+        inner.tickets.insert(ticket.clone(), issued);
         ticket
     };
     let mut query = form_urlencoded::Serializer::new(String::new());
@@ -250,7 +274,7 @@ pub(crate) async fn smart_login_submit(State(shared): State<Arc<Shared>>, body: 
     let form = pairs(&body);
     let next = first(&form, "next").unwrap_or("/");
     match check_credentials(&shared, &form) {
-        Some(user) => sign_in(&shared, user, next),
+        Some(user) => sign_in(&shared, user, Profile::Smart, next),
         None => Html(pages::login_page(
             "/smart/auth/login",
             &[("next", next)],

@@ -28,13 +28,10 @@ enum Command {
         #[arg(long, env = "CM_SANDBOX_PUBLIC_ORIGIN")]
         public_origin: Option<String>,
         /// Address of the Medicare login Blue Button sends beneficiaries to: its own listener,
-        /// so another origin, as Medicare.gov is (`127.0.0.1:0` picks a free port).
-        #[arg(
-            long,
-            env = "CM_SANDBOX_LOGIN_LISTEN",
-            default_value = "127.0.0.1:8124"
-        )]
-        login_listen: SocketAddr,
+        /// so another origin, as Medicare.gov is. Default: `--listen`'s address with the next
+        /// port (8124 beside 8123), or a free port when `--listen`'s port is 0.
+        #[arg(long, env = "CM_SANDBOX_LOGIN_LISTEN")]
+        login_listen: Option<SocketAddr>,
         /// The origin clients reach the login at, when not `http://{login_listen}`.
         #[arg(long, env = "CM_SANDBOX_LOGIN_PUBLIC_ORIGIN")]
         login_public_origin: Option<String>,
@@ -187,6 +184,15 @@ async fn main() -> anyhow::Result<()> {
     if let Some(origin) = link_origin {
         config.link_origin = origin;
     }
+    let login_listen = match (login_listen, listen.port()) {
+        (Some(addr), _) => addr,
+        (None, 0) => SocketAddr::new(listen.ip(), 0),
+        (None, port) => SocketAddr::new(
+            listen.ip(),
+            port.checked_add(1)
+                .context("--listen's port has no next port: set --login-listen")?,
+        ),
+    };
     let api = Listen {
         addr: listen,
         public_origin,

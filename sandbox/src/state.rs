@@ -174,6 +174,14 @@ pub(crate) struct RefreshRecord {
     pub(crate) access: String,
 }
 
+/// A one-time `req_token` of the Medicare login: who signed in, for which relay, until when.
+#[derive(Debug, Clone)]
+pub(crate) struct Ticket {
+    pub(crate) user: usize,
+    pub(crate) relay: String,
+    pub(crate) expires_at: i64,
+}
+
 /// A data-access grant: one per app, beneficiary and profile.
 #[derive(Debug, Clone)]
 pub(crate) struct Grant {
@@ -191,8 +199,8 @@ pub(crate) struct Inner {
     pub(crate) logins: HashMap<String, usize>,
     /// Blue Button's `relay` → (the authorize request to return to, expiry).
     pub(crate) relays: HashMap<String, (String, i64)>,
-    /// The Medicare login's one-time `req_token` → (user index, expiry).
-    pub(crate) tickets: HashMap<String, (usize, i64)>,
+    /// The Medicare login's one-time `req_token`s.
+    pub(crate) tickets: HashMap<String, Ticket>,
     pub(crate) approvals: HashMap<String, Approval>,
     pub(crate) codes: HashMap<String, CodeRecord>,
     pub(crate) access: HashMap<String, AccessRecord>,

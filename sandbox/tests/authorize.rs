@@ -297,6 +297,39 @@ async fn anonymous_users_go_through_the_medicare_login_on_its_own_origin() {
     }
 }
 
+/// Blue Button's login hop for `next`: the relay it gives out.
+async fn relay_for(sandbox: &connect_medicare_sandbox::Sandbox, next: &str) -> String {
+    let hop = client()
+        .get(format!("{}/mymedicare/login?next={next}", sandbox.origin()))
+        .send()
+        .await
+        .unwrap();
+    param(hop.headers()[header::LOCATION].to_str().unwrap(), "relay").unwrap()
+}
+
+/// Signs in at the Medicare login for `relay`: where it sends the browser back to.
+async fn medicare_sign_in(sandbox: &connect_medicare_sandbox::Sandbox, relay: &str) -> String {
+    let answer = client()
+        .post(format!("{}/sso/authorize", sandbox.login_origin()))
+        .form(&[
+            ("client_id", "bb2api"),
+            ("relay", relay),
+            (
+                "redirect_uri",
+                &format!("{}/mymedicare/sls-callback", sandbox.origin()),
+            ),
+            ("username", "BBUser00001"),
+            ("password", "PW00001!"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    answer.headers()[header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[tokio::test]
 async fn the_medicare_login_sends_nobody_anywhere_but_blue_button() {
     let sandbox = sandbox().await;
@@ -319,6 +352,32 @@ async fn the_medicare_login_sends_nobody_anywhere_but_blue_button() {
         .unwrap();
     assert_eq!(answer.status(), 400);
     assert!(answer.headers().get(header::LOCATION).is_none());
+    // A request token is for its own relay, once; `next` only ever leads back to authorize.
+    let (a, b) = (
+        relay_for(&sandbox, "/x").await,
+        relay_for(&sandbox, "/%09/evil.example").await,
+    );
+    let back_a = medicare_sign_in(&sandbox, &a).await;
+    let ticket_a = param(&back_a, "req_token").unwrap();
+    let crossed = client()
+        .get(format!(
+            "{}/mymedicare/sls-callback?req_token={ticket_a}&relay={b}",
+            sandbox.origin()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(crossed.status(), 400, "a ticket works only with its relay");
+    let back_b = medicare_sign_in(&sandbox, &b).await;
+    let signed_in = client().get(&back_b).send().await.unwrap();
+    assert_eq!(signed_in.status(), 302);
+    let location = signed_in.headers()[header::LOCATION].to_str().unwrap();
+    assert!(location.starts_with("/v2/o/authorize/?"), "{location}");
+    let replayed = client().get(&back_b).send().await.unwrap();
+    assert_eq!(replayed.status(), 400, "one use");
+    // Relay a is still usable with its own ticket (the crossed attempt used up nothing).
+    assert_eq!(client().get(&back_a).send().await.unwrap().status(), 302);
+
     // Blue Button's callback without its relay, or with one it never gave out.
     let no_relay = client()
         .get(format!(

@@ -115,7 +115,7 @@ test('happy path: connect, see the data, page and filter claims, disconnect', as
   await page.locator('connect-medicare-button button[part=button]').waitFor();
   assert.equal(await page.locator('#data').isHidden(), true);
   // The button says what Medicare did: the grant was revoked (not merely "disconnected").
-  assert.match(await page.locator('connect-medicare-button [part=status]').textContent(), /Medicare no longer shares your data/);
+  assert.match(await page.locator('connect-medicare-button [part=status]').textContent(), /Medicare accepted the request to stop sharing your data/);
   await shot('4-disconnected');
   // The broker forgot the connection.
   const session = await page.evaluate(async () => (await fetch('/v1/session', { headers: { 'x-connect-medicare': '1' } })).json());
@@ -139,7 +139,7 @@ test('disconnect while Blue Button cannot revoke: the button says it will be ask
     await page.locator('connect-medicare-button button[part=button]').waitFor();
     const said = await page.locator('connect-medicare-button [part=status]').textContent();
     assert.match(said, /could not be reached to end this app's access; it will be asked again/);
-    assert.doesNotMatch(said, /no longer shares/);
+    assert.doesNotMatch(said, /accepted the request/);
   } finally {
     await servers.admin('faults', { revoke_status: 0 });
   }
