@@ -255,22 +255,7 @@ async fn anonymous_users_go_through_the_medicare_login_on_its_own_origin() {
         assert!(page.contains("BBUser00000"));
 
         // 3. The credentials → back to Blue Button with a one-time request token.
-        let back = browser
-            .post(&medicare)
-            .form(&[
-                ("client_id", "bb2api"),
-                ("relay", relay.as_str()),
-                (
-                    "redirect_uri",
-                    &format!("{}/mymedicare/sls-callback", sandbox.origin()),
-                ),
-                ("username", "BBUser00001"),
-                ("password", "PW00001!"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        let callback = hop(&medicare, &back);
+        let callback = medicare_sign_in(&sandbox, &relay).await;
         assert!(callback.starts_with(&format!("{}/mymedicare/sls-callback?", sandbox.origin())));
         assert_eq!(param(&callback, "relay").unwrap(), relay);
 

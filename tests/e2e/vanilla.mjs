@@ -123,7 +123,7 @@ test('happy path: connect, see the data, page and filter claims, disconnect', as
   assert.deepEqual(problems, []);
 });
 
-test('a form POST sign-in goes through the Medicare login on another origin under the example\'s CSP', async () => {
+test('a form POST sign-in goes through the Medicare login on another origin under the example app CSP', async () => {
   await connect({ method: 'post' });
   await page.locator('#claims tbody tr').first().waitFor();
   // A CSP refusal would be a console error ("Sending form data to … violates … form-action").
