@@ -75,6 +75,11 @@ export interface ProviderSummary {
   /** A display name (`"Medicare"`). */
   name: string;
   kind: 'blue_button' | 'smart';
+  /**
+   * Whether disconnect can end the app's access at the provider. When `false`, the broker
+   * only forgets its tokens: tell users they end the access in their account with the provider.
+   */
+  revocation_supported: boolean;
 }
 
 export interface ConnectOptions {

@@ -36,7 +36,7 @@ use std::{
 };
 
 use connect_medicare_protocol::{
-    ClientId, ClientSecret, FhirBase, Provider, ProviderKind, RedirectUri, Scopes,
+    ClientId, ClientSecret, DisconnectKind, FhirBase, Provider, ProviderKind, RedirectUri, Scopes,
     SmartConfiguration,
     contract::{ProviderId, ProviderInfo},
 };
@@ -582,6 +582,10 @@ impl ResolvedProvider {
             authorize_post: self.authorize_post,
             max_page_size: self.provider.max_page_size(),
             eob_types: self.provider.eob_types().to_vec(),
+            revocation_supported: matches!(
+                self.provider.disconnect(),
+                (kind, Some(_)) if kind != DisconnectKind::None
+            ),
         }
     }
 }

@@ -205,11 +205,14 @@ pub(crate) async fn live(
         .map_err(ApiError::from)?
         .ok_or_else(not_connected)?;
     usable(state, &connection).await?;
-    if expires_soon(
-        &connection,
-        state.now(),
-        state.config().refresh_skew_seconds(),
-    ) {
+    // Refreshing early (the skew) needs something to refresh with; without a refresh token the
+    // access token is served until it actually expires, then the user reconnects.
+    let skew = if connection.refresh_token_ct.is_some() {
+        state.config().refresh_skew_seconds()
+    } else {
+        0
+    };
+    if expires_soon(&connection, state.now(), skew) {
         return refresh(state, session, provider, connection.generation).await;
     }
     Ok(Live {

@@ -128,6 +128,18 @@ async fn a_provider_without_revocation_is_not_supported() {
     with_ehr(&mut setup, &sandbox);
     let broker = Broker::start(&setup).await;
     let mut browser = Client::new(&broker);
+    // /v1/config says so before anyone disconnects.
+    let config = browser.get("/v1/config").await.json();
+    let supported: Vec<(&str, bool)> = config["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let id = p["id"].as_str().unwrap();
+            (id, p["revocation_supported"].as_bool().unwrap())
+        })
+        .collect();
+    assert_eq!(supported, [("medicare", true), ("ehr", false)]);
     connect(&mut browser, &sandbox, 23).await;
     let flow = start_flow_for(&mut browser, "ehr", "get").await;
     let callback = sign_in(&sandbox, &flow, 23, Consent::ALLOW).await;

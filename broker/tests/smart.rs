@@ -36,7 +36,12 @@ async fn medicare_and_a_smart_server_in_one_session() {
         .validate(&ehr.expectations(&flow.state, &flow.verifier.challenge()))
         .unwrap();
     let callback = sign_in(&sandbox, &flow, 16, Consent::ALLOW).await;
-    let reply = complete(&mut browser, &flow, &code_from(&callback, &flow)).await;
+    let code = code_from(&callback, &flow);
+    assert!(
+        code.len() > 800,
+        "a signed code, as SMART's reference server issues"
+    );
+    let reply = complete(&mut browser, &flow, &code).await;
     assert_eq!(
         reply.status,
         200,
@@ -121,4 +126,34 @@ redirect_uri = "{REDIRECT_URI}"
         .to_string();
     assert!(error.contains("providers.ehr"), "{error}");
     assert!(!error.contains(CLIENT_SECRET));
+}
+
+#[tokio::test]
+async fn without_a_refresh_token_the_access_token_serves_until_it_expires() {
+    let sandbox = sandbox().await;
+    let mut setup = BrokerSetup::new(&sandbox);
+    with_ehr(&mut setup, &sandbox);
+    // No offline_access: the SMART server gives no refresh token.
+    setup
+        .more_providers
+        .push_str("scopes = \"openid launch/patient patient/Patient.rs patient/Coverage.rs\"\n");
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    let flow = start_flow_for(&mut browser, "ehr", "get").await;
+    let callback = sign_in(&sandbox, &flow, 17, Consent::ALLOW).await;
+    let reply = complete(&mut browser, &flow, &code_from(&callback, &flow)).await;
+    assert_eq!(reply.status, 200);
+
+    // Half a minute before the hour is out (inside the broker's 60 s refresh skew), the token
+    // still works: it is served, not given up.
+    broker.advance(3600 - 30);
+    sandbox.clock().advance(3600 - 30);
+    assert_eq!(browser.get("/v1/fhir/ehr/Coverage").await.status, 200);
+    // Once it has expired, the user reconnects.
+    broker.advance(31);
+    sandbox.clock().advance(31);
+    assert_eq!(
+        browser.get("/v1/fhir/ehr/Coverage").await.code(),
+        connect_medicare_protocol::contract::ErrorCode::ReconnectRequired
+    );
 }

@@ -95,7 +95,9 @@ export class ConnectMedicare {
 
   /** The providers this broker serves (from `/v1/config`). */
   get providers() {
-    return this.#providers.map(({ id, name, kind }) => ({ id, name, kind }));
+    return this.#providers.map(({ id, name, kind, revocation_supported }) => ({
+      id, name, kind, revocation_supported: revocation_supported === true,
+    }));
   }
 
   /**

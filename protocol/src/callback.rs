@@ -31,14 +31,26 @@ const CALLBACK_PARAMS: [&str; 7] = [
 pub struct AuthorizationCode(SecretString);
 
 impl AuthorizationCode {
-    /// Validates a code: 1–512 visible ASCII characters (RFC 6749 `VSCHAR`).
+    /// The longest code accepted. RFC 6749 sets no limit; servers that issue signed codes
+    /// (SMART's reference server: 807–865 characters) need far more than short opaque ones.
+    /// 4096 leaves room for those and stays well inside the broker's 16 KB request body.
+    pub const MAX_LEN: usize = 4096;
+
+    /// Validates a code: 1–[`Self::MAX_LEN`] characters of RFC 6749's `VSCHAR` (%x20–7E, the
+    /// space included).
     pub fn parse(raw: &str) -> Result<Self> {
-        let ok = !raw.is_empty() && raw.len() <= 512 && raw.bytes().all(|b| b.is_ascii_graphic());
-        if ok {
-            Ok(Self(SecretString::from(raw)))
-        } else {
-            Err(Error::MissingParameter("code"))
+        if raw.is_empty() {
+            return Err(Error::MissingParameter("code"));
         }
+        if raw.len() > Self::MAX_LEN {
+            return Err(Error::InvalidCode(msg!("longer than 4096 characters")));
+        }
+        if !raw.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+            return Err(Error::InvalidCode(msg!(
+                "characters outside RFC 6749's VSCHAR (%x20-7E)"
+            )));
+        }
+        Ok(Self(SecretString::from(raw)))
     }
 
     /// The code, for the one request that redeems it.

@@ -128,6 +128,11 @@ pub struct ProviderInfo {
     /// The EOB claim types the provider filters by.
     #[serde(default)]
     pub eob_types: Vec<EobType>,
+    /// Whether disconnect can end the app's access at the provider (it offers revocation).
+    /// When it cannot, the broker only deletes its own tokens, and the user ends the access in
+    /// their account with the provider: an app can say so before the user disconnects.
+    #[serde(default)]
+    pub revocation_supported: bool,
 }
 
 impl ProviderInfo {

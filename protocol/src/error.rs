@@ -59,6 +59,9 @@ pub enum Error {
     /// A required parameter is absent.
     #[error("missing required parameter {0}")]
     MissingParameter(&'static str),
+    /// An authorization code that is present but unusable.
+    #[error("invalid authorization code: {0}")]
+    InvalidCode(&'static str),
     /// A SMART configuration document that cannot be used.
     #[error("unusable SMART configuration: {0}")]
     InvalidSmartConfiguration(&'static str),
@@ -100,6 +103,7 @@ impl Error {
             Error::ParameterMismatch(_) => "parameter_mismatch",
             Error::DuplicateParameter(_) => "duplicate_parameter",
             Error::MissingParameter(_) => "missing_parameter",
+            Error::InvalidCode(_) => "invalid_code",
             Error::InvalidSmartConfiguration(_) => "invalid_smart_configuration",
             Error::Authorization(e) => e.code().as_str(),
             Error::InvalidTokenResponse { .. } => "invalid_token_response",

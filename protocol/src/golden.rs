@@ -124,6 +124,25 @@ golden! {
     }
 
     #[cfg(feature = "json")]
+    /// Codes of any length real servers issue (SMART's reference server: ~850 characters), with
+    /// RFC 6749's whole VSCHAR range (a space included); the errors say what is wrong.
+    fn authorization_codes_up_to_4096_vschar() {
+        use crate::AuthorizationCode;
+        let signed = "eyJhbGciOiJIUzI1NiJ9.".repeat(41);
+        assert!(signed.len() > 800);
+        assert!(AuthorizationCode::parse(&signed).is_ok());
+        assert!(AuthorizationCode::parse(&"c".repeat(4096)).is_ok());
+        assert!(AuthorizationCode::parse("a b~").is_ok());
+        assert_eq!(AuthorizationCode::parse(&"c".repeat(4097)).unwrap_err().code(), "invalid_code");
+        assert_eq!(AuthorizationCode::parse("a\tb").unwrap_err().code(), "invalid_code");
+        assert_eq!(AuthorizationCode::parse("caf\u{e9}").unwrap_err().code(), "invalid_code");
+        assert_eq!(AuthorizationCode::parse("").unwrap_err().code(), "missing_parameter");
+        // Through a callback URL: a code sent with its space as `+`.
+        let state = State::from_random_bytes([7; 32]);
+        let url = alloc::format!("https://app.example/cb?code=a+b&state={}", state.as_str());
+        assert!(Callback::parse(&url).unwrap().is_some());
+    }
+
     fn token_response_and_error_bodies() {
         use crate::{OAuthError, OAuthErrorCode, TokenResponse};
         let requested = Scopes::parse("patient/Patient.rs").unwrap();

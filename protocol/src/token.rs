@@ -117,7 +117,8 @@ impl TokenResponse {
     ///
     /// Rules:
     /// - `access_token`: required, a non-empty string.
-    /// - `token_type`: required, a non-empty string ([`TokenType::parse`]).
+    /// - `token_type`: required, and `Bearer` in any letter case (RFC 6749 §7.1: a token of a
+    ///   type the client does not understand must not be used; DPoP is refused by name).
     /// - `expires_in`: optional; an integer, a float (rounded down) or a numeric string;
     ///   negative or non-finite values are refused.
     /// - `refresh_token`, `patient`: optional; `""` counts as absent.
@@ -166,6 +167,19 @@ impl TokenResponse {
             Some(Value::String(s)) if !s.is_empty() => TokenType::parse(s),
             Some(_) => return Err(invalid("token_type is not a non-empty string")),
         };
+        // RFC 6749 §7.1: a client must not use a token whose type it does not understand; sent
+        // as a bearer token, a proof-of-possession token would fail or leak.
+        match &token_type {
+            TokenType::Bearer => {}
+            TokenType::Other(kind) if kind.eq_ignore_ascii_case("dpop") => {
+                return Err(invalid(
+                    "token_type DPoP: sender-constrained (DPoP) tokens are not supported",
+                ));
+            }
+            TokenType::Other(_) => {
+                return Err(invalid("token_type is not Bearer, the only type supported"));
+            }
+        }
         let expires_in = field("expires_in").map(expires_in).transpose()?;
         let scope = match field("scope") {
             None => requested.clone(),
@@ -324,6 +338,32 @@ mod tests {
     use super::*;
 
     const CANARY: &str = "CANARY-a8f3e1";
+
+    #[test]
+    fn only_bearer_tokens_are_used() {
+        let requested = Scopes::parse("openid").unwrap();
+        let body = |kind: &str| {
+            format!(r#"{{"access_token":"{CANARY}","token_type":"{kind}","expires_in":3600}}"#)
+        };
+        for bearer in ["Bearer", "bearer", "BEARER"] {
+            let token = TokenResponse::from_json(body(bearer).as_bytes(), &requested).unwrap();
+            assert_eq!(token.token_type(), &TokenType::Bearer);
+        }
+        for other in ["mac", "N_A", "DPoP", "dpop"] {
+            let error = TokenResponse::from_json(body(other).as_bytes(), &requested).unwrap_err();
+            assert_eq!(error.code(), "invalid_token_response", "{other}");
+            let text = error.to_string();
+            assert!(!text.contains(CANARY), "{text}");
+            if other.eq_ignore_ascii_case("dpop") {
+                assert!(
+                    text.contains("DPoP") && text.contains("not supported"),
+                    "{text}"
+                );
+            } else {
+                assert!(text.contains("not Bearer"), "{text}");
+            }
+        }
+    }
 
     #[test]
     fn tokens_are_redacted() {

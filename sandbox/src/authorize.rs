@@ -348,6 +348,15 @@ fn is_demographic(scope: &Scope) -> bool {
         || (scope.resource_type() == Some("Patient") && scope.compartment() == Some("patient"))
 }
 
+/// A code shaped like the signed ones SMART's reference server issues (a JWT of some 800
+/// characters), for the SMART face: clients must not assume codes are short.
+fn signed_code(inner: &mut crate::state::Inner, seed: u64) -> String {
+    let header = inner.mint(seed, "code-header", 36);
+    let body: String = (0..17).map(|_| inner.mint(seed, "code-body", 43)).collect();
+    let signature = inner.mint(seed, "code-signature", 43);
+    format!("eyJ{header}.{body}.{signature}")
+}
+
 /// `POST /v2/o/authorize/<uuid>/` and `/smart/auth/consent/<uuid>`: Allow or Deny.
 pub(crate) async fn consent(
     State(shared): State<Arc<Shared>>,
@@ -401,7 +410,10 @@ pub(crate) async fn consent(
         let key = (auth.client_id.clone(), approval.user, approval.profile);
         // Consenting again replaces the grant (and resets its 13 months).
         inner.grants.insert(key, Grant { expires_at });
-        let code = inner.mint(shared.config.seed, "code", 30);
+        let code = match approval.profile {
+            Profile::BlueButton => inner.mint(shared.config.seed, "code", 30),
+            Profile::Smart => signed_code(&mut inner, shared.config.seed),
+        };
         inner.codes.insert(
             code.clone(),
             CodeRecord {
