@@ -49,6 +49,15 @@ impl ServedProvider {
     pub(crate) fn config(&self) -> &ProviderConfig {
         &self.config.providers()[self.index]
     }
+
+    /// The client credentials for its token and revocation endpoints.
+    pub(crate) fn credentials(&self) -> crate::upstream::Credentials<'_> {
+        crate::upstream::Credentials {
+            id: self.resolved.client_id(),
+            secret: self.config().client_secret(),
+            auth: self.config().client_auth(),
+        }
+    }
 }
 
 struct Inner {

@@ -237,6 +237,34 @@ impl UpstreamTimeouts {
     }
 }
 
+/// How the broker authenticates to a provider's token and revocation endpoints
+/// (`client_auth`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// HTTP Basic with the client id and secret form-encoded first, as RFC 6749 §2.3.1 says
+    /// (Blue Button's django-oauth-toolkit decodes them). The default: it is the standard, and
+    /// for ids and secrets of letters, digits and `-._` both Basic forms are the same bytes.
+    #[default]
+    ClientSecretBasic,
+    /// HTTP Basic with the id and secret as they are, as SMART's client-confidential-symmetric
+    /// page shows it and servers that do not form-decode expect (SMART's reference server).
+    ClientSecretBasicUnencoded,
+    /// `client_id` and `client_secret` in the form body (RFC 6749 §2.3.1's alternative).
+    ClientSecretPost,
+}
+
+impl ClientAuth {
+    /// The name as written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretBasicUnencoded => "client_secret_basic_unencoded",
+            Self::ClientSecretPost => "client_secret_post",
+        }
+    }
+}
+
 /// One `[[providers]]` entry.
 #[derive(Debug)]
 pub struct ProviderConfig {
@@ -248,6 +276,7 @@ pub struct ProviderConfig {
     scopes: Option<Scopes>,
     authorize_post: Option<bool>,
     sign_in_origins: Vec<Origin>,
+    client_auth: ClientAuth,
     upstream: ProviderUpstream,
 }
 
@@ -439,6 +468,11 @@ impl ProviderConfig {
     /// The scopes configured, if any (else the provider's defaults apply).
     pub fn configured_scopes(&self) -> Option<&Scopes> {
         self.scopes.as_ref()
+    }
+
+    /// How the broker authenticates to the provider (`client_auth`).
+    pub fn client_auth(&self) -> ClientAuth {
+        self.client_auth
     }
 
     /// `authorize_post` as configured: `None` follows the provider's support.
@@ -745,6 +779,8 @@ struct RawProvider {
     scopes: Option<String>,
     authorize_post: Option<bool>,
     sign_in_origins: Option<Vec<String>>,
+    #[serde(default)]
+    client_auth: ClientAuth,
     /// Set when the secret came from the environment (replaces both file fields).
     #[serde(skip)]
     env_secret: Option<SecretString>,
@@ -1392,6 +1428,7 @@ impl RawProvider {
             scopes,
             authorize_post: self.authorize_post,
             sign_in_origins: sign_in_origins?,
+            client_auth: self.client_auth,
             upstream: upstream?,
         };
         // Blue Button needs no discovery: check its scopes and POST preference now.

@@ -265,8 +265,7 @@ async fn redeem(
         .upstream()
         .token(
             resolved.provider().token_endpoint(),
-            resolved.client_id(),
-            provider.config().client_secret(),
+            &provider.credentials(),
             &[
                 ("grant_type", "authorization_code"),
                 ("code", request.code.expose_secret()),
@@ -282,8 +281,16 @@ async fn redeem(
                 "the provider refused the authorization code (used or expired): connect again",
             ),
             UpstreamError::OAuth(e) => {
-                tracing::warn!(error = %e.code(), status = ?e.status(), "code redemption refused");
-                ApiError::new(ErrorCode::UpstreamError, "the provider refused the sign-in")
+                provider.credentials().log_refusal("code redemption", &e);
+                if e.is_invalid_client() {
+                    ApiError::new(
+                        ErrorCode::UpstreamError,
+                        "the provider refused this app's credentials; the app's operator has \
+                         been alerted",
+                    )
+                } else {
+                    ApiError::new(ErrorCode::UpstreamError, "the provider refused the sign-in")
+                }
             }
             UpstreamError::Unavailable(why) => {
                 tracing::warn!(why, "code redemption failed");

@@ -80,8 +80,8 @@ pub use app::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    Config, DatabaseConfig, ENV_PREFIX, Env, PostgresUrl, ProviderConfig, ProviderUpstream,
-    ResolvedProvider, UpstreamTimeouts,
+    ClientAuth, Config, DatabaseConfig, ENV_PREFIX, Env, PostgresUrl, ProviderConfig,
+    ProviderUpstream, ResolvedProvider, UpstreamTimeouts,
 };
 pub use crypto::{Aad, Ciphertext, KeyId, KeyMaterial, KeyRing, TokenKind, new_key_id};
 pub use error::{ApiError, ApiJson, Error, Result};

@@ -139,21 +139,15 @@ impl RefreshRefusal {
         }
     }
 
-    fn into_error(self, e: &OAuthError) -> ApiError {
+    fn into_error(self) -> ApiError {
         match self {
             Self::Ended(reason) => ApiError::new(ErrorCode::ReconnectRequired, reason),
-            Self::ClientRefused => {
-                tracing::error!(
-                    status = ?e.status(),
-                    "the provider refused the broker's client credentials: check this \
-                     provider's client_id and client_secret (every user's refreshes fail)"
-                );
-                ApiError::new(
-                    ErrorCode::UpstreamError,
-                    "the provider refused this app's credentials; the app's operator has been \
-                     alerted. Try again later",
-                )
-            }
+            // Logged for the operator, with the likely cause, by `Credentials::log_refusal`.
+            Self::ClientRefused => ApiError::new(
+                ErrorCode::UpstreamError,
+                "the provider refused this app's credentials; the app's operator has been \
+                 alerted. Try again later",
+            ),
             Self::Throttled => ApiError::new(
                 ErrorCode::RateLimited,
                 "the provider is throttling requests; retry later",
@@ -401,10 +395,10 @@ async fn refresh_holding_lease(
         ("grant_type", "refresh_token"),
         ("refresh_token", refresh_token.expose_secret()),
     ];
+    let credentials = provider.credentials();
     let call = state.upstream().token(
         profile.token_endpoint(),
-        provider.resolved.client_id(),
-        provider.config().client_secret(),
+        &credentials,
         &form,
         &connection.scopes,
     );
@@ -419,19 +413,13 @@ async fn refresh_holding_lease(
         Err(UpstreamError::OAuth(e)) => {
             let blue_button = profile.kind() == ProviderKind::BlueButton;
             let outcome = RefreshRefusal::of(&e, blue_button);
-            tracing::warn!(
-                provider = %id,
-                error = %e.code(),
-                status = ?e.status(),
-                description = e.description().unwrap_or_default(),
-                ?outcome,
-                "refresh refused"
-            );
+            credentials.log_refusal("refresh", &e);
+            tracing::debug!(provider = %id, ?outcome, "refresh refused");
             if let RefreshRefusal::Ended(reason) = outcome {
                 mark_ended(state, &connection).await;
                 return Err(ApiError::new(ErrorCode::ReconnectRequired, reason));
             }
-            return Err(outcome.into_error(&e));
+            return Err(outcome.into_error());
         }
         Err(UpstreamError::Unavailable(why)) => {
             tracing::warn!(provider = %id, why, "refresh failed");

@@ -293,8 +293,7 @@ async fn attempt(
         .upstream()
         .revoke(
             endpoint,
-            provider.resolved.client_id(),
-            provider.config().client_secret(),
+            &provider.credentials(),
             token.expose_secret(),
             hint,
         )

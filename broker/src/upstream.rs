@@ -9,10 +9,10 @@ use std::{
 use connect_medicare_protocol::{
     ClientId, ClientSecret, OAuthError, Scopes, SmartConfiguration, TokenResponse,
 };
-use reqwest::{Client, Response, header};
+use reqwest::{Client, RequestBuilder, Response, header};
 
 use crate::{
-    config::UpstreamTimeouts,
+    config::{ClientAuth, UpstreamTimeouts},
     metrics::{Metrics, UpstreamCall},
 };
 
@@ -108,23 +108,19 @@ impl Upstream {
             .map_err(|e| UpstreamError::Unavailable(format!("unusable discovery document: {e}")))
     }
 
-    /// A token request (authorization code or refresh), with HTTP Basic client
+    /// A token request (authorization code or refresh), with the provider's client
     /// authentication. Never retried: a refresh token is single use.
     pub(crate) async fn token(
         &self,
         endpoint: &str,
-        client_id: &ClientId,
-        secret: &ClientSecret,
+        client: &Credentials<'_>,
         form: &[(&str, &str)],
         requested: &Scopes,
     ) -> Result<TokenResponse, UpstreamError> {
         let started = Instant::now();
-        let response = self
-            .client
-            .post(endpoint)
-            .header(header::AUTHORIZATION, basic(client_id, secret))
+        let response = client
+            .apply(self.client.post(endpoint), form)
             .header(header::ACCEPT, "application/json")
-            .form(form)
             .send()
             .await
             .map_err(|e| transport(&e))?;
@@ -153,17 +149,16 @@ impl Upstream {
     pub(crate) async fn revoke(
         &self,
         endpoint: &str,
-        client_id: &ClientId,
-        secret: &ClientSecret,
+        client: &Credentials<'_>,
         token: &str,
         hint: &str,
     ) -> Result<(), UpstreamError> {
         let started = Instant::now();
-        let response = self
-            .client
-            .post(endpoint)
-            .header(header::AUTHORIZATION, basic(client_id, secret))
-            .form(&[("token", token), ("token_type_hint", hint)])
+        let response = client
+            .apply(
+                self.client.post(endpoint),
+                &[("token", token), ("token_type_hint", hint)],
+            )
             .send()
             .await
             .map_err(|e| transport(&e))?;
@@ -208,9 +203,92 @@ async fn small_body(mut response: Response) -> Result<Vec<u8>, UpstreamError> {
 }
 
 /// `Basic base64(urlencode(client_id):urlencode(secret))` (RFC 6749 §2.3.1).
-fn basic(client_id: &ClientId, secret: &ClientSecret) -> String {
+/// A provider's client credentials and how to present them.
+pub(crate) struct Credentials<'a> {
+    pub(crate) id: &'a ClientId,
+    pub(crate) secret: &'a ClientSecret,
+    pub(crate) auth: ClientAuth,
+}
+
+impl Credentials<'_> {
+    /// The request with the credentials and the form: an `Authorization: Basic` header, or
+    /// `client_id` and `client_secret` appended to the form.
+    fn apply(&self, request: RequestBuilder, form: &[(&str, &str)]) -> RequestBuilder {
+        match self.auth {
+            ClientAuth::ClientSecretBasic => request
+                .header(header::AUTHORIZATION, basic(self.id, self.secret, true))
+                .form(form),
+            ClientAuth::ClientSecretBasicUnencoded => request
+                .header(header::AUTHORIZATION, basic(self.id, self.secret, false))
+                .form(form),
+            ClientAuth::ClientSecretPost => {
+                let mut fields = form.to_vec();
+                fields.push(("client_id", self.id.as_str()));
+                fields.push(("client_secret", self.secret.expose_secret()));
+                request.form(&fields)
+            }
+        }
+    }
+
+    /// Logs a token endpoint's refusal for the operator: its code, status and description
+    /// (at most 200 characters, the secret blanked should a server echo it; never the body),
+    /// and for `invalid_client` the likely cause.
+    pub(crate) fn log_refusal(&self, call: &str, error: &OAuthError) {
+        let description: String = error
+            .description()
+            .unwrap_or_default()
+            .replace(self.secret.expose_secret(), "[redacted]")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(200)
+            .collect();
+        if !error.is_invalid_client() {
+            tracing::warn!(call, error = %error.code(), status = ?error.status(), description, "the provider refused");
+            return;
+        }
+        let hint = match self.auth {
+            ClientAuth::ClientSecretBasic if self.basic_forms_differ() => {
+                "the client id or secret has characters that HTTP Basic form-encodes first (RFC 6749 \
+                 2.3.1); a server that does not decode them refuses it: try client_auth = \
+                 \"client_secret_basic_unencoded\" or \"client_secret_post\" for this provider"
+            }
+            ClientAuth::ClientSecretPost => {
+                "the credentials went in the form body (client_secret_post): check the server \
+                 accepts that, else use client_secret_basic"
+            }
+            _ => "check this provider's client_id and client secret",
+        };
+        tracing::error!(
+            call,
+            status = ?error.status(),
+            description,
+            client_auth = self.auth.as_str(),
+            hint,
+            "the provider refused the broker's client credentials (every user's sign-in and refresh fail)"
+        );
+    }
+
+    /// Whether the two Basic forms differ for these credentials: the id or the secret has a
+    /// character form-encoding changes (anything but letters, digits and `*-._`).
+    pub(crate) fn basic_forms_differ(&self) -> bool {
+        let changed = |s: &str| {
+            s.bytes()
+                .any(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_')))
+        };
+        changed(self.id.as_str()) || changed(self.secret.expose_secret())
+    }
+}
+
+/// `Basic base64(id:secret)`, the two form-encoded first (RFC 6749 §2.3.1) when `encoded`.
+fn basic(client_id: &ClientId, secret: &ClientSecret, encoded: bool) -> String {
     use base64::{Engine as _, engine::general_purpose::STANDARD};
-    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let encode = |s: &str| {
+        if encoded {
+            form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>()
+        } else {
+            s.to_owned()
+        }
+    };
     let pair = format!(
         "{}:{}",
         encode(client_id.as_str()),
@@ -229,7 +307,7 @@ mod tests {
     fn basic_credentials_are_form_encoded_first() {
         let id = ClientId::new("my+client").unwrap();
         let secret = ClientSecret::new(SecretString::from("p:ss/word"));
-        let header = basic(&id, &secret);
+        let header = basic(&id, &secret, true);
         use base64::{Engine as _, engine::general_purpose::STANDARD};
         let decoded =
             String::from_utf8(STANDARD.decode(&header["Basic ".len()..]).unwrap()).unwrap();

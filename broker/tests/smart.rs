@@ -157,3 +157,74 @@ async fn without_a_refresh_token_the_access_token_serves_until_it_expires() {
         connect_medicare_protocol::contract::ErrorCode::ReconnectRequired
     );
 }
+
+/// A server that reads HTTP Basic credentials without form-decoding them (SMART's reference
+/// server), and a secret with characters form-encoding changes: the RFC's encoded Basic fails
+/// and the operator is told why; the plain Basic form and client_secret_post both sign in.
+#[tokio::test]
+async fn client_auth_per_provider_and_a_refusal_that_names_its_likely_cause() {
+    const ODD_ID: &str = "odd-client";
+    const ODD_SECRET: &str = "s3cr+t/=x";
+    let sandbox = sandbox_with(|c| {
+        c.apps.push(connect_medicare_sandbox::AppConfig::new(
+            ODD_ID,
+            ODD_SECRET,
+            REDIRECT_URI,
+        ));
+        c.basic_auth_unencoded = true;
+    })
+    .await;
+    for (client_auth, signs_in) in [
+        (None, false),
+        (Some("client_secret_basic_unencoded"), true),
+        (Some("client_secret_post"), true),
+    ] {
+        let logs = Capture::default();
+        let _guard = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_writer(logs.clone())
+                .with_ansi(false)
+                .finish(),
+        );
+        let mut setup = BrokerSetup::new(&sandbox);
+        setup.more_providers = format!(
+            r#"
+[[providers]]
+id = "odd"
+name = "Odd EHR"
+kind = "smart"
+fhir_base_url = "{}"
+client_id = "{ODD_ID}"
+client_secret = "{ODD_SECRET}"
+redirect_uri = "{REDIRECT_URI}"
+{}
+"#,
+            sandbox.smart_fhir_base(),
+            client_auth.map_or(String::new(), |a| format!("client_auth = \"{a}\"")),
+        );
+        let broker = Broker::start(&setup).await;
+        let mut browser = Client::new(&broker);
+        let flow = start_flow_for(&mut browser, "odd", "get").await;
+        let callback = sign_in(&sandbox, &flow, 18, Consent::ALLOW).await;
+        let reply = complete(&mut browser, &flow, &code_from(&callback, &flow)).await;
+        if signs_in {
+            assert_eq!(reply.status, 200, "{client_auth:?}");
+        } else {
+            assert_eq!(
+                reply.code(),
+                connect_medicare_protocol::contract::ErrorCode::UpstreamError
+            );
+            assert!(
+                reply.error().message.contains("credentials"),
+                "{}",
+                reply.error().message
+            );
+            assert!(
+                logs.contains("client_secret_basic_unencoded"),
+                "the log names the likely cause: {}",
+                logs.text()
+            );
+            assert!(!logs.contains(ODD_SECRET), "{}", logs.text());
+        }
+    }
+}

@@ -179,6 +179,9 @@ pub struct SandboxConfig {
     /// Whether the SMART face offers token revocation (`revocation_endpoint` in its discovery
     /// document, `/smart/auth/revoke`). Default: yes. SMART servers need not offer it.
     pub smart_revocation: bool,
+    /// Read HTTP Basic client credentials as they are, without form-decoding them first (as
+    /// SMART's reference server does; RFC 6749 §2.3.1 and Blue Button decode). Default: off.
+    pub basic_auth_unencoded: bool,
 }
 
 impl Default for SandboxConfig {
@@ -192,6 +195,7 @@ impl Default for SandboxConfig {
             admin: false,
             clock_offset_seconds: 0,
             smart_revocation: true,
+            basic_auth_unencoded: false,
         }
     }
 }

@@ -54,6 +54,9 @@ fn authenticate<'a>(
         .and_then(|pair| {
             let (id, secret) = pair.split_once(':')?;
             let decode = |s: &str| {
+                if shared.config.basic_auth_unencoded {
+                    return Some(s.to_owned());
+                }
                 form_urlencoded::parse(format!("x={s}").as_bytes())
                     .next()
                     .map(|(_, v)| v.into_owned())
