@@ -261,6 +261,19 @@ async fn redeem(
     }
     let provider = state.provider(&flow.provider)?;
     let resolved = &provider.resolved;
+    // RFC 9207: a response from another server (a mix-up) is refused before its code is sent
+    // anywhere.
+    if resolved
+        .provider()
+        .check_callback_issuer(request.iss.as_deref())
+        .is_err()
+    {
+        return Err(ApiError::new(
+            ErrorCode::InvalidRequest,
+            "the callback's iss is missing or is not this provider's issuer (RFC 9207): connect \
+             again",
+        ));
+    }
     let tokens = state
         .upstream()
         .token(

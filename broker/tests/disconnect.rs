@@ -144,7 +144,7 @@ async fn a_provider_without_revocation_is_not_supported() {
     let flow = start_flow_for(&mut browser, "ehr", "get").await;
     let callback = sign_in(&sandbox, &flow, 23, Consent::ALLOW).await;
     assert_eq!(
-        complete(&mut browser, &flow, &code_from(&callback, &flow))
+        complete_callback(&mut browser, &flow, &callback)
             .await
             .status,
         200

@@ -37,7 +37,7 @@ fn clears_the_session_cookie(reply: &Reply) -> bool {
 async fn connect_ehr(client: &mut Client, sandbox: &connect_medicare_sandbox::Sandbox) -> Reply {
     let flow = start_flow_for(client, "ehr", "get").await;
     let callback = sign_in(sandbox, &flow, 16, Consent::ALLOW).await;
-    complete(client, &flow, &code_from(&callback, &flow)).await
+    complete_callback(client, &flow, &callback).await
 }
 
 #[tokio::test]

@@ -41,7 +41,7 @@ async fn medicare_and_a_smart_server_in_one_session() {
         code.len() > 800,
         "a signed code, as SMART's reference server issues"
     );
-    let reply = complete(&mut browser, &flow, &code).await;
+    let reply = complete_callback(&mut browser, &flow, &callback).await;
     assert_eq!(
         reply.status,
         200,
@@ -141,7 +141,7 @@ async fn without_a_refresh_token_the_access_token_serves_until_it_expires() {
     let mut browser = Client::new(&broker);
     let flow = start_flow_for(&mut browser, "ehr", "get").await;
     let callback = sign_in(&sandbox, &flow, 17, Consent::ALLOW).await;
-    let reply = complete(&mut browser, &flow, &code_from(&callback, &flow)).await;
+    let reply = complete_callback(&mut browser, &flow, &callback).await;
     assert_eq!(reply.status, 200);
 
     // Half a minute before the hour is out (inside the broker's 60 s refresh skew), the token
@@ -206,7 +206,7 @@ redirect_uri = "{REDIRECT_URI}"
         let mut browser = Client::new(&broker);
         let flow = start_flow_for(&mut browser, "odd", "get").await;
         let callback = sign_in(&sandbox, &flow, 18, Consent::ALLOW).await;
-        let reply = complete(&mut browser, &flow, &code_from(&callback, &flow)).await;
+        let reply = complete_callback(&mut browser, &flow, &callback).await;
         if signs_in {
             assert_eq!(reply.status, 200, "{client_auth:?}");
         } else {
@@ -225,6 +225,47 @@ redirect_uri = "{REDIRECT_URI}"
                 logs.text()
             );
             assert!(!logs.contains(ODD_SECRET), "{}", logs.text());
+        }
+    }
+}
+
+/// RFC 9207: the SMART face advertises `iss` in its callbacks, so a completion without it, or
+/// with another server's, is refused before the code is sent anywhere (the mix-up defence).
+#[tokio::test]
+async fn a_callback_without_the_servers_iss_is_refused() {
+    let sandbox = sandbox().await;
+    let mut setup = BrokerSetup::new(&sandbox);
+    with_ehr(&mut setup, &sandbox);
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    let issuer = format!("{}/smart", sandbox.origin());
+    for iss in [
+        None,
+        Some("https://evil.example/smart"),
+        Some(issuer.as_str()),
+    ] {
+        let flow = start_flow_for(&mut browser, "ehr", "get").await;
+        let callback = sign_in(&sandbox, &flow, 19, Consent::ALLOW).await;
+        let sent = url_param(&callback, "iss");
+        assert_eq!(
+            sent.as_deref(),
+            Some(issuer.as_str()),
+            "the server sends its iss"
+        );
+        let reply = complete_with(&mut browser, &flow, &code_from(&callback, &flow), iss).await;
+        if iss == Some(issuer.as_str()) {
+            assert_eq!(reply.status, 200);
+        } else {
+            assert_eq!(
+                reply.code(),
+                connect_medicare_protocol::contract::ErrorCode::InvalidRequest,
+                "{iss:?}"
+            );
+            assert!(
+                reply.error().message.contains("RFC 9207"),
+                "{}",
+                reply.error().message
+            );
         }
     }
 }

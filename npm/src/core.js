@@ -31,7 +31,7 @@ export function operations(call) {
       )[0],
     /** The state a callback URL names, `''` when it is not a callback. */
     callbackState: (url) => run(2, url)[0],
-    /** `[state, code, verifier, provider, returnTo]` from a callback and its flow record. */
+    /** `[state, code, verifier, provider, returnTo, iss]` from a callback and its flow record. */
     complete: (url, record, now) => run(3, url, record ?? '', now),
   };
 }

@@ -104,8 +104,9 @@ export function finishRedirect(core, { url, storage, complete, completions, here
     const now = Date.now();
     const record = takeFlow(storage, state);
     sweep(storage, now);
-    const [s, code, verifier, provider, returnTo] = core.complete(url, record, now);
-    promise = Promise.resolve(complete({ state: s, code, code_verifier: verifier }, provider, returnTo || null));
+    const [s, code, verifier, provider, returnTo, iss] = core.complete(url, record, now);
+    const body = { state: s, code, code_verifier: verifier, ...(iss ? { iss } : {}) };
+    promise = Promise.resolve(complete(body, provider, returnTo || null));
   } catch (e) {
     promise = Promise.reject(e);
   }

@@ -94,6 +94,7 @@ enum Outcome {
 pub struct Callback {
     state: State,
     outcome: Outcome,
+    iss: Option<String>,
 }
 
 impl Callback {
@@ -134,7 +135,18 @@ impl Callback {
             (Some(code), None) => Outcome::Code(AuthorizationCode::parse(code)?),
             (None, None) => return Err(Error::MissingParameter("code")),
         };
-        Ok(Some(Callback { state, outcome }))
+        let iss = get("iss").map(str::to_owned);
+        Ok(Some(Callback {
+            state,
+            outcome,
+            iss,
+        }))
+    }
+
+    /// The callback's `iss` (RFC 9207), as sent: the broker checks it against the provider
+    /// ([`crate::Provider::check_callback_issuer`]).
+    pub fn iss(&self) -> Option<&str> {
+        self.iss.as_deref()
     }
 
     /// The `state` the callback names: the key to look up the flow it belongs to. Not yet

@@ -203,6 +203,10 @@ pub struct CompleteFlowRequest {
     pub code: AuthorizationCode,
     /// The verifier whose challenge was registered with the flow.
     pub code_verifier: PkceVerifier,
+    /// The callback's `iss` (RFC 9207), when it had one: the broker checks it against the
+    /// provider's issuer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
     /// The proof that this browser owns the session its cookie names, from the last
     /// [`CompleteFlowResponse`]: with it, the session's connections carry over into the new
     /// session id; without it (or with a wrong one) the sign-in starts a new session.

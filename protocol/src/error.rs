@@ -59,6 +59,10 @@ pub enum Error {
     /// A required parameter is absent.
     #[error("missing required parameter {0}")]
     MissingParameter(&'static str),
+    /// A callback's `iss` is missing where the server promised it, or is not the server's
+    /// issuer (RFC 9207): the response may come from another server (a mix-up attack).
+    #[error("the callback's iss is missing or is not the provider's issuer (RFC 9207)")]
+    IssuerMismatch,
     /// An authorization code that is present but unusable.
     #[error("invalid authorization code: {0}")]
     InvalidCode(&'static str),
@@ -104,6 +108,7 @@ impl Error {
             Error::DuplicateParameter(_) => "duplicate_parameter",
             Error::MissingParameter(_) => "missing_parameter",
             Error::InvalidCode(_) => "invalid_code",
+            Error::IssuerMismatch => "issuer_mismatch",
             Error::InvalidSmartConfiguration(_) => "invalid_smart_configuration",
             Error::Authorization(e) => e.code().as_str(),
             Error::InvalidTokenResponse { .. } => "invalid_token_response",

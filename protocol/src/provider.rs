@@ -135,6 +135,8 @@ impl EobType {
 pub struct Provider {
     kind: ProviderKind,
     issuer: Option<String>,
+    /// The server says its authorization responses carry `iss` (RFC 9207).
+    iss_in_callback: bool,
     authorization_endpoint: String,
     token_endpoint: String,
     revocation_endpoint: Option<String>,
@@ -183,6 +185,7 @@ impl Provider {
         Ok(Self {
             kind: ProviderKind::BlueButton,
             issuer: None,
+            iss_in_callback: false,
             authorization_endpoint: at("/v2/o/authorize/"),
             token_endpoint: at("/v2/o/token/"),
             revocation_endpoint: Some(at("/v2/o/revoke_token/")),
@@ -228,6 +231,7 @@ impl Provider {
         Ok(Self {
             kind: ProviderKind::Smart,
             issuer: config.issuer.clone(),
+            iss_in_callback: config.authorization_response_iss_parameter_supported,
             authorization_endpoint: endpoint(
                 "authorization_endpoint",
                 &config.authorization_endpoint,
@@ -266,6 +270,18 @@ impl Provider {
     /// The server's `issuer`, when its discovery names one (Blue Button's does not).
     pub fn issuer(&self) -> Option<&str> {
         self.issuer.as_deref()
+    }
+
+    /// Checks a callback's `iss` (RFC 9207 §2.4, the mix-up defence of RFC 9700 §4.4): when
+    /// the server advertises `authorization_response_iss_parameter_supported`, `iss` must be
+    /// there; whenever it is there, it must equal the discovered `issuer` exactly.
+    pub fn check_callback_issuer(&self, iss: Option<&str>) -> Result<()> {
+        match iss {
+            None if self.iss_in_callback => Err(Error::IssuerMismatch),
+            None => Ok(()),
+            Some(iss) if Some(iss) == self.issuer.as_deref() => Ok(()),
+            Some(_) => Err(Error::IssuerMismatch),
+        }
     }
 
     /// Where the browser goes to sign in and consent.
@@ -363,6 +379,43 @@ fn endpoint(what: &'static str, raw: &str) -> Result<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn callback_iss_is_required_when_advertised_and_must_be_the_issuer() {
+        let bb2 = Provider::blue_button_at("http://127.0.0.1:8123/").unwrap();
+        assert!(bb2.check_callback_issuer(None).is_ok());
+        assert_eq!(
+            bb2.check_callback_issuer(Some("https://x")).unwrap_err(),
+            Error::IssuerMismatch,
+            "an iss nobody can compare is refused"
+        );
+        let mut document: crate::SmartConfiguration = serde_json::from_str(
+            r#"{"issuer":"https://ehr.example/smart",
+                "authorization_endpoint":"https://ehr.example/auth",
+                "token_endpoint":"https://ehr.example/token",
+                "code_challenge_methods_supported":["S256"],
+                "capabilities":["launch-standalone"]}"#,
+        )
+        .unwrap();
+        let base = FhirBase::parse("https://ehr.example/fhir/").unwrap();
+        let quiet = Provider::from_smart_configuration(base.clone(), &document).unwrap();
+        assert!(quiet.check_callback_issuer(None).is_ok());
+        document.authorization_response_iss_parameter_supported = true;
+        let strict = Provider::from_smart_configuration(base, &document).unwrap();
+        assert_eq!(
+            strict.check_callback_issuer(None),
+            Err(Error::IssuerMismatch)
+        );
+        assert_eq!(
+            strict.check_callback_issuer(Some("https://ehr.example/smart/")),
+            Err(Error::IssuerMismatch)
+        );
+        assert!(
+            strict
+                .check_callback_issuer(Some("https://ehr.example/smart"))
+                .is_ok()
+        );
+    }
     use super::*;
 
     #[test]

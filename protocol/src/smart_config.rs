@@ -47,6 +47,9 @@ pub struct SmartConfiguration {
     /// `token_endpoint_auth_methods_supported`.
     #[serde(default)]
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// `authorization_response_iss_parameter_supported` (RFC 9207): callbacks carry `iss`.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 impl SmartConfiguration {

@@ -65,6 +65,22 @@ fn with_params(redirect_uri: &str, params: &[(&str, &str)]) -> String {
     format!("{redirect_uri}{separator}{}", query.finish())
 }
 
+/// The redirect back to the app with `params`; the SMART face adds its `iss` (RFC 9207), as its
+/// discovery document promises, unless `smart_callback_iss` is off.
+fn redirect_back(
+    shared: &Shared,
+    profile: Profile,
+    redirect_uri: &str,
+    params: &[(&str, &str)],
+) -> Response {
+    let issuer = format!("{}/smart", shared.origin());
+    let mut params = params.to_vec();
+    if profile == Profile::Smart && shared.config.smart_callback_iss {
+        params.push(("iss", &issuer));
+    }
+    found(&with_params(redirect_uri, &params))
+}
+
 pub(crate) fn found(location: &str) -> Response {
     let mut response = (
         StatusCode::FOUND,
@@ -173,13 +189,15 @@ fn authorize(
         );
     }
     if auth.response_type != "code" {
-        return found(&with_params(
+        return redirect_back(
+            shared,
+            profile,
             &auth.redirect_uri,
             &[
                 ("error", "unsupported_response_type"),
                 ("state", &auth.state),
             ],
-        ));
+        );
     }
     let scopes = match requested_scopes(profile, app.scopes.as_deref(), auth.scope.as_deref()) {
         Ok(scopes) => scopes,
@@ -187,10 +205,12 @@ fn authorize(
             return errors::bb2_message(StatusCode::BAD_REQUEST, "Invalid scopes.");
         }
         Err(()) => {
-            return found(&with_params(
+            return redirect_back(
+                shared,
+                profile,
                 &auth.redirect_uri,
                 &[("error", "invalid_scope"), ("state", &auth.state)],
-            ));
+            );
         }
     };
     let now = shared.clock.now();
@@ -298,14 +318,16 @@ fn smart_checks(shared: &Shared, redirect_ok: bool, auth: &AuthParams) -> Result
         ));
     }
     let fail = |description: &str| {
-        Err(found(&with_params(
+        Err(redirect_back(
+            shared,
+            Profile::Smart,
             &auth.redirect_uri,
             &[
                 ("error", "invalid_request"),
                 ("error_description", description),
                 ("state", &auth.state),
             ],
-        )))
+        ))
     };
     if auth.state.is_empty() {
         return fail("state is required");
@@ -376,10 +398,12 @@ pub(crate) async fn consent(
     }
     let auth = &approval.params;
     if first(&form, "allow") != Some("True") {
-        return found(&with_params(
+        return redirect_back(
+            &shared,
+            approval.profile,
             &auth.redirect_uri,
             &[("error", "access_denied"), ("state", &auth.state)],
-        ));
+        );
     }
     let Some(app) = shared.app(&auth.client_id) else {
         return errors::html(
@@ -395,10 +419,12 @@ pub(crate) async fn consent(
         scopes.retain(|s| !is_demographic(s));
     }
     if scopes.is_empty() {
-        return found(&with_params(
+        return redirect_back(
+            &shared,
+            approval.profile,
             &auth.redirect_uri,
             &[("error", "access_denied"), ("state", &auth.state)],
-        ));
+        );
     }
     let expires_at = match app.grant_kind {
         GrantKind::ThirteenMonth => Some(add_months(now, 13)),
@@ -429,10 +455,12 @@ pub(crate) async fn consent(
         );
         code
     };
-    found(&with_params(
+    redirect_back(
+        &shared,
+        approval.profile,
         &auth.redirect_uri,
         &[("code", &code), ("state", &auth.state)],
-    ))
+    )
 }
 
 #[cfg(test)]

@@ -182,6 +182,9 @@ pub struct SandboxConfig {
     /// Read HTTP Basic client credentials as they are, without form-decoding them first (as
     /// SMART's reference server does; RFC 6749 §2.3.1 and Blue Button decode). Default: off.
     pub basic_auth_unencoded: bool,
+    /// Whether the SMART face puts `iss` in its redirects back to the app and advertises it
+    /// (`authorization_response_iss_parameter_supported`, RFC 9207). Default: yes.
+    pub smart_callback_iss: bool,
 }
 
 impl Default for SandboxConfig {
@@ -196,6 +199,7 @@ impl Default for SandboxConfig {
             clock_offset_seconds: 0,
             smart_revocation: true,
             basic_auth_unencoded: false,
+            smart_callback_iss: true,
         }
     }
 }

@@ -87,6 +87,14 @@ pub(crate) async fn smart_configuration(State(shared): State<Arc<Shared>>) -> Re
                 "authorize-post"
             ],
     });
+    if shared.config.smart_callback_iss
+        && let Some(fields) = document.as_object_mut()
+    {
+        fields.insert(
+            "authorization_response_iss_parameter_supported".into(),
+            serde_json::Value::Bool(true),
+        );
+    }
     if !shared.config.smart_revocation
         && let Some(fields) = document.as_object_mut()
     {

@@ -278,7 +278,8 @@ fn malformed() -> String {
 /// Reads the callback `url` against `record`, the flow kept under its `state` (already
 /// removed from storage: a record is read once), at `now`: `state` first — a readable,
 /// unexpired record whose `state` matches — then the callback's `error`, then its code.
-/// Answers `state\ncode\nverifier\nprovider\nreturnTo` (`returnTo` empty when there is none).
+/// Answers `state\ncode\nverifier\nprovider\nreturnTo\niss` (`returnTo` and `iss` empty when
+/// there is none; the broker checks `iss`).
 pub fn complete(url: &str, record: Option<&str>, now: u64) -> String {
     let callback = match Callback::parse(url) {
         Ok(Some(callback)) => callback,
@@ -291,6 +292,7 @@ pub fn complete(url: &str, record: Option<&str>, now: u64) -> String {
             "No sign-in started in this tab matches this callback (expired or already used)",
         );
     };
+    let iss = callback.iss().unwrap_or_default().to_owned();
     match callback.verify(&flow.state) {
         Ok(code) => fields(&[
             flow.state.as_str(),
@@ -298,6 +300,7 @@ pub fn complete(url: &str, record: Option<&str>, now: u64) -> String {
             flow.verifier.expose_secret(),
             flow.provider,
             flow.return_to,
+            &iss,
         ]),
         // The error a callback carried, once its `state` matched. The server's
         // `error_description` is not shown: anyone can put text in a URL.

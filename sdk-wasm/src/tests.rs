@@ -410,6 +410,15 @@ fn completing_checks_state_first_then_error_then_gives_the_code() {
     assert_eq!(ok[1], "abc");
     assert_eq!(ok[2].len(), 43);
     assert_eq!((ok[3].as_str(), ok[4].as_str()), ("medicare", "/claims"));
+    assert_eq!(ok[5], "", "no iss in the callback");
+    // A callback's `iss` (RFC 9207) is passed on, decoded, for the broker to check.
+    let (state_12, record_12) = kept(12, "");
+    let ok = fields(&complete(
+        &format!("{REDIRECT}?code=abc&state={state_12}&iss=https%3A%2F%2Fehr.example%2Fsmart"),
+        &record_12,
+        NOW,
+    ));
+    assert_eq!(ok[5], "https://ehr.example/smart");
     let (_, no_return) = kept(11, "");
     let state_11 = no_return.split('|').nth(3).unwrap().to_owned();
     let ok = fields(&complete(

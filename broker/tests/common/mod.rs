@@ -406,11 +406,40 @@ pub fn code_from(callback: &str, flow: &Flow) -> String {
 /// Completes `flow` with `code` as the SDK does: with the session proof the client holds, and
 /// keeping the new one the broker answers with.
 pub async fn complete(client: &mut Client, flow: &Flow, code: &str) -> Reply {
+    complete_with(client, flow, code, None).await
+}
+
+/// Completes with everything the SDK sends from `callback`: its code and its `iss` (RFC 9207),
+/// when it has one.
+pub async fn complete_callback(client: &mut Client, flow: &Flow, callback: &str) -> Reply {
+    let iss = url_param(callback, "iss");
+    complete_with(client, flow, &code_from(callback, flow), iss.as_deref()).await
+}
+
+/// A query parameter of `url`, decoded.
+pub fn url_param(url: &str, name: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `POST /v1/flows/complete` with `code` and, when given, `iss`.
+pub async fn complete_with(
+    client: &mut Client,
+    flow: &Flow,
+    code: &str,
+    iss: Option<&str>,
+) -> Reply {
     let mut body = json!({
         "state": flow.state.as_str(),
         "code": code,
         "code_verifier": flow.verifier.expose_secret(),
     });
+    if let Some(iss) = iss {
+        body["iss"] = json!(iss);
+    }
     if let Some(proof) = &client.proof {
         body["session_proof"] = json!(proof);
     }
