@@ -111,8 +111,24 @@ impl AppState {
                 }
                 None => None,
             };
+            let resolved = provider.resolve(discovered.as_ref())?;
+            // RFC 9207 §2.4: the `iss` check tells servers apart only if no two share an issuer.
+            let issuer = resolved.provider().issuer();
+            if let Some(other) = providers.iter().find(|p: &&ServedProvider| {
+                issuer.is_some() && p.resolved.provider().issuer() == issuer
+            }) {
+                return Err(Error::InvalidConfig {
+                    problems: vec![format!(
+                        "providers.{} and providers.{} name the same issuer ({}): their \
+                         sign-ins could not be told apart (RFC 9207)",
+                        other.resolved.id().as_str(),
+                        provider.id().as_str(),
+                        issuer.unwrap_or_default()
+                    )],
+                });
+            }
             providers.push(ServedProvider {
-                resolved: provider.resolve(discovered.as_ref())?,
+                resolved,
                 config: config.clone(),
                 index,
             });

@@ -294,7 +294,9 @@ async fn redeem(
                 "the provider refused the authorization code (used or expired): connect again",
             ),
             UpstreamError::OAuth(e) => {
-                provider.credentials().log_refusal("code redemption", &e);
+                provider
+                    .credentials()
+                    .log_refusal("code redemption", resolved.id().as_str(), &e);
                 if e.is_invalid_client() {
                     ApiError::new(
                         ErrorCode::UpstreamError,

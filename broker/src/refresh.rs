@@ -413,8 +413,18 @@ async fn refresh_holding_lease(
         Err(UpstreamError::OAuth(e)) => {
             let blue_button = profile.kind() == ProviderKind::BlueButton;
             let outcome = RefreshRefusal::of(&e, blue_button);
-            credentials.log_refusal("refresh", &e);
-            tracing::debug!(provider = %id, ?outcome, "refresh refused");
+            if matches!(outcome, RefreshRefusal::ClientRefused) {
+                // The operator's credentials: every user's refreshes fail.
+                credentials.log_refusal("refresh", id.as_str(), &e);
+            } else {
+                tracing::warn!(
+                    provider = %id,
+                    error = %e.code(),
+                    status = ?e.status(),
+                    ?outcome,
+                    "refresh refused"
+                );
+            }
             if let RefreshRefusal::Ended(reason) = outcome {
                 mark_ended(state, &connection).await;
                 return Err(ApiError::new(ErrorCode::ReconnectRequired, reason));

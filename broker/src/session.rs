@@ -313,6 +313,17 @@ async fn attempt(
         }
         UpstreamError::Unavailable(_) => false,
     };
+    // The provider's description goes to the log only through `log_refusal`, which blanks the
+    // secret should the server echo it; the other lines name the error by its code.
+    if let Err(UpstreamError::OAuth(error)) = &result {
+        provider
+            .credentials()
+            .log_refusal("revocation", revocation.provider.as_str(), error);
+    }
+    let brief = |e: &UpstreamError| match e {
+        UpstreamError::OAuth(error) => format!("{} (HTTP {:?})", error.code(), error.status()),
+        UpstreamError::Unavailable(why) => why.clone(),
+    };
     match result {
         Ok(()) => {
             store
@@ -322,7 +333,7 @@ async fn attempt(
             Ok(RevocationStatus::Revoked)
         }
         Err(e) if refused_for_good(&e) => {
-            tracing::error!(provider = %revocation.provider, error = %e, "the provider refused a revocation");
+            tracing::error!(provider = %revocation.provider, error = %brief(&e), "the provider refused a revocation");
             store
                 .finish_revocation(revocation.id)
                 .await
@@ -332,7 +343,7 @@ async fn attempt(
         Err(e) => {
             let attempts = revocation.attempts + 1;
             if attempts >= MAX_REVOKE_ATTEMPTS {
-                tracing::error!(provider = %revocation.provider, error = %e, "giving up a revocation");
+                tracing::error!(provider = %revocation.provider, error = %brief(&e), "giving up a revocation");
                 store
                     .finish_revocation(revocation.id)
                     .await
@@ -341,7 +352,7 @@ async fn attempt(
             }
             let delay = 30_i64 << attempts.min(11);
             let next = Timestamp::from_unix_seconds(state.now().unix_seconds() + delay);
-            tracing::warn!(provider = %revocation.provider, error = %e, attempts, "revocation failed; will retry");
+            tracing::warn!(provider = %revocation.provider, error = %brief(&e), attempts, "revocation failed; will retry");
             store
                 .reschedule_revocation(revocation.id, next, attempts)
                 .await

@@ -202,8 +202,8 @@ async fn small_body(mut response: Response) -> Result<Vec<u8>, UpstreamError> {
     Ok(body)
 }
 
-/// `Basic base64(urlencode(client_id):urlencode(secret))` (RFC 6749 §2.3.1).
-/// A provider's client credentials and how to present them.
+/// A provider's client credentials and how to present them: `Authorization: Basic` (the id and
+/// secret form-encoded first, RFC 6749 §2.3.1, or as they are), or both in the form body.
 pub(crate) struct Credentials<'a> {
     pub(crate) id: &'a ClientId,
     pub(crate) secret: &'a ClientSecret,
@@ -230,20 +230,35 @@ impl Credentials<'_> {
         }
     }
 
-    /// Logs a token endpoint's refusal for the operator: its code, status and description
-    /// (at most 200 characters, the secret blanked should a server echo it; never the body),
-    /// and for `invalid_client` the likely cause.
-    pub(crate) fn log_refusal(&self, call: &str, error: &OAuthError) {
-        let description: String = error
+    /// Logs a token endpoint's refusal for the operator, naming the provider: its code, status
+    /// and description (at most 200 characters; never the body), and for `invalid_client` the
+    /// likely cause. Should a server echo the secret — as is, form-encoded, or in either
+    /// base64 Basic form — it is blanked.
+    pub(crate) fn log_refusal(&self, call: &str, provider: &str, error: &OAuthError) {
+        use base64::{Engine as _, engine::general_purpose::STANDARD};
+        let secret = self.secret.expose_secret();
+        let mut description: String = error
             .description()
             .unwrap_or_default()
-            .replace(self.secret.expose_secret(), "[redacted]")
             .chars()
             .filter(|c| !c.is_control())
-            .take(200)
             .collect();
+        let encoded = form_urlencoded::byte_serialize(secret.as_bytes()).collect::<String>();
+        for form in [
+            basic(self.id, self.secret, true),
+            basic(self.id, self.secret, false),
+            STANDARD.encode(secret),
+            encoded,
+            secret.to_owned(),
+        ] {
+            let form = form.trim_start_matches("Basic ");
+            if !form.is_empty() {
+                description = description.replace(form, "[redacted]");
+            }
+        }
+        let description: String = description.chars().take(200).collect();
         if !error.is_invalid_client() {
-            tracing::warn!(call, error = %error.code(), status = ?error.status(), description, "the provider refused");
+            tracing::warn!(call, provider, error = %error.code(), status = ?error.status(), description, "the provider refused");
             return;
         }
         let hint = match self.auth {
@@ -260,6 +275,7 @@ impl Credentials<'_> {
         };
         tracing::error!(
             call,
+            provider,
             status = ?error.status(),
             description,
             client_auth = self.auth.as_str(),

@@ -269,3 +269,32 @@ async fn a_callback_without_the_servers_iss_is_refused() {
         }
     }
 }
+
+/// RFC 9207 §2.4: two providers naming the same issuer could not be told apart by `iss`, so the
+/// broker refuses to start with them.
+#[tokio::test]
+async fn two_providers_with_one_issuer_are_refused() {
+    let sandbox = sandbox().await;
+    let mut setup = BrokerSetup::new(&sandbox);
+    with_ehr(&mut setup, &sandbox);
+    let twin = setup.more_providers.replace(
+        r#"id = "ehr"
+name = "Example EHR""#,
+        r#"id = "ehr-twin"
+name = "Example EHR again"
+client_secret = "another-secret""#,
+    );
+    setup.more_providers.push_str(&twin);
+    let started = connect_medicare_broker::AppState::new(
+        std::sync::Arc::new(setup.config()),
+        std::sync::Arc::new(connect_medicare_broker::MemoryStore::new()),
+        std::sync::Arc::new(connect_medicare_broker::SystemClock),
+    )
+    .await;
+    let Err(refused) = started else {
+        panic!("the broker refuses two providers with one issuer");
+    };
+    let text = refused.to_string();
+    assert!(text.contains("same issuer"), "{text}");
+    assert!(text.contains("ehr") && text.contains("ehr-twin"), "{text}");
+}
