@@ -159,24 +159,19 @@ pub(crate) async fn sls_callback(
         // The request token must be live and issued for this very relay; both are used up
         // together, only once both check out.
         let ticket = first(&params, "req_token").unwrap_or_default();
-        let issued_here = inner
+        let user = inner
             .tickets
             .get(ticket)
-            .is_some_and(|t| t.relay == relay && t.expires_at > now);
-        if !issued_here {
-            return refuse(
-                "The Medicare login's request token is unknown, used or not this relay's",
-            );
-        }
-        let Some(ticket) = inner.tickets.remove(ticket) else {
+            .filter(|t| t.relay == relay && t.expires_at > now)
+            .map(|t| t.user);
+        let Some(user) = user else {
             return refuse(
                 "The Medicare login's request token is unknown, used or not this relay's",
             );
         };
-        let Some((next, _)) = inner.relays.remove(relay) else {
-            return refuse("The requested state was not found");
-        };
-        (next, ticket.user)
+        inner.tickets.remove(ticket);
+        let next = inner.relays.remove(relay).map(|(next, _)| next);
+        (next.unwrap_or_default(), user)
     };
     sign_in(&shared, user, Profile::BlueButton, &next)
 }

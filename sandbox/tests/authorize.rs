@@ -243,14 +243,7 @@ async fn anonymous_users_go_through_the_medicare_login_on_its_own_origin() {
             format!("{}/mymedicare/sls-callback", sandbox.origin())
         );
         let relay = param(&medicare, "relay").unwrap();
-        let page = browser
-            .get(&medicare)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = page_text(&browser, &medicare).await;
         assert!(page.contains(r#"id="login-form""#));
         assert!(page.contains("BBUser00000"));
 
@@ -262,14 +255,7 @@ async fn anonymous_users_go_through_the_medicare_login_on_its_own_origin() {
         // 4. Signed in to Blue Button → the authorize request again: the consent page.
         let consent_url = hop(&callback, &browser.get(&callback).send().await.unwrap());
         assert_eq!(consent_url, format!("{}{next}", sandbox.origin()));
-        let page = browser
-            .get(&consent_url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = page_text(&browser, &consent_url).await;
         assert!(page.contains(r#"id="consent-form""#), "{page}");
 
         // The request token and the relay were for one use.
@@ -280,6 +266,11 @@ async fn anonymous_users_go_through_the_medicare_login_on_its_own_origin() {
             json!({"error": "The requested state was not found"})
         );
     }
+}
+
+/// The text of the page at `url`, fetched by `browser`.
+async fn page_text(browser: &reqwest::Client, url: &str) -> String {
+    browser.get(url).send().await.unwrap().text().await.unwrap()
 }
 
 /// Blue Button's login hop for `next`: the relay it gives out.
