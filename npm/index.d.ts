@@ -64,8 +64,16 @@ export interface CreateOptions {
   broker: string;
   /** Defaults to `sessionStorage`. */
   storage?: FlowStorage;
-  /** Where to load the wasm module from, when a bundler moved it (default: next to `dist/index.js`). */
+  /**
+   * Where to load the wasm module from, when a bundler moved it (default:
+   * `connect_medicare_bg.wasm` next to the sign-in chunk, `dist/signin.js`).
+   */
   wasm?: string | URL | Request | Response | BufferSource | WebAssembly.Module;
+  /**
+   * Start loading the sign-in chunk and the wasm module now, rather than on `connect()` or a
+   * callback (default `false`: a page that only shows data never loads them).
+   */
+  preload?: boolean;
 }
 
 /** A provider this broker serves. */
@@ -196,7 +204,7 @@ export interface SearchPage<T extends Patient | Coverage | ExplanationOfBenefit>
  */
 export class ConnectMedicare {
   private constructor();
-  /** Loads the wasm module and reads the broker's `/v1/config`. */
+  /** Reads the broker's `/v1/config`. The wasm module loads on `connect()` or a callback (or now, with `preload`). */
   static create(options: CreateOptions): Promise<ConnectMedicare>;
   /** The providers this broker serves. */
   readonly providers: ProviderSummary[];

@@ -37,8 +37,18 @@ for page in dist/index.html dist-dev/index.html; do
     exit 1
   fi
 done
-ls dist/assets/*.wasm >/dev/null 2>&1 \
-  || { echo "build-react-example: Vite did not emit connect_medicare_bg.wasm" >&2; exit 1; }
+# The package's sign-in chunk stays a chunk of its own (loaded on connect and on the callback
+# only), next to the wasm it loads; the app's entry chunk does not name the wasm.
+for build in dist dist-dev; do
+  ls "$build"/assets/connect_medicare_bg-*.wasm >/dev/null 2>&1 \
+    || { echo "build-react-example: Vite did not emit connect_medicare_bg.wasm into $build" >&2; exit 1; }
+  ls "$build"/assets/signin-*.js >/dev/null 2>&1 \
+    || { echo "build-react-example: Vite did not emit the lazy sign-in chunk into $build" >&2; exit 1; }
+  if grep -l 'connect_medicare_bg' "$build"/assets/index-*.js >/dev/null 2>&1; then
+    echo "build-react-example: $build's entry chunk names the wasm: the sign-in chunk is not lazy" >&2
+    exit 1
+  fi
+done
 # No secret of the test broker may end up in what the app ships.
 for build in dist dist-dev; do
   node ../../tests/npm/canary.mjs "$build"

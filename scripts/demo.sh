@@ -21,7 +21,7 @@ scripts/setup.sh
 log "building the sandbox and the broker"
 cargo build -p connect-medicare-sandbox -p connect-medicare-broker
 log "building the npm package"
-# The same payload guard as the test command (20 KB brotli-11).
+# The same size guards as the test command (tests/npm/payload.mjs).
 scripts/build-npm.sh
 
 log "assembling the example app in $demo/site"

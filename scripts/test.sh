@@ -25,8 +25,10 @@ cargo fmt --all -- --check
 log "cargo clippy (native, all targets)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-log "cargo clippy (wasm32: protocol and SDK)"
+log "cargo clippy (wasm32: protocol and SDK; the SDK with its measure-only feature too)"
 cargo clippy -p connect-medicare-protocol -p connect-medicare --target wasm32-unknown-unknown \
+  --locked -- -D warnings
+cargo clippy -p connect-medicare --target wasm32-unknown-unknown --features measure-gloo-net \
   --locked -- -D warnings
 
 log "native tests (cargo nextest)"
@@ -50,8 +52,8 @@ for crate in connect-medicare-protocol connect-medicare; do
   fi
 done
 
-# The payload budget is build-npm.sh's default: 20 KB brotli-11 (wasm + JS main entry), the
-# design's budget for a sign-in.
+# The size budgets are build-npm.sh's defaults (tests/npm/payload.mjs): a data page (the JS
+# entry alone) and a sign-in (entry, sign-in chunk, wasm), brotli-11.
 log "npm package: build, payload sizes, canary scan"
 scripts/build-npm.sh
 
@@ -63,5 +65,5 @@ log "npm package: its JS layer on the built module; as a consumer gets it (npm p
 
 log "browser tests: the JS layer in Chromium; Chromium through the real sandbox and broker (the slice, the examples)"
 cargo build -p connect-medicare-sandbox -p connect-medicare-broker --bins --locked
-(cd tests && node --test e2e/sdk-browser.mjs e2e/slice.mjs e2e/vanilla.mjs e2e/two-providers.mjs \
+(cd tests && node --test e2e/sdk-browser.mjs e2e/esbuild.mjs e2e/slice.mjs e2e/vanilla.mjs e2e/two-providers.mjs \
   e2e/session-fixation.mjs e2e/react.mjs)

@@ -48,11 +48,20 @@ export function brokerError(status, body, retryAfter) {
 export const fail = (code, message) => new ConnectMedicareError(code, message);
 
 /**
- * The fields of a wasm module's answer (joined by `\n`), or its refusal (`!code\nmessage`)
- * thrown as a `ConnectMedicareError`.
+ * What the wasm module threw, as a ConnectMedicareError: its refusals are `Error`s with a
+ * `code`; anything else (a trap, say) is `internal`.
  */
-export function unwrap(answer) {
-  const fields = answer.split('\n');
-  if (answer[0] === '!') throw fail(fields[0].slice(1), fields.slice(1).join('\n'));
-  return fields;
+export function refusal(e) {
+  if (e instanceof ConnectMedicareError) return e;
+  if (e instanceof Error && typeof e.code === 'string' && /^[a-z_]{1,40}$/.test(e.code)) return new ConnectMedicareError(e.code, e.message);
+  return new ConnectMedicareError('internal', 'The Connect Medicare wasm module failed: reload the page', undefined, { cause: e });
+}
+
+/** `f()`, with what the wasm module throws as a ConnectMedicareError. */
+export function wasm(f) {
+  try {
+    return f();
+  } catch (e) {
+    throw refusal(e);
+  }
 }

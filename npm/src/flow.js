@@ -1,7 +1,9 @@
-// The browser's part of a sign-in around the wasm module's rules: the flow record in
+// The browser's part of a callback around the wasm module's rules: the flow record in
 // sessionStorage (kept under its `state`, read once, expired ones swept), the callback's one
-// completion however often it is handled, the address bar, and the navigation itself. `core`
-// is the wasm module's operations (./core.js; passed in, so tests run this on the real module).
+// completion however often it is handled, and the address bar. The wasm module
+// (sdk-wasm/src/lib.rs) writes the record, navigates, and reads the callback against the
+// record; storage and the address bar are here because they cost less in JS (measured:
+// docs/architecture.md, "The wasm module's crates").
 import { fail } from './error.js';
 
 /** The key prefix of flow records. */
@@ -62,80 +64,55 @@ function takeFlow(storage, state) {
   });
 }
 
+/** The query parameters of `url` (the part between `?` and `#`), read as the wasm module reads them. */
+const queryOf = (url) => new URLSearchParams(url.split('#')[0].split('?').slice(1).join('?'));
+
 /**
  * `handleRedirect(url?)`: `null` when `url` (default: the address bar, `here()`) is not a
- * callback. Otherwise, once per callback however often it is called (React StrictMode calls
- * twice): `state` first — a flow this tab started, unexpired, unused; taking it from `storage`
- * uses it — then the callback's `error`, then `complete(body, provider, returnTo)`, whose
- * promise every caller shares. `code` and `state` leave the address bar (`replace(url)`)
- * before anything else, even when the callback is malformed. `completions` holds those promises under `s:<state>` and under
- * `u:<address bar after stripping>`.
+ * callback (it has none of `code`, `state`, `error`): the wasm module is not loaded then.
+ * Otherwise, once per callback however often it is called (React StrictMode calls twice):
+ * `code` and `state` leave the address bar (`replace(url)`) first, even when the callback is
+ * malformed; the record kept under the callback's `state` is taken from `storage` (removed,
+ * read or not), and the wasm module's `completeCallback` (`load()` resolves to the module)
+ * checks the callback against it — well-formed, `state` first, then `error` — and then
+ * `complete(body, provider, returnTo)` runs; every caller shares its promise. `completions`
+ * holds those promises under `s:<state>` and under `u:<address bar after stripping>`.
  */
-export function finishRedirect(core, { url, storage, complete, completions, here, replace }) {
+export function finishRedirect({ url, storage, complete, completions, here, replace, load }) {
   const current = here();
   url ??= current;
   if (typeof url !== 'string') return Promise.reject(fail('not_in_browser', 'handleRedirect needs a URL outside a browser page'));
-  let state;
-  let failure;
-  try {
-    state = core.callbackState(url);
-  } catch (e) {
-    failure = e;
-  }
+  const params = queryOf(url);
   // A second call after the first one cleaned the address bar shares its completion.
-  if (state === '') return completions.get('u:' + url) ?? Promise.resolve(null);
+  if (!['code', 'state', 'error'].some((name) => params.has(name))) return completions.get('u:' + url) ?? Promise.resolve(null);
+  // Only a key to look the record up by: the wasm module checks the callback and its state.
+  const state = params.get('state') ?? '';
   const key = 's:' + state;
-  if (!failure && completions.has(key)) return completions.get(key);
+  if (completions.has(key)) return completions.get(key);
   // The address bar first: when it is the callback handled (even a malformed one), or one
   // naming the same state.
   let stripped;
   try {
-    const params = new URL(current).searchParams;
-    if (current === url ? CALLBACK_PARAMS.some((name) => params.has(name)) : !failure && core.callbackState(current) === state) {
+    if (current === url || (state && queryOf(current).get('state') === state)) {
       replace(stripCallback(current));
       stripped = here();
     }
   } catch {
     // No address bar, or no history to rewrite: nothing to clean.
   }
-  if (failure) return Promise.reject(failure);
   let promise;
   try {
-    const now = Date.now();
     const record = takeFlow(storage, state);
-    sweep(storage, now);
-    const [s, code, verifier, provider, returnTo, iss] = core.complete(url, record, now);
-    const body = { state: s, code, code_verifier: verifier, ...(iss ? { iss } : {}) };
-    promise = Promise.resolve(complete(body, provider, returnTo || null));
+    sweep(storage, Date.now());
+    promise = load().then((sdk) => {
+      const { codeVerifier, provider, returnTo, iss, ...rest } = sdk.completeCallback(url, record);
+      const body = { state: rest.state, code: rest.code, code_verifier: codeVerifier, ...(iss ? { iss } : {}) };
+      return complete(body, provider, returnTo);
+    });
   } catch (e) {
     promise = Promise.reject(e);
   }
   completions.set(key, promise);
   if (stripped !== undefined) completions.set('u:' + stripped, promise);
   return promise;
-}
-
-/** Sends the browser to the authorization server: a GET navigation, or a hidden form POSTed. */
-export function navigate(action, fields) {
-  try {
-    if (fields === undefined) return location.assign(action);
-    const form = document.createElement('form');
-    form.method = 'post';
-    form.action = action;
-    // UTF-8 whatever the page's charset, and this window whatever its <base target>.
-    form.acceptCharset = 'UTF-8';
-    form.target = '_self';
-    form.hidden = true;
-    for (const [name, value] of fields) {
-      const input = document.createElement('input');
-      input.type = 'hidden';
-      input.name = name;
-      input.value = value;
-      form.append(input);
-    }
-    document.body.append(form);
-    form.submit();
-  } catch {
-    throw fail('not_in_browser', 'There is no page to navigate from');
-  }
 }

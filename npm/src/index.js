@@ -1,27 +1,27 @@
 // connect-medicare — the main entry. Importing it has no side effects and reads no browser
-// global: the wasm module is loaded by ConnectMedicare.create(), in the browser.
+// global.
 //
 // The wasm module holds the rules a sign-in's security rests on (state and PKCE, the
-// validation of the authorize request, the callback and the flow record); this layer does
-// the browser's part around them: fetch to the broker, storage, the address bar, navigation.
-import { call, init } from '../build/loader.js';
-import { operations } from './core.js';
+// validation of the authorize request and the navigation it allows, the callback and the
+// flow record); it is loaded only for a sign-in — `connect()` and a callback — with
+// wasm-bindgen's glue, as a separate chunk (./signin.js). This layer does the rest: fetch to
+// the broker, storage, the address bar, FHIR and paging.
 import { brokerBase, isString, usableProvider } from './config.js';
-import { ConnectMedicareError, brokerError, fail } from './error.js';
-import { finishRedirect, keepFlow, navigate } from './flow.js';
+import { ConnectMedicareError, brokerError, fail, wasm } from './error.js';
+import { finishRedirect, keepFlow } from './flow.js';
 import { MAX_PAGES, eobQuery, nextPage, pagePlan } from './paging.js';
 
 export { ConnectMedicareError };
 
-/** The wasm module's operations: usable once `load` has resolved. */
-const core = operations(call);
 let loading;
-/** Loads the wasm module once (a failed load may be retried). */
+/** Loads the sign-in chunk and its wasm module once (a failed load may be retried). */
 function load(module_or_path) {
-  loading ??= init(module_or_path).catch((e) => {
-    loading = undefined;
-    throw new ConnectMedicareError('not_in_browser', 'The Connect Medicare wasm module could not be loaded', undefined, { cause: e });
-  });
+  loading ??= import('./signin.js')
+    .then(async (sdk) => (await sdk.init(module_or_path === undefined ? undefined : { module_or_path }), sdk))
+    .catch((e) => {
+      loading = undefined;
+      throw new ConnectMedicareError('not_in_browser', 'The Connect Medicare wasm module could not be loaded', undefined, { cause: e });
+    });
   return loading;
 }
 
@@ -55,24 +55,27 @@ function proofOf(base) {
   };
 }
 
-/** `[name, value]` string pairs, or `undefined`. */
-const pairs = (v) => (Array.isArray(v) && v.every((f) => Array.isArray(f) && f.length === 2 && f.every(isString)) ? v : undefined);
-
 /** A client of one Connect Medicare token broker. Make it with `ConnectMedicare.create`. */
 export class ConnectMedicare {
   #base;
   #storage;
   #providers;
+  #wasm;
 
   /** @private Use `ConnectMedicare.create()`. */
-  constructor(base, storage, providers) {
+  constructor(base, storage, providers, wasm) {
     this.#base = base;
     this.#storage = storage;
     this.#providers = providers;
+    this.#wasm = wasm;
   }
 
-  /** Loads the module, reads the broker's `/v1/config`, and resolves to a client. */
-  static async create({ broker, storage, wasm } = {}) {
+  /**
+   * Reads the broker's `/v1/config` and resolves to a client. The wasm module is not loaded
+   * here: `connect()` and `handleRedirect()` on a callback load it, or `preload: true` starts
+   * loading it now.
+   */
+  static async create({ broker, storage, wasm, preload } = {}) {
     if (!isString(broker)) throw fail('invalid_config', 'broker is required, e.g. { broker: "/cm" }');
     if (storage == null) {
       try {
@@ -83,8 +86,8 @@ export class ConnectMedicare {
       if (storage == null) throw fail('not_in_browser', 'No sessionStorage here: create the client in the browser');
     }
     const base = brokerBase(broker);
-    await load(wasm);
-    const client = new ConnectMedicare(base, storage, []);
+    if (preload) load(wasm).catch(() => {});
+    const client = new ConnectMedicare(base, storage, [], wasm);
     const { providers } = (await client.#call('GET', '/v1/config')) ?? {};
     if (!Array.isArray(providers) || !providers.length || !providers.every(usableProvider)) {
       throw fail('invalid_config', "The broker's /v1/config lists no usable provider");
@@ -109,33 +112,13 @@ export class ConnectMedicare {
     if (method !== undefined && method !== 'get' && method !== 'post') throw fail('invalid_config', 'method must be "get" or "post"');
     const post = method === 'post';
     if (post && !p.authorize_post) throw fail('invalid_config', 'This provider does not accept a form POST authorize request');
-    const random = new Uint8Array(64);
-    try {
-      crypto.getRandomValues(random);
-    } catch {
-      throw fail('not_in_browser', 'crypto.getRandomValues is not available');
-    }
-    returnTo = returnTo == null ? undefined : String(returnTo);
-    const [state, code_challenge, verifier] = core.start(random, returnTo);
-    const body = { provider: p.id, state, code_challenge, redirect_uri: p.redirect_uri, method: post ? 'post' : 'get' };
+    const sdk = await load(this.#wasm);
+    const signIn = wasm(() => new sdk.SignIn(post, returnTo == null ? undefined : String(returnTo)));
+    const body = { provider: p.id, state: signIn.state, code_challenge: signIn.codeChallenge, redirect_uri: p.redirect_uri, method: post ? 'post' : 'get' };
     const answer = await this.#call('POST', '/v1/flows', body);
-    // What is checked is what is followed: these very strings.
-    const authorize = answer?.authorize;
-    const target = authorize?.[post ? 'action' : 'url'];
-    const fields = post ? pairs(authorize?.fields) : undefined;
-    const record = core.finish(
-      p,
-      { state, verifier, post, returnTo },
-      {
-        method: isString(authorize?.method) ? authorize.method : '',
-        target: isString(target) ? target : '',
-        form: fields && new URLSearchParams(fields).toString(),
-        expiresIn: Math.min(Math.max(0, Math.floor(answer?.expires_in)), 86400) || 0,
-      },
-      Date.now(),
-    );
-    keepFlow(this.#storage, state, record);
-    navigate(target, fields);
+    // The module validates the authorize request, has the record kept, then navigates with
+    // the very values it validated.
+    wasm(() => signIn.follow(p, answer, (state, record) => keepFlow(this.#storage, state, record)));
   }
 
   /**
@@ -143,10 +126,11 @@ export class ConnectMedicare {
    * sign-in once, however often it is called.
    */
   handleRedirect(url) {
-    return finishRedirect(core, {
+    return finishRedirect({
       url,
       storage: this.#storage,
       completions,
+      load: () => load(this.#wasm).then((sdk) => ({ completeCallback: (...args) => wasm(() => sdk.completeCallback(...args)) })),
       complete: async (body, provider, returnTo) => {
         const proof = proofOf(this.#base);
         const session_proof = proof();

@@ -1,7 +1,8 @@
-//! The authorization code flow in the browser, as pure functions the JS layer calls before
-//! it acts: [`start`] makes `state` and the verifier, [`finish`] validates the broker's
-//! authorize request and writes the flow record, [`callback_state`] and [`complete`] read a
-//! callback against that record.
+//! The rules of a sign-in in the browser, as pure functions of their input (no browser in
+//! here: `browser.rs` does the I/O around them, and the native tests run them as they are):
+//! [`start`] makes `state` and the verifier, [`finish`] validates the broker's authorize
+//! request and writes the flow record, [`callback_state`] and [`complete`] read a callback
+//! against that record.
 //!
 //! The record, kept in sessionStorage under its `state`, is one line:
 //! `1|created|expires|state|provider|verifier|returnTo` — every field but the last is
@@ -14,10 +15,10 @@ use connect_medicare_protocol::{
     AuthorizeExpectations, AuthorizeRedirect, Callback, ClientId, Error as RuleError, FhirBase,
     OAuthErrorCode, PkceVerifier, RedirectUri, Scopes, State,
     contract::ProviderId,
-    text::{cut, form_pairs, parse_uint},
+    text::{cut, parse_uint},
 };
 
-use crate::out::{code, fail, fields, unfit};
+use crate::out::{Refusal, code};
 
 /// How long a flow lives when the broker does not say (seconds).
 const DEFAULT_FLOW_TTL_S: u64 = 600;
@@ -40,31 +41,28 @@ pub fn is_return_path(path: &str) -> bool {
             .any(|b| b == b'\\' || b.is_ascii_control() || b == b' ')
 }
 
-fn bad_return_to() -> String {
-    fail(
+fn bad_return_to() -> Refusal {
+    Refusal::new(
         code::INVALID_CONFIG,
         "returnTo must be a same-origin path such as /claims",
     )
 }
 
-/// Starts a connect from 64 bytes of `crypto.getRandomValues`: `state` (the first 32) and the
-/// PKCE verifier (the last 32). Checks `return_to` (a same-origin path). Answers
-/// `state\nchallenge\nverifier`.
-pub fn start(random: &[u8; 64], return_to: Option<&str>) -> String {
+/// Starts a connect from 64 random bytes (`getrandom`: the browser's
+/// `crypto.getRandomValues`): `state` (the first 32) and the PKCE verifier (the last 32).
+/// Checks `return_to` (a same-origin path).
+pub fn start(random: &[u8; 64], return_to: Option<&str>) -> Result<(State, PkceVerifier), Refusal> {
     if return_to.is_some_and(|p| !is_return_path(p)) {
-        return bad_return_to();
+        return Err(bad_return_to());
     }
     let mut state = [0; 32];
     let mut verifier = [0; 32];
     state.copy_from_slice(&random[..32]);
     verifier.copy_from_slice(&random[32..]);
-    let state = State::from_random_bytes(state);
-    let verifier = PkceVerifier::from_random_bytes(verifier);
-    fields(&[
-        state.as_str(),
-        verifier.challenge().as_str(),
-        verifier.expose_secret(),
-    ])
+    Ok((
+        State::from_random_bytes(state),
+        PkceVerifier::from_random_bytes(verifier),
+    ))
 }
 
 /// A provider's entry in `/v1/config`, as far as an authorize request is checked against it.
@@ -90,9 +88,9 @@ pub struct ProviderEntry<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Started<'a> {
     /// The `state` [`start`] made.
-    pub state: &'a str,
+    pub state: &'a State,
     /// The verifier [`start`] made.
-    pub verifier: &'a str,
+    pub verifier: &'a PkceVerifier,
     /// Whether the app asked for a form POST.
     pub post: bool,
     /// Where the app wants to go afterwards (checked again).
@@ -100,49 +98,45 @@ pub struct Started<'a> {
 }
 
 /// The broker's answer to `POST /v1/flows`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Answer<'a> {
     /// `authorize.method`: `"get"` or `"post"`.
     pub method: &'a str,
     /// `authorize.url` (GET) or `authorize.action` (POST).
     pub target: &'a str,
-    /// `authorize.fields` as `application/x-www-form-urlencoded` (POST).
-    pub form: &'a str,
+    /// `authorize.fields`, the form's name–value pairs in order (POST).
+    pub fields: Vec<(String, String)>,
     /// `expires_in`: how long the broker keeps the flow (seconds); 0 when it does not say.
     pub expires_in: u64,
 }
 
 /// Finishes a connect with the broker's answer: validates the authorize request against the
-/// provider's configuration and this flow's `state` and challenge, and answers the record to
-/// keep under `state` (created `now`, in ms since the epoch; living `expires_in` seconds —
-/// 600 when 0, at most an hour).
+/// provider's configuration and this flow's `state` and challenge. Answers the request to
+/// follow — built from exactly the values validated — and the record to keep under `state`
+/// (created `now`, in ms since the epoch; living `expires_in` seconds — 600 when 0, at most an
+/// hour).
 pub fn finish(
     provider: &ProviderEntry<'_>,
     started: &Started<'_>,
-    answer: &Answer<'_>,
+    answer: Answer<'_>,
     now: u64,
-) -> String {
+) -> Result<(AuthorizeRedirect, String), Refusal> {
     let (Ok(id), Ok(client_id), Ok(redirect_uri), Ok(aud)) = (
         ProviderId::new(provider.id),
         ClientId::new(provider.client_id),
         RedirectUri::parse(provider.redirect_uri),
         FhirBase::parse(provider.aud),
     ) else {
-        return unusable_provider();
+        return Err(unusable_provider());
     };
     let scopes_supported = match provider.scopes_supported.map(Scopes::parse) {
         None => None,
         Some(Ok(scopes)) => Some(scopes),
-        Some(Err(_)) => return unusable_provider(),
+        Some(Err(_)) => return Err(unusable_provider()),
     };
-    let (Ok(state), Ok(verifier)) = (
-        State::parse(started.state),
-        PkceVerifier::parse(started.verifier),
-    ) else {
-        return unfit(code::INVALID_CONFIG);
-    };
+    let (state, verifier) = (started.state, started.verifier);
     if started.return_to.is_some_and(|p| !is_return_path(p)) {
-        return bad_return_to();
+        return Err(bad_return_to());
     }
     let redirect = match answer.method {
         "get" => AuthorizeRedirect::Get {
@@ -150,12 +144,12 @@ pub fn finish(
         },
         "post" => AuthorizeRedirect::Post {
             action: answer.target.to_owned(),
-            fields: form_pairs(answer.form),
+            fields: answer.fields,
         },
-        _ => return mismatch(),
+        _ => return Err(mismatch()),
     };
     if matches!(redirect, AuthorizeRedirect::Post { .. }) != started.post {
-        return mismatch();
+        return Err(mismatch());
     }
     let challenge = verifier.challenge();
     let expect = AuthorizeExpectations {
@@ -164,12 +158,12 @@ pub fn finish(
         redirect_uri: &redirect_uri,
         aud: &aud,
         scopes_supported: scopes_supported.as_ref(),
-        state: &state,
+        state,
         challenge: &challenge,
         allow_post: provider.authorize_post,
     };
     if let Err(_rule) = redirect.validate(&expect) {
-        return mismatch();
+        return Err(mismatch());
     }
     let ttl_s = match answer.expires_in {
         0 => DEFAULT_FLOW_TTL_S,
@@ -177,7 +171,7 @@ pub fn finish(
     };
     // At most an hour: no product can overflow.
     let expires = now.saturating_add(ttl_s.min(MAX_TTL_MS / 1000) * 1000);
-    [
+    let record = [
         VERSION,
         "|",
         &decimal(now),
@@ -192,11 +186,12 @@ pub fn finish(
         "|",
         started.return_to.unwrap_or(""),
     ]
-    .concat()
+    .concat();
+    Ok((redirect, record))
 }
 
-fn unusable_provider() -> String {
-    fail(
+fn unusable_provider() -> Refusal {
+    Refusal::new(
         code::INVALID_CONFIG,
         "The broker's /v1/config lists an unusable provider",
     )
@@ -254,74 +249,94 @@ impl<'a> Record<'a> {
 }
 
 /// The `state` a callback URL names (not yet trusted: it is the key of the flow record), or
-/// `""` when `url` is not a callback at all.
-pub fn callback_state(url: &str) -> String {
+/// `None` when `url` is not a callback at all.
+pub fn callback_state(url: &str) -> Result<Option<String>, Refusal> {
     match Callback::parse(url) {
-        Ok(Some(callback)) => callback.state().as_str().to_owned(),
-        Ok(None) => String::new(),
-        Err(_rule) => malformed(),
+        Ok(callback) => Ok(callback.map(|c| c.state().as_str().to_owned())),
+        Err(_rule) => Err(malformed()),
     }
 }
 
-/// The broker's authorize request broke a rule (which one is not said: see `out::fail`).
-fn mismatch() -> String {
-    fail(
+/// The broker's authorize request broke a rule (which one is not said: see `out::Refusal`).
+fn mismatch() -> Refusal {
+    Refusal::new(
         code::INVALID_CONFIG,
         "The broker's authorize request does not match its configuration",
     )
 }
 
-fn malformed() -> String {
-    fail(code::INVALID_REQUEST, "The callback URL is malformed")
+fn malformed() -> Refusal {
+    Refusal::new(code::INVALID_REQUEST, "The callback URL is malformed")
+}
+
+/// A callback read against its flow: what `POST /v1/flows/complete` needs, and where the app
+/// goes afterwards.
+#[derive(Debug)]
+pub struct Completed {
+    /// The flow's `state`.
+    pub state: String,
+    /// The authorization code.
+    pub code: String,
+    /// The flow's PKCE verifier.
+    pub verifier: String,
+    /// The provider's id.
+    pub provider: String,
+    /// The same-origin path the app asked to return to, if any.
+    pub return_to: Option<String>,
+    /// The callback's `iss` (RFC 9207), decoded, for the broker to check.
+    pub iss: Option<String>,
 }
 
 /// Reads the callback `url` against `record`, the flow kept under its `state` (already
 /// removed from storage: a record is read once), at `now`: `state` first — a readable,
 /// unexpired record whose `state` matches — then the callback's `error`, then its code.
-/// Answers `state\ncode\nverifier\nprovider\nreturnTo\niss` (`returnTo` and `iss` empty when
-/// there is none; the broker checks `iss`).
-pub fn complete(url: &str, record: Option<&str>, now: u64) -> String {
+pub fn complete(url: &str, record: Option<&str>, now: u64) -> Result<Completed, Refusal> {
     let callback = match Callback::parse(url) {
         Ok(Some(callback)) => callback,
-        Ok(None) => return unfit(code::INVALID_REQUEST),
-        Err(_rule) => return malformed(),
+        Ok(None) => {
+            return Err(Refusal::new(
+                code::INVALID_REQUEST,
+                "The URL is not a callback",
+            ));
+        }
+        Err(_rule) => return Err(malformed()),
     };
     let Some(flow) = record.and_then(Record::decode).filter(|r| now < r.expires) else {
-        return fail(
+        return Err(Refusal::new(
             code::FLOW_NOT_FOUND,
             "No sign-in started in this tab matches this callback (expired or already used)",
-        );
+        ));
     };
-    let iss = callback.iss().unwrap_or_default().to_owned();
+    let iss = callback.iss().map(str::to_owned);
     match callback.verify(&flow.state) {
-        Ok(code) => fields(&[
-            flow.state.as_str(),
-            code.expose_secret(),
-            flow.verifier.expose_secret(),
-            flow.provider,
-            flow.return_to,
-            &iss,
-        ]),
+        Ok(code) => Ok(Completed {
+            state: flow.state.as_str().to_owned(),
+            code: code.expose_secret().to_owned(),
+            verifier: flow.verifier.expose_secret().to_owned(),
+            provider: flow.provider.to_owned(),
+            return_to: (!flow.return_to.is_empty()).then(|| flow.return_to.to_owned()),
+            iss,
+        }),
         // The error a callback carried, once its `state` matched. The server's
         // `error_description` is not shown: anyone can put text in a URL.
         Err(RuleError::Authorization(error)) if *error.code() == OAuthErrorCode::AccessDenied => {
-            fail(
+            Err(Refusal::new(
                 code::ACCESS_DENIED,
                 "The user did not allow access to their data",
-            )
+            ))
         }
-        Err(RuleError::Authorization(error)) => fail(
-            code::UPSTREAM_ERROR,
-            &[
+        Err(RuleError::Authorization(error)) => Err(Refusal {
+            code: code::UPSTREAM_ERROR,
+            message: [
                 "The authorization server refused the request (",
                 error.code().as_str(),
                 ")",
             ]
             .concat(),
-        ),
-        Err(_rule) => fail(
+        }),
+        Err(_rule) => Err(Refusal::new(
             code::INVALID_REQUEST,
             "The callback does not match this sign-in",
-        ),
+        )),
     }
 }

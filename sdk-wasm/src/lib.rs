@@ -1,53 +1,47 @@
 //! # connect-medicare (wasm SDK)
 //!
-//! The browser half of Connect Medicare, published to npm as `connect-medicare`. It stays a
-//! thin `#[wasm_bindgen]` layer over [`connect_medicare_protocol`]: the rules a sign-in's
-//! security rests on — `state` and PKCE made from `crypto.getRandomValues`, the validation of
-//! the authorize request before the browser follows it, the callback (`state` before `error`)
-//! and the flow record kept for it (TTL, same-origin return path) — are the protocol crate's,
-//! the very code the broker runs, and run here.
+//! The browser half of Connect Medicare, published to npm as `connect-medicare`: the module
+//! that produces PKCE and `state` in the browser and handles the redirect. It is a
+//! `#[wasm_bindgen]` layer over [`connect_medicare_protocol`] — the rules a sign-in's security
+//! rests on are the protocol crate's, the very code the broker runs — and does the browser's
+//! part of a sign-in itself, through `web-sys` and `js-sys`:
 //!
-//! # A strings-only boundary
+//! - [`SignIn::new`] draws `state` and the PKCE verifier from `getrandom` (the browser's
+//!   `crypto.getRandomValues`) and derives the S256 challenge (`sha2` + `base64`, in the
+//!   protocol crate);
+//! - [`SignIn::follow`] validates the broker's authorize request against the broker's
+//!   published configuration and this sign-in's own `state` and challenge, writes the flow
+//!   record and hands it to the JS layer to keep, and only then navigates: `location.assign`
+//!   to the very URL it validated, or a form it builds from the very fields it validated,
+//!   submitted;
+//! - on the redirect, [`complete_callback`] (`completeCallback` in JS) reads the callback
+//!   against the flow record the JS layer took out of sessionStorage under the callback's
+//!   `state`: a well-formed callback, `state` before `error`, the record's TTL, and what
+//!   `POST /v1/flows/complete` needs.
 //!
-//! The module exports one function, [`call`]: an operation number and its fields joined by
-//! `\n`, answered with one string — fields joined by `\n`, or a refusal: `!`, the error's
-//! stable code, `\n` and a human message (see [`out`]). The operations are the pure
-//! functions below; the npm package's JS layer (`npm/src/index.js`) does the browser's part —
-//! `fetch` to the broker, sessionStorage, the address bar, navigation — and calls in here
-//! before it acts:
-//!
-//! | op | function | JS layer |
-//! |---|---|---|
-//! | 0 | [`start`] | `connect`: then `POST /v1/flows` |
-//! | 1 | [`finish`] | keeps the record it answers, then navigates |
-//! | 2 | [`callback_state`] | `handleRedirect`: cleans the address bar, takes the record kept under that state |
-//! | 3 | [`complete`] | then `POST /v1/flows/complete` |
-//!
-//! One function of strings needs no more glue than a string copy each way
-//! (`sdk-wasm/js/loader.js`). A field never holds a line break (a URL, a path, base64url,
-//! digits), and [`call`] refuses input with more or fewer fields than the operation takes, or
-//! a number that is not one, so no value can pass for another.
+//! The npm package's JS layer (`npm/src/`) does what is cheaper in JS: `fetch` to the broker,
+//! `JSON.parse` of FHIR, paging, the public API — and, measured (see `browser.rs`), the
+//! sessionStorage calls and the `history.replaceState` that cleans the address bar. It loads
+//! this module (wasm-bindgen's own `--target web` glue) only for a sign-in: `connect()` and the
+//! callback route.
 //!
 //! # Size
 //!
-//! The module ships to every visitor: it holds no `JsValue` (its one import is wasm-bindgen's
-//! start hook for the externref table it never uses), no `serde_json`, `format!` or
-//! panicking paths; and scripts/build-npm.sh builds it without `std` (the default `std`
-//! feature is for tests and native builds): a panic, which no path should reach, traps.
-//! Refusals carry a message, not the protocol rule's own code (`audience_mismatch`, say):
-//! the table of those codes would ship too; the broker runs the same rules.
+//! The module is synchronous (no futures, no `wasm-bindgen-futures`), reads JS values with
+//! `js_sys::Reflect` rather than serde, and scripts/build-npm.sh builds it without `std` (the
+//! default `std` feature is for tests and native builds): a panic, which no path should reach,
+//! traps. `docs/architecture.md` gives the measured reasons, and the command that re-measures
+//! them, for leaving `gloo-net`, `serde-wasm-bindgen` and `serde_json` out of it.
 //!
 //! # Security
 //!
 //! - The SDK never sees the client secret or a token: the broker holds them, the browser only
 //!   an HttpOnly cookie.
-//! - [`finish`] checks the broker's authorize request with
-//!   [`AuthorizeRedirect::validate`](connect_medicare_protocol::AuthorizeRedirect::validate)
-//!   against the broker's published configuration and this tab's own `state` and challenge;
-//!   only when it passes does the JS layer navigate to the very URL it passed in (GET), or
-//!   post the very fields whose encoding it passed in (POST).
-//! - The flow record holds the verifier under its `state` with a TTL; [`complete`] reads it
-//!   once (the JS layer removes it before calling) and checks `state` before `error`.
+//! - What is validated is what is followed: [`SignIn::follow`] navigates with the values it
+//!   checked, never with a copy the JS layer could change in between.
+//! - The flow record holds the verifier under its `state` with a TTL; the JS layer removes it
+//!   from sessionStorage before [`complete_callback`] reads it, so a callback completes at most
+//!   once.
 
 #![forbid(unsafe_code)]
 // Without `std` (how scripts/build-npm.sh builds the shipped module) the crate is `core` and
@@ -56,106 +50,191 @@
 
 extern crate alloc;
 
+mod browser;
 mod flow;
+#[cfg(feature = "measure-gloo-net")]
+pub mod measure;
 pub mod out;
 #[cfg(test)]
 mod tests;
 
 pub use connect_medicare_protocol as protocol;
 pub use flow::{
-    Answer, ProviderEntry, Started, callback_state, complete, finish, is_return_path, start,
+    Answer, Completed, ProviderEntry, Started, callback_state, complete, finish, is_return_path,
+    start,
 };
 
 use crate::prelude::*;
 
-use connect_medicare_protocol::text::{cut, parse_uint};
+use connect_medicare_protocol::{PkceVerifier, State};
+use js_sys::Function;
 use wasm_bindgen::prelude::*;
 
-use crate::out::{code, unfit};
+use crate::browser::{get, text};
+use crate::out::{Refusal, code};
 
-/// The most fields an operation takes.
-const MAX_FIELDS: usize = 16;
-
-/// The module's one export: runs operation `op` (see the table above) on the `\n`-joined
-/// `input` fields. An empty field is an absent option; numbers are decimal; flags `1` or `0`.
-/// Input that does not fit the operation is refused.
+/// One sign-in, from its secrets to the navigation (`new SignIn(post, returnTo)` in JS).
 #[wasm_bindgen]
-pub fn call(op: u32, input: &str) -> String {
-    let mut f = [""; MAX_FIELDS];
-    let mut n = 0;
-    let mut rest = Some(input);
-    while let Some((field, next)) = rest.map(|r| cut(r, b'\n')) {
-        if let Some(slot) = f.get_mut(n) {
-            *slot = field;
-        }
-        n += 1;
-        rest = next;
+pub struct SignIn {
+    state: State,
+    verifier: PkceVerifier,
+    post: bool,
+    return_to: Option<String>,
+}
+
+#[wasm_bindgen]
+impl SignIn {
+    /// Draws `state` and the PKCE verifier (32 random bytes each, from `getrandom`), for an
+    /// authorize request sent as a form POST when `post`, returning to `return_to` (a
+    /// same-origin path) afterwards.
+    #[wasm_bindgen(constructor)]
+    pub fn new(post: bool, return_to: Option<String>) -> Result<SignIn, JsValue> {
+        let mut random = [0; 64];
+        getrandom::fill(&mut random).map_err(|_| {
+            Refusal::new(
+                code::NOT_IN_BROWSER,
+                "crypto.getRandomValues is not available",
+            )
+        })?;
+        let (state, verifier) = start(&random, return_to.as_deref())?;
+        Ok(SignIn {
+            state,
+            verifier,
+            post,
+            return_to,
+        })
     }
-    let number = |s: &str| parse_uint(s, u64::MAX);
-    match (op, n) {
-        (0, 2) => match random(f[0]) {
-            Some(random) => start(&random, some(f[1])),
-            None => unfit(code::INVALID_CONFIG),
-        },
-        (1, 16) => match (number(f[14]), number(f[15])) {
-            (Some(expires_in), Some(now)) => finish(
-                &ProviderEntry {
-                    id: f[0],
-                    authorization_endpoint: f[1],
-                    client_id: f[2],
-                    redirect_uri: f[3],
-                    aud: f[4],
-                    scopes_supported: some(f[5]),
-                    authorize_post: f[6] == "1",
-                },
-                &Started {
-                    state: f[7],
-                    verifier: f[8],
-                    post: f[9] == "1",
-                    return_to: some(f[10]),
-                },
-                &Answer {
-                    method: f[11],
-                    target: f[12],
-                    form: f[13],
-                    expires_in,
-                },
-                now,
-            ),
-            _ => unfit(code::INVALID_CONFIG),
-        },
-        (2, 1) => callback_state(f[0]),
-        (3, 3) => match number(f[2]) {
-            Some(now) => complete(f[0], some(f[1]), now),
-            None => unfit(code::INVALID_REQUEST),
-        },
-        (0..=1, _) => unfit(code::INVALID_CONFIG),
-        _ => unfit(code::INVALID_REQUEST),
+
+    /// The `state` to register with the broker.
+    #[wasm_bindgen(getter)]
+    pub fn state(&self) -> String {
+        self.state.as_str().to_owned()
+    }
+
+    /// The S256 code challenge to register with the broker.
+    #[wasm_bindgen(getter = codeChallenge)]
+    pub fn code_challenge(&self) -> String {
+        self.verifier.challenge().as_str().to_owned()
+    }
+
+    /// With `provider` (the provider's entry in the broker's `/v1/config`) and `answer` (the
+    /// broker's answer to `POST /v1/flows`): validates the authorize request, calls
+    /// `keep(state, record)` — the JS layer keeps the flow record in sessionStorage, and
+    /// throws when it cannot — and then navigates: a GET, or a hidden form POSTed. Used once:
+    /// the object is spent.
+    pub fn follow(
+        self,
+        provider: &JsValue,
+        answer: &JsValue,
+        keep: &Function,
+    ) -> Result<(), JsValue> {
+        let unusable = || {
+            Refusal::new(
+                code::INVALID_CONFIG,
+                "The broker's /v1/config lists an unusable provider",
+            )
+        };
+        let field = |key| text(provider, key).ok_or_else(unusable);
+        let (id, authorization_endpoint, client_id, redirect_uri, aud) = (
+            field("id")?,
+            field("authorization_endpoint")?,
+            field("client_id")?,
+            field("redirect_uri")?,
+            field("aud")?,
+        );
+        let scopes_supported = match get(provider, "scopes_supported") {
+            v if v.is_null() || v.is_undefined() => None,
+            v => Some(browser::strings(&v).ok_or_else(unusable)?.join(" ")),
+        };
+        let entry = ProviderEntry {
+            id: &id,
+            authorization_endpoint: &authorization_endpoint,
+            client_id: &client_id,
+            redirect_uri: &redirect_uri,
+            aud: &aud,
+            scopes_supported: scopes_supported.as_deref(),
+            authorize_post: get(provider, "authorize_post").as_bool() == Some(true),
+        };
+        let authorize = get(answer, "authorize");
+        let method = text(&authorize, "method").unwrap_or_default();
+        let target = text(&authorize, if self.post { "action" } else { "url" }).unwrap_or_default();
+        // A field that is not a [name, value] pair of strings refuses the whole request.
+        let fields = match get(&authorize, "fields") {
+            v if v.is_undefined() => Vec::new(),
+            v => browser::pairs(&v).ok_or_else(|| {
+                Refusal::new(
+                    code::INVALID_CONFIG,
+                    "The broker's authorize request does not match its configuration",
+                )
+            })?,
+        };
+        let expires_in = get(answer, "expires_in").as_f64().map_or(0, seconds);
+        let now = browser::now();
+        let started = Started {
+            state: &self.state,
+            verifier: &self.verifier,
+            post: self.post,
+            return_to: self.return_to.as_deref(),
+        };
+        let answer = Answer {
+            method: &method,
+            target: &target,
+            fields,
+            expires_in,
+        };
+        let (redirect, record) = finish(&entry, &started, answer, now)?;
+        keep.call2(
+            &JsValue::NULL,
+            &JsValue::from(self.state.as_str()),
+            &JsValue::from(record),
+        )?;
+        browser::navigate(&redirect)?;
+        Ok(())
     }
 }
 
-/// `s`, or `None` when it is empty.
-fn some(s: &str) -> Option<&str> {
-    (!s.is_empty()).then_some(s)
+/// A whole number of seconds from a JSON number, within a day: anything else is 0 (unsaid).
+fn seconds(n: f64) -> u64 {
+    if n.is_finite() && n >= 1.0 {
+        // In range by the clamp: the cast neither truncates a whole part nor wraps.
+        n.min(86_400.0) as u64
+    } else {
+        0
+    }
 }
 
-/// 64 bytes from 128 hex digits.
-fn random(hex: &str) -> Option<[u8; 64]> {
-    let digits = hex.as_bytes();
-    if digits.len() != 128 {
-        return None;
+/// Reads the callback `url` against `record`, the flow record kept under its `state` (already
+/// taken out of sessionStorage; `undefined` when there was none): `state` first — a readable,
+/// unexpired record whose `state` matches — then the callback's `error`, then its code.
+/// Answers `{state, code, codeVerifier, provider, returnTo, iss}` (`returnTo` and `iss` are
+/// `null` when there is none; the broker checks `iss`).
+#[wasm_bindgen(js_name = completeCallback)]
+pub fn complete_callback(url: &str, record: Option<String>) -> Result<JsValue, JsValue> {
+    let done = complete(url, record.as_deref(), browser::now())?;
+    let out = js_sys::Object::new();
+    let set = |key: &str, value: JsValue| browser::set(&out, key, &value);
+    let optional = |v: Option<String>| v.map_or(JsValue::NULL, JsValue::from);
+    set("state", done.state.into());
+    set("code", done.code.into());
+    set("codeVerifier", done.verifier.into());
+    set("provider", done.provider.into());
+    set("returnTo", optional(done.return_to));
+    set("iss", optional(done.iss));
+    Ok(out.into())
+}
+
+impl From<Refusal> for JsValue {
+    /// A JS `Error` with the refusal's message and a `code` property.
+    fn from(refusal: Refusal) -> JsValue {
+        let error = js_sys::Error::new(&refusal.message);
+        browser::set(&error, "code", &refusal.code.into());
+        error.into()
     }
-    let mut out = [0; 64];
-    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
-        let digit = |d: u8| char::from(d).to_digit(16);
-        *byte = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
-    }
-    Some(out)
 }
 
 /// What the standard prelude gives and `no_std` does not.
 mod prelude {
-    pub(crate) use alloc::{borrow::ToOwned, string::String};
+    pub(crate) use alloc::{borrow::ToOwned, string::String, vec::Vec};
 }
 
 /// Without `std` a panic traps: the module carries no panic message, location or formatting

@@ -19,9 +19,7 @@ import { dirname, join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
-
-import { startServers } from './servers.mjs';
+import { launchChromium, startServers } from './servers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const artifacts = process.env.CM_E2E_ARTIFACTS ?? join(here, '..', 'artifacts');
@@ -44,12 +42,7 @@ let requests;
 
 before(async () => {
   profile = mkdtempSync(join(tmpdir(), 'cm-chromium-'));
-  browser = await chromium.launch({
-    executablePath: process.env.CM_CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

@@ -16,10 +16,36 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
+import { chromium } from 'playwright-core';
+
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const targetDir = process.env.CM_TARGET_DIR ?? process.env.CARGO_TARGET_DIR ?? join(repo, 'target');
 export const CLIENT_ID = 'e2e-client';
 export const CLIENT_SECRET = 'canary-client-secret-4f1d';
+
+/** Debian's Chromium (or CM_CHROMIUM), headless, with nothing of its own on the network. */
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: process.env.CM_CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+  });
+}
+
+/**
+ * Signs in at the sandbox as a beneficiary once the browser is there: the Medicare login when
+ * it asks (BBUser00008), then the consent page's Allow.
+ */
+export async function signInAtSandbox(page) {
+  await page.locator('#username, #allow').first().waitFor();
+  if (await page.locator('#username').count()) {
+    await page.fill('#username', 'BBUser00008');
+    await page.fill('#password', 'PW00008!');
+    await page.click('#login-submit');
+  }
+  await page.click('#allow');
+}
 
 function freePort() {
   return new Promise((done, fail) => {

@@ -8,9 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { after, before, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
-
-import { startServers } from './servers.mjs';
+import { launchChromium, startServers } from './servers.mjs';
 
 const COOKIE = '__Host-cm-session';
 let servers;
@@ -19,12 +17,7 @@ let planter;
 
 before(async () => {
   servers = await startServers({ site: '../examples/vanilla', redirectPath: '/callback' });
-  browser = await chromium.launch({
-    executablePath: process.env.CM_CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
-  });
+  browser = await launchChromium();
   // The attacker's page, on another port of localhost: it writes whatever cookie it is asked to.
   planter = createServer((request, response) => {
     const value = new URL(request.url, 'http://localhost').searchParams.get('value') ?? '';

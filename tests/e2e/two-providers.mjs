@@ -8,9 +8,7 @@ import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
-
-import { CLIENT_ID, startServers } from './servers.mjs';
+import { CLIENT_ID, launchChromium, signInAtSandbox, startServers } from './servers.mjs';
 
 const artifacts = process.env.CM_E2E_ARTIFACTS ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'artifacts');
 mkdirSync(artifacts, { recursive: true });
@@ -31,28 +29,13 @@ client_id = "${CLIENT_ID}"
 redirect_uri = "{redirect}"
 `,
   });
-  browser = await chromium.launch({
-    executablePath: process.env.CM_CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
   await servers?.stop();
 });
-
-async function signIn(page) {
-  await page.locator('#username, #allow').first().waitFor();
-  if (await page.locator('#username').count()) {
-    await page.fill('#username', 'BBUser00008');
-    await page.fill('#password', 'PW00008!');
-    await page.click('#login-submit');
-  }
-  await page.click('#allow');
-}
 
 test('the same app connected to Medicare and to a SMART server at once', async () => {
   const context = await browser.newContext();
@@ -65,12 +48,12 @@ test('the same app connected to Medicare and to a SMART server at once', async (
 
   await page.goto(servers.app);
   await page.locator('#connect connect-medicare-button button[part=button][aria-busy=false]:not([disabled])').click();
-  await signIn(page);
+  await signInAtSandbox(page);
   await page.locator('#claims tbody tr').first().waitFor();
 
   const ehr = page.locator('article[data-provider=ehr]');
   await ehr.locator('connect-medicare-button button[part=button][aria-busy=false]:not([disabled])').click();
-  await signIn(page);
+  await signInAtSandbox(page);
   await ehr.locator('.summary').filter({ hasText: 'claims from Example Health' }).waitFor();
   // Medicare is still connected beside it.
   await page.locator('#claims tbody tr').first().waitFor();

@@ -14,9 +14,7 @@ import { dirname, join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { chromium } from 'playwright-core';
-
-import { startServers } from './servers.mjs';
+import { launchChromium, startServers } from './servers.mjs';
 
 const artifacts = process.env.CM_E2E_ARTIFACTS ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'artifacts');
 mkdirSync(artifacts, { recursive: true });
@@ -32,12 +30,7 @@ let problems;
 before(async () => {
   servers = await startServers({ site: '../examples/vanilla', redirectPath: '/callback' });
   profile = mkdtempSync(join(tmpdir(), 'cm-chromium-'));
-  browser = await chromium.launch({
-    executablePath: process.env.CM_CHROMIUM ?? '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {

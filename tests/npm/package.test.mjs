@@ -52,7 +52,7 @@ after(() => work && rmSync(work, { recursive: true, force: true }));
 test('the tarball holds the package files and nothing else', () => {
   assert.deepEqual(files, [
     'README.md', 'button.d.ts', 'dist/button.js', 'dist/button.js.map', 'dist/connect_medicare_bg.wasm',
-    'dist/index.js', 'dist/index.js.map', 'index.d.ts', 'package.json',
+    'dist/index.js', 'dist/index.js.map', 'dist/signin.js', 'dist/signin.js.map', 'index.d.ts', 'package.json',
   ]);
   const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8'));
   assert.equal(manifest.name, 'connect-medicare');
@@ -60,8 +60,12 @@ test('the tarball holds the package files and nothing else', () => {
   assert.deepEqual(Object.keys(manifest.exports), ['.', './button', './package.json']);
   for (const entry of ['.', './button']) assert.equal(Object.keys(manifest.exports[entry])[0], 'types', 'types first');
   assert.deepEqual(manifest.sideEffects, ['./dist/button.js']);
-  // The main entry loads the wasm next to itself (bundlers and <script type="module"> alike).
-  assert.match(readFileSync(join(installed, 'dist', 'index.js'), 'utf8'), /new URL\("connect_medicare_bg\.wasm",import\.meta\.url\)/);
+  // The main entry imports the sign-in chunk only when a sign-in needs it, and the chunk loads
+  // the wasm next to itself (bundlers and <script type="module"> alike).
+  const entry = readFileSync(join(installed, 'dist', 'index.js'), 'utf8');
+  assert.match(entry, /import\("\.\/signin\.js"\)/);
+  assert.doesNotMatch(entry, /^import|connect_medicare_bg/m);
+  assert.match(readFileSync(join(installed, 'dist', 'signin.js'), 'utf8'), /new URL\("connect_medicare_bg\.wasm",import\.meta\.url\)/);
 });
 
 test('importing the main entry in Node touches no browser global', () => {

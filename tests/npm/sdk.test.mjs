@@ -1,10 +1,12 @@
-// The npm package's JS layer on the built wasm module (npm/build/loader.js and
-// npm/dist/connect_medicare_bg.wasm, as scripts/build-npm.sh made them): the flow record in
-// storage (kept after validation, read once, swept when stale), one completion per callback
-// however often it is handled, the address bar, the authorize request as the JS layer passes
-// it (GET and form POST), broker error mapping, paging and the claims search. The browser
-// parts (sessionStorage, history, navigation, the form POST) run for real in Chromium in
-// tests/e2e/sdk-browser.mjs and the e2e suites.
+// The npm package's JS layer and its built sign-in chunk (npm/dist/signin.js: wasm-bindgen's
+// glue, and npm/dist/connect_medicare_bg.wasm, as scripts/build-npm.sh made them) in Node: the
+// flow record in storage (kept only after validation, read once, swept when stale), one
+// completion per callback however often it is handled, the address bar, the authorize request
+// as the module checks it (GET and form POST), broker error mapping, paging and the claims
+// search. In Node there is no page: the module's navigation refuses with `not_in_browser`, which
+// is how these tests see that it got that far. The browser parts (sessionStorage, history, the
+// navigation, the form POST) run for real in Chromium in tests/e2e/sdk-browser.mjs and the e2e
+// suites.
 //
 //   cd tests && node --test npm/
 import assert from 'node:assert/strict';
@@ -14,15 +16,13 @@ import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const npm = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'npm');
-const { init, call } = await import(join(npm, 'build', 'loader.js'));
-const { operations } = await import(join(npm, 'src', 'core.js'));
-const { ConnectMedicareError, brokerError } = await import(join(npm, 'src', 'error.js'));
+const sdk = await import(join(npm, 'dist', 'signin.js'));
+const { ConnectMedicareError, brokerError, refusal, wasm } = await import(join(npm, 'src', 'error.js'));
 const { brokerBase, usableProvider } = await import(join(npm, 'src', 'config.js'));
 const { FLOW_PREFIX, finishRedirect, keepFlow, stripCallback } = await import(join(npm, 'src', 'flow.js'));
 const { eobQuery, nextPage, pagePlan } = await import(join(npm, 'src', 'paging.js'));
 
-const core = operations(call);
-before(() => init(readFileSync(join(npm, 'dist', 'connect_medicare_bg.wasm'))));
+before(() => sdk.init({ module_or_path: readFileSync(join(npm, 'dist', 'connect_medicare_bg.wasm')) }));
 
 const REDIRECT = 'http://localhost:8080/callback';
 const PROVIDER = {
@@ -67,18 +67,26 @@ const params = (state, challenge) => [
   ['code_challenge_method', 'S256'],
 ];
 
-/** connect() up to the point of navigating: the state and the storage holding its record. */
+/**
+ * connect() up to the navigation, as the client does it: a SignIn, the broker's `answer`
+ * (default: a correct one), `follow` with the client's `keepFlow`. Resolves to the state and
+ * the storage when the module got as far as navigating (in Node: `not_in_browser`).
+ */
 function started({ storage = memoryStorage(), returnTo, post = false, answer } = {}) {
-  const random = new Uint8Array(64);
-  crypto.getRandomValues(random);
-  const [state, challenge, verifier] = core.start(random, returnTo);
-  const fields = params(state, challenge);
+  const signIn = wasm(() => new sdk.SignIn(post, returnTo));
+  const { state } = signIn;
+  const fields = params(state, signIn.codeChallenge);
   const authorize = answer?.(fields) ?? (post
-    ? { method: 'post', target: PROVIDER.authorization_endpoint, form: new URLSearchParams(fields).toString() }
-    : { method: 'get', target: `${PROVIDER.authorization_endpoint}?${new URLSearchParams(fields)}` });
-  const record = core.finish(PROVIDER, { state, verifier, post, returnTo }, { ...authorize, expiresIn: 600 }, Date.now());
-  keepFlow(storage, state, record);
-  return { state, storage, verifier };
+    ? { method: 'post', action: PROVIDER.authorization_endpoint, fields }
+    : { method: 'get', url: `${PROVIDER.authorization_endpoint}?${new URLSearchParams(fields)}` });
+  assert.throws(
+    () => wasm(() => signIn.follow(PROVIDER, { authorize, expires_in: 600 }, (s, record) => keepFlow(storage, s, record))),
+    (e) => {
+      if (e.code === 'not_in_browser' && e.message === 'There is no page to navigate from') return true;
+      throw e;
+    },
+  );
+  return { state, storage };
 }
 
 /** A `complete` that records its calls and resolves a little later. */
@@ -101,8 +109,11 @@ function addressBar(initial) {
   return bar;
 }
 
+/** The module as the client hands it to finishRedirect: its refusals as ConnectMedicareErrors. */
+const load = async () => ({ completeCallback: (...args) => wasm(() => sdk.completeCallback(...args)) });
+
 const handle = (url, { storage, complete, completions = new Map(), bar = addressBar(undefined) }) =>
-  finishRedirect(core, { url, storage, complete, completions, here: bar.here, replace: bar.replace });
+  finishRedirect({ url, storage, complete, completions, here: bar.here, replace: bar.replace, load });
 
 const code = async (promise) => {
   const error = await promise.then(() => assert.fail('resolved'), (e) => e);
@@ -115,25 +126,29 @@ describe('connect', () => {
     const { state, storage } = started({ returnTo: '/claims?tab=1' });
     assert.deepEqual([...storage.map.keys()], [FLOW_PREFIX + state]);
     assert.match(storage.map.get(FLOW_PREFIX + state), /^1\|\d+\|\d+\|[\w-]{43}\|medicare\|[\w-]{43}\|\/claims\?tab=1$/);
-    // A form POST: the fields as URLSearchParams encodes them, as the form will send them.
+    // A form POST, its fields as [name, value] pairs.
     assert.equal(started({ post: true }).storage.map.size, 1);
     // Tampered requests are refused, and nothing is kept.
     const tamper = [
-      (f) => ({ method: 'get', target: `${PROVIDER.authorization_endpoint}?${new URLSearchParams([...f, ['prompt', 'none']])}` }),
-      (f) => ({ method: 'get', target: `https://evil.example/authorize/?${new URLSearchParams(f)}` }),
-      (f) => ({ method: 'post', target: PROVIDER.authorization_endpoint, form: new URLSearchParams(f).toString() }),
-      (f) => ({ method: 'get', target: `${PROVIDER.authorization_endpoint}?${new URLSearchParams(f.map(([k, v]) => [k, k === 'aud' ? 'https://evil.example/' : v]))}` }),
+      (f) => ({ method: 'get', url: `${PROVIDER.authorization_endpoint}?${new URLSearchParams([...f, ['prompt', 'none']])}` }),
+      (f) => ({ method: 'get', url: `https://evil.example/authorize/?${new URLSearchParams(f)}` }),
+      (f) => ({ method: 'post', action: PROVIDER.authorization_endpoint, fields: f }),
+      (f) => ({ method: 'get', url: `${PROVIDER.authorization_endpoint}?${new URLSearchParams(f.map(([k, v]) => [k, k === 'aud' ? 'https://evil.example/' : v]))}` }),
+      (f) => ({ method: 'get', url: 42 }),
     ];
     for (const answer of tamper) {
       const storage = memoryStorage();
       assert.throws(() => started({ storage, answer }), (e) => e instanceof ConnectMedicareError && e.code === 'invalid_config');
       assert.equal(storage.map.size, 0);
     }
+    // A storage that cannot keep the record stops the sign-in before it navigates.
+    const full = { ...memoryStorage(), setItem() { throw new Error('QuotaExceededError'); } };
+    assert.throws(() => started({ storage: full }), (e) => e.code === 'not_in_browser' && /sessionStorage/.test(e.message));
   });
 
   test('returnTo must be a same-origin path', () => {
     for (const bad of ['//evil.example/x', '/\\evil.example', 'https://evil.example/', 'claims', '/a b', '/a\nb']) {
-      assert.throws(() => core.start(new Uint8Array(64), bad), (e) => e.code === 'invalid_config', bad);
+      assert.throws(() => wasm(() => new sdk.SignIn(false, bad)), (e) => e instanceof ConnectMedicareError && e.code === 'invalid_config', bad);
     }
   });
 
@@ -215,20 +230,31 @@ describe('handleRedirect', () => {
     const broken = addressBar(`http://localhost:8080/cb?code=secret-code&state=${state}&state=${state}&tab=2`);
     assert.equal(await code(handle(undefined, { storage, complete, bar: broken })), 'invalid_request');
     assert.equal(broken.href, 'http://localhost:8080/cb?tab=2');
-    // An ordinary page may repeat its own parameters: not a callback, nothing to do.
+    // An ordinary page may repeat its own parameters: not a callback, nothing to do, and the
+    // wasm module is not loaded for it.
     const page = addressBar('http://localhost:8080/search?tag=a&tag=b');
-    assert.equal(await handle(undefined, { storage, complete, bar: page }), null);
+    const never = () => assert.fail('the module was loaded for a page that is not a callback');
+    assert.equal(await finishRedirect({ storage, complete, completions: new Map(), here: page.here, replace: page.replace, load: never }), null);
     assert.equal(page.href, 'http://localhost:8080/search?tag=a&tag=b');
     // Without a URL and outside a page: not_in_browser.
     assert.equal(await code(handle(undefined, { storage, complete })), 'not_in_browser');
   });
 });
 
-test('a module that trapped fails as a ConnectMedicareError (internal), not a RuntimeError', () => {
-  const trapped = operations(() => {
-    throw new WebAssembly.RuntimeError('unreachable');
-  });
-  assert.throws(() => trapped.callbackState('http://x/'), (e) => e instanceof ConnectMedicareError && e.code === 'internal' && e.cause instanceof WebAssembly.RuntimeError);
+test("the module's refusals are ConnectMedicareErrors with their code; a trap is internal, not a RuntimeError", () => {
+  const thrown = (() => {
+    try {
+      sdk.completeCallback(`${REDIRECT}?code=a&state=${'s'.repeat(43)}`, undefined);
+    } catch (e) {
+      return e;
+    }
+  })();
+  assert.ok(thrown instanceof Error && !(thrown instanceof ConnectMedicareError));
+  const mapped = refusal(thrown);
+  assert.ok(mapped instanceof ConnectMedicareError);
+  assert.deepEqual([mapped.code, mapped.message], ['flow_not_found', thrown.message]);
+  const trap = refusal(new WebAssembly.RuntimeError('unreachable'));
+  assert.ok(trap instanceof ConnectMedicareError && trap.code === 'internal' && trap.cause instanceof WebAssembly.RuntimeError);
 });
 
 test('the broker option is a same-origin path or an https (loopback http) URL', () => {
