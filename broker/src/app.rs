@@ -598,9 +598,16 @@ pub async fn probe_upstreams(state: &AppState) {
     }
 }
 
-/// Retries pending revocations and purges expired flows and sessions, forever.
+/// Retries pending revocations and purges expired flows and sessions, forever: the providers
+/// are probed at once (so `cm_broker_upstream_up` has a value from the first scrape), the rest
+/// begins a period after start — a restarted broker does not race its operator's own
+/// `drain_revocations` (or a test's) for the revocations it finds on start.
 pub(crate) async fn housekeeping(state: AppState) {
-    let mut tick = tokio::time::interval(HOUSEKEEPING_PERIOD);
+    probe_upstreams(&state).await;
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + HOUSEKEEPING_PERIOD,
+        HOUSEKEEPING_PERIOD,
+    );
     loop {
         tick.tick().await;
         probe_upstreams(&state).await;

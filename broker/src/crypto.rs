@@ -21,9 +21,9 @@
 //!
 //! The AEAD's associated data ([`Aad`]) binds a ciphertext to the session and the field it was
 //! written for: `connect-medicare/token/v1`, the header above (version and key id), the
-//! session hash (hex), the provider id and the field name (`access_token`, `refresh_token`),
-//! separated by NUL bytes. A ciphertext copied into another session's row, another provider
-//! or the other field does not open.
+//! session hash (hex), the provider id and the field name (`access_token`, `refresh_token`,
+//! or `page_link` for the paging links of `pages.rs`), separated by NUL bytes. A ciphertext
+//! copied into another session's row, another provider or another field does not open.
 
 use std::{fmt, sync::Arc};
 
@@ -170,7 +170,8 @@ impl fmt::Display for TokenKind {
 pub struct Aad<'a> {
     session: &'a SessionHash,
     provider: &'a ProviderId,
-    field: TokenKind,
+    /// A [`TokenKind`]'s name, or `page_link`.
+    field: &'static str,
 }
 
 impl<'a> Aad<'a> {
@@ -179,7 +180,17 @@ impl<'a> Aad<'a> {
         Self {
             session,
             provider,
-            field,
+            field: field.as_str(),
+        }
+    }
+
+    /// The associated data of a paging link the broker sealed for `session`'s connection to
+    /// `provider` (the field `page_link`): it opens for that session and provider only.
+    pub fn page_link(session: &'a SessionHash, provider: &'a ProviderId) -> Self {
+        Self {
+            session,
+            provider,
+            field: "page_link",
         }
     }
 
@@ -191,7 +202,7 @@ impl<'a> Aad<'a> {
             header,
             self.session.to_hex().as_bytes(),
             self.provider.as_str().as_bytes(),
-            self.field.as_str().as_bytes(),
+            self.field.as_bytes(),
         ] {
             out.extend_from_slice(part);
             out.push(0);

@@ -4,7 +4,9 @@
 //! checked after percent-decoding and re-encoded; the patient is fixed to the connection's;
 //! the upstream host comes from configuration; the bearer token is attached here and never
 //! leaves; only allow-listed headers cross, both ways; the body is streamed, never buffered
-//! whole (gzip passed through when the browser accepts it).
+//! whole (gzip passed through when the browser accepts it) — except a search Bundle of a
+//! provider that is not Blue Button, whose opaque paging links are sealed for the session
+//! (`pages.rs`) before it is relayed.
 
 use std::{collections::HashMap, sync::Mutex, time::Duration};
 
@@ -24,6 +26,7 @@ use crate::{
     app::{AppState, ServedProvider},
     error::ApiError,
     ids::SessionHash,
+    pages,
     refresh::{self, Live},
     session,
 };
@@ -106,6 +109,9 @@ fn not_allowed(message: &'static str) -> ApiError {
 /// What to fetch upstream.
 struct Target {
     url: String,
+    /// For a search of a provider with opaque paging links: the resource type, under which
+    /// the Bundle's `next` and `previous` links are sealed (`pages.rs`).
+    seal: Option<&'static str>,
     /// Patient reads and userinfo answer 403 when demographics were withheld.
     demographic: bool,
     /// What to `Accept`: FHIR JSON for the FHIR API; plain JSON for userinfo, which is not a
@@ -136,31 +142,42 @@ pub(crate) async fn search(
         .patient
         .clone()
         .ok_or_else(|| not_allowed("this connection has no patient"))?;
-    let mut pairs = allowed_query(provider, resource, query.as_deref())?;
-    // The search is always the connection's own patient's.
-    let forced = match resource {
-        Resource::Patient => ("_id", patient.as_str().to_owned()),
-        Resource::Coverage => ("beneficiary", format!("Patient/{}", patient.as_str())),
-        Resource::ExplanationOfBenefit => ("patient", patient.as_str().to_owned()),
-    };
-    pairs.push((forced.0.to_owned(), forced.1));
-    let query = {
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &pairs {
-            query.append_pair(k, v);
+    let profile = provider.resolved.provider();
+    // Blue Button's links are re-sent as searches (`startIndex`); every other provider's are
+    // opaque, sealed for this session when relayed and opened here.
+    let opaque = profile.kind() != ProviderKind::BlueButton;
+    let url = match sealed_page(query.as_deref()).filter(|_| opaque) {
+        Some(sealed) => pages::Binding {
+            keys: state.keys(),
+            session: &session,
+            provider: provider.resolved.id(),
+            resource: resource.name(),
+            now: state.now(),
         }
-        query.finish()
+        .open(&sealed, profile.fhir_base())?,
+        None => {
+            let mut pairs = allowed_query(provider, resource, query.as_deref())?;
+            // The search is always the connection's own patient's.
+            let forced = match resource {
+                Resource::Patient => ("_id", patient.as_str().to_owned()),
+                Resource::Coverage => ("beneficiary", format!("Patient/{}", patient.as_str())),
+                Resource::ExplanationOfBenefit => ("patient", patient.as_str().to_owned()),
+            };
+            pairs.push((forced.0.to_owned(), forced.1));
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &pairs {
+                query.append_pair(k, v);
+            }
+            format!(
+                "{}?{}",
+                profile.fhir_base().join(resource.name()),
+                query.finish()
+            )
+        }
     };
-    let url = format!(
-        "{}?{query}",
-        provider
-            .resolved
-            .provider()
-            .fhir_base()
-            .join(resource.name()),
-    );
     let target = Target {
         url,
+        seal: opaque.then_some(resource.name()),
         demographic: resource == Resource::Patient,
         accept: "application/fhir+json",
     };
@@ -205,10 +222,20 @@ pub(crate) async fn read(
         .join(&format!("{}/{encoded}", resource.name()));
     let target = Target {
         url,
+        seal: None,
         demographic: resource == Resource::Patient,
         accept: "application/fhir+json",
     };
     proxy(&state, &headers, provider, &session, live, &target).await
+}
+
+/// The sealed link of a query that is exactly `_page=<sealed>`.
+fn sealed_page(query: Option<&str>) -> Option<String> {
+    let mut pairs = form_urlencoded::parse(query?.as_bytes());
+    match (pairs.next(), pairs.next()) {
+        (Some((name, value)), None) if name == pages::PAGE_PARAM => Some(value.into_owned()),
+        _ => None,
+    }
 }
 
 /// `GET /v1/userinfo/{provider}`.
@@ -232,6 +259,7 @@ pub(crate) async fn userinfo(
     let live = refresh::live(&state, &session, provider).await?;
     let target = Target {
         url: url.to_owned(),
+        seal: None,
         demographic: true,
         accept: "application/json",
     };
@@ -396,7 +424,8 @@ async fn proxy(
     mut live: Live,
     target: &Target,
 ) -> Result<Response, ApiError> {
-    let gzip = accepts_gzip(headers);
+    // A Bundle whose links are sealed is read here whole: asked for without gzip.
+    let gzip = accepts_gzip(headers) && target.seal.is_none();
     let key = (*session, provider.resolved.id().as_str().to_owned());
     let mut refreshed = false;
     let mut waited = false;
@@ -432,6 +461,9 @@ async fn proxy(
         };
         let status = response.status();
         if status.is_success() {
+            if let Some(resource) = target.seal {
+                return relay_sealed(state, response, session, provider, resource).await;
+            }
             return stream(
                 response,
                 state.config().upstream_timeouts().max_body_bytes(),
@@ -507,6 +539,86 @@ async fn proxy(
             }
         }
     }
+}
+
+/// Relays a search Bundle with its paging links sealed for this session (`pages.rs`): read
+/// whole, within the relay limit (inflated first if the provider sent gzip unasked).
+async fn relay_sealed(
+    state: &AppState,
+    response: reqwest::Response,
+    session: &SessionHash,
+    provider: &ServedProvider,
+    resource: &'static str,
+) -> Result<Response, ApiError> {
+    use std::io::Read as _;
+    let max = state.config().upstream_timeouts().max_body_bytes();
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::UpstreamError,
+            "the provider's answer is larger than this broker relays",
+        )
+    };
+    if response.content_length().is_some_and(|length| length > max) {
+        return Err(too_large());
+    }
+    let gzipped = match response
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or_default().trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("" | "identity") => false,
+        Some("gzip" | "x-gzip") => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::UpstreamError,
+                "the provider answered in an encoding this broker does not relay",
+            ));
+        }
+    };
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::OK);
+    let mut body = Vec::new();
+    let mut chunks = response.bytes_stream();
+    while let Some(chunk) = futures_util::StreamExt::next(&mut chunks).await {
+        body.extend_from_slice(&chunk.map_err(|_| unavailable())?);
+        if body.len() as u64 > max {
+            return Err(too_large());
+        }
+    }
+    if gzipped {
+        let mut inflated = Vec::new();
+        flate2::read::MultiGzDecoder::new(body.as_slice())
+            .take(max + 1)
+            .read_to_end(&mut inflated)
+            .map_err(|_| {
+                ApiError::new(ErrorCode::UpstreamError, "the provider's gzip is broken")
+            })?;
+        if inflated.len() as u64 > max {
+            return Err(too_large());
+        }
+        body = inflated;
+    }
+    let binding = pages::Binding {
+        keys: state.keys(),
+        session,
+        provider: provider.resolved.id(),
+        resource,
+        now: state.now(),
+    };
+    let profile = provider.resolved.provider();
+    let body = pages::reseal(
+        &body,
+        &binding,
+        profile.fhir_base(),
+        state.config().public_base_url().as_str(),
+    )
+    .ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::UpstreamError,
+            "the provider's answer is not JSON",
+        )
+    })?;
+    Ok(pages::bundle_response(status, body))
 }
 
 /// The seconds an upstream `Retry-After` asks for: delay-seconds, or an HTTP-date (RFC 9110

@@ -68,6 +68,7 @@ mod flows;
 mod ids;
 mod metrics;
 mod origin;
+mod pages;
 mod refresh;
 mod server;
 mod session;

@@ -6,9 +6,9 @@ mod common;
 use common::*;
 use connect_medicare_protocol::{
     ProviderKind,
-    contract::{ConfigResponse, SessionResponse},
+    contract::{ConfigResponse, ErrorCode, SessionResponse},
 };
-use connect_medicare_sandbox::driver::Consent;
+use connect_medicare_sandbox::{Sandbox, driver::Consent};
 use serde_json::json;
 
 #[tokio::test]
@@ -297,4 +297,131 @@ client_secret = "another-secret""#,
     let text = refused.to_string();
     assert!(text.contains("same issuer"), "{text}");
     assert!(text.contains("ehr") && text.contains("ehr-twin"), "{text}");
+}
+
+/// Connects `client` to the SMART face as `BBUser000NN`.
+async fn connect_ehr(client: &mut Client, sandbox: &Sandbox, user: usize) {
+    let flow = start_flow_for(client, "ehr", "get").await;
+    let callback = sign_in(sandbox, &flow, user, Consent::ALLOW).await;
+    let reply = complete_callback(client, &flow, &callback).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+}
+
+/// The path and query of a link the broker wrote (`{APP_ORIGIN}/v1/…`).
+fn own_path(url: &str) -> &str {
+    let at = url
+        .find("/v1/fhir/")
+        .unwrap_or_else(|| panic!("not the broker's link: {url}"));
+    &url[at..]
+}
+
+#[tokio::test]
+async fn opaque_paging_links_are_sealed_for_the_session_that_received_them() {
+    let sandbox = sandbox().await;
+    let mut setup = BrokerSetup::new(&sandbox);
+    with_ehr(&mut setup, &sandbox);
+    let broker = Broker::start(&setup).await;
+    let mut alice = Client::new(&broker);
+    connect(&mut alice, &sandbox, 16).await;
+    connect_ehr(&mut alice, &sandbox, 16).await;
+
+    // The emulator's SMART face pages as HAPI FHIR does; the broker relays its own links.
+    let first = alice
+        .get("/v1/fhir/ehr/ExplanationOfBenefit?_count=5")
+        .await;
+    assert_eq!(
+        first.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
+    let first = first.json();
+    let total = first["total"].as_u64().unwrap();
+    assert!(total > 10, "enough claims to page: {total}");
+    let next_of = |bundle: &serde_json::Value| {
+        bundle["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .map(|l| l["url"].as_str().unwrap().to_owned())
+    };
+    let next = next_of(&first).expect("a next link");
+    assert!(
+        next.contains("/v1/fhir/ehr/ExplanationOfBenefit?_page=") && !next.contains("getpages"),
+        "{next}"
+    );
+
+    // Every page, one after another, until the last: every claim once.
+    let mut ids: Vec<String> = Vec::new();
+    let mut bundle = first.clone();
+    let mut link = Some(next.clone());
+    loop {
+        for entry in bundle["entry"].as_array().into_iter().flatten() {
+            ids.push(entry["resource"]["id"].as_str().unwrap().to_owned());
+        }
+        let Some(url) = link.take() else { break };
+        let reply = alice.get(own_path(&url)).await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        bundle = reply.json();
+        link = next_of(&bundle);
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((ids.len() as u64, unique.len()), (total, ids.len()));
+
+    // Another session, connected to the same server as another beneficiary, cannot replay it.
+    let mut mallory = Client::new(&broker);
+    connect_ehr(&mut mallory, &sandbox, 17).await;
+    let replayed = mallory.get(own_path(&next)).await;
+    assert_eq!(replayed.code(), ErrorCode::InvalidRequest);
+    // Nor can the browser name an upstream URL, a search id, or another resource's link.
+    let base = sandbox.smart_fhir_base().trim_end_matches('/').to_owned();
+    let sealed = next.split("_page=").nth(1).unwrap();
+    let forged = form_urlencoded::byte_serialize(
+        format!("{base}/ExplanationOfBenefit?patient=-10000000000017").as_bytes(),
+    )
+    .collect::<String>();
+    for (path, code) in [
+        (
+            format!("/v1/fhir/ehr/ExplanationOfBenefit?_page={forged}"),
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            format!("/v1/fhir/ehr/Coverage?_page={sealed}"),
+            ErrorCode::InvalidRequest,
+        ),
+        (
+            "/v1/fhir/ehr/ExplanationOfBenefit?_getpages=x".to_owned(),
+            ErrorCode::NotAllowed,
+        ),
+        (
+            format!("/v1/fhir/ehr/ExplanationOfBenefit?_page={sealed}&_count=5"),
+            ErrorCode::NotAllowed,
+        ),
+        (
+            format!("/v1/fhir/medicare/ExplanationOfBenefit?_page={sealed}"),
+            ErrorCode::NotAllowed,
+        ),
+    ] {
+        assert_eq!(alice.get(&path).await.code(), code, "{path}");
+    }
+    // A sealed link lives half an hour.
+    assert_eq!(alice.get(own_path(&next)).await.status, 200);
+    broker.advance(30 * 60);
+    assert_eq!(
+        alice.get(own_path(&next)).await.code(),
+        ErrorCode::InvalidRequest
+    );
 }

@@ -233,8 +233,12 @@ async function bundle(answer) {
   return b;
 }
 
-/** The same search with a page's `startIndex` and `_count`: a link's host and path are never used. */
+/**
+ * The same search with a page's `startIndex` and `_count`, or the broker's sealed link alone:
+ * a link's host and path are never used.
+ */
 function at(query, page) {
+  if (page.token !== undefined) return new URLSearchParams([['_page', page.token]]);
   const params = new URLSearchParams(query);
   params.delete('startIndex');
   params.delete('_count');
@@ -280,7 +284,7 @@ class SearchPage {
   async next() {
     const page = nextPage(this.bundle);
     if (page === null) return null;
-    if (page.startIndex <= this.#start) throw fail('upstream_error', "The Bundle's next link does not move forward");
+    if (page.token === undefined && page.startIndex <= this.#start) throw fail('upstream_error', "The Bundle's next link does not move forward");
     return this.#page(page, await bundle(this.#get(at(this.#query, page))));
   }
 
@@ -304,7 +308,7 @@ class SearchPage {
   }
 
   #page(page, b) {
-    return new SearchPage(this.#type, this.#get, this.#query, b, page.startIndex);
+    return new SearchPage(this.#type, this.#get, this.#query, b, page.startIndex ?? this.#start);
   }
 
   /** Fetches every planned page with at most `width` requests in flight, waiting out `rate_limited` answers. */

@@ -1,8 +1,10 @@
-// Searches and paging that never trust a link's host: the next page is the same search sent
-// to the broker again with only the `startIndex` and `_count` read from a Bundle link, and
-// every page after the first is planned from the `last` link when there is one. The rules
-// are the protocol crate's (`PageRequest::from_link`, `BundleLinks::page_plan`), which the
-// broker runs; here they only shape requests to the app's own broker, which checks them again.
+// Searches and paging that never trust a link's host. Blue Button's next page is the same
+// search sent to the broker again with only the `startIndex` and `_count` read from a Bundle
+// link, and every page after the first is planned from the `last` link when there is one (the
+// rules are the protocol crate's, `PageRequest::from_link` and `BundleLinks::page_plan`). Other
+// servers' links are opaque: the broker relays them sealed for this session as `_page=<sealed>`
+// (broker/src/pages.rs), and the next page is the search sent again with that alone, one page
+// after another. Here they only shape requests to the app's own broker, which checks them again.
 import { fail } from './error.js';
 
 /** Pages a search may have: a plan may hold no more, nor an iteration go further. */
@@ -13,12 +15,20 @@ const EOB_TYPES = ['carrier', 'pde', 'dme', 'hha', 'hospice', 'inpatient', 'outp
 const unusable = () => fail('upstream_error', "The Bundle's paging links are unusable");
 const invalid = (message) => fail('invalid_config', message);
 
-/** `{ startIndex, count }` from a Bundle link: only its `startIndex` and `_count` are read. */
+/**
+ * `{ startIndex, count }` from a Bundle link — only its `startIndex` and `_count` are read —
+ * or `{ token }` from a link the broker sealed (`_page`, alone).
+ */
 export function pageOf(url) {
   const query = typeof url === 'string' ? url.split('#')[0] : '';
   const at = query.indexOf('?');
   if (at < 0) throw unusable();
   const params = new URLSearchParams(query.slice(at + 1));
+  if (params.has('_page')) {
+    const [token, ...rest] = [...params];
+    if (rest.length || token[0] !== '_page' || !/^[\w-]{1,8192}$/.test(token[1])) throw unusable();
+    return { token: token[1] };
+  }
   const number = (name) => {
     const [value, extra] = params.getAll(name);
     if (extra !== undefined || (value !== undefined && !(/^\d+$/.test(value) && +value <= 0xffffffff))) throw unusable();
@@ -53,9 +63,11 @@ export const nextPage = (bundle) => pageAt(linksOf(bundle).get('next'));
 export function pagePlan(bundle, start = -1) {
   const links = linksOf(bundle);
   const next = pageAt(links.get('next'));
-  if (!links.has('last')) return null;
+  if (next === null) return links.has('last') ? [] : null;
+  // Opaque links are followed one after another.
+  if (next.token !== undefined || !links.has('last')) return null;
   const last = pageOf(links.get('last'));
-  if (next === null) return [];
+  if (last.token !== undefined) return null;
   if (next.startIndex <= start) throw unusable();
   const step = next.count ?? last.count;
   if (step === undefined) return null;

@@ -193,6 +193,7 @@ pub(crate) fn routes(shared: Arc<Shared>) -> Router {
         .merge(
             Router::new()
                 .route("/smart/auth/token", post(token::smart_token))
+                .route("/smart/fhir", get(fhir::smart_pages))
                 .route("/smart/fhir/{resource}", get(fhir::smart_search))
                 .route("/smart/fhir/{resource}/{id}", get(fhir::smart_read))
                 .route_layer(network()),

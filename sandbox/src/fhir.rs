@@ -23,7 +23,7 @@ use crate::{
     data::User,
     errors::{self, ACCESS_TIMED_OUT, NO_PERMISSION, TokenProblem},
     search::{Search, SearchError},
-    state::{Profile, Shared},
+    state::{Profile, Shared, StoredSearch},
     throttle::{RateHeaders, throttled_detail},
     token::allows,
 };
@@ -34,6 +34,8 @@ pub(crate) const UPSTREAM_ERROR: &str = "An error occurred contacting the upstre
 /// Who is calling, once the bearer token checked out.
 struct Caller<'a> {
     user: &'a User,
+    /// The user's index in the dataset.
+    index: usize,
     scopes: Scopes,
     token: String,
 }
@@ -178,6 +180,7 @@ fn caller<'a>(
     }
     Ok(Caller {
         user: &shared.data.users()[record.user],
+        index: record.user,
         scopes: record.scopes.clone(),
         token: token.to_owned(),
     })
@@ -347,20 +350,83 @@ fn search_inner(
     query: Option<String>,
     limits: &mut Option<RateHeaders>,
 ) -> Result<Response, Failure> {
+    run_search(
+        shared,
+        profile,
+        resource,
+        headers,
+        &query_pairs(query),
+        None,
+        limits,
+    )
+}
+
+/// `GET /smart/fhir?_getpages=…&_getpagesoffset=…&_count=…` — a page of a stored search, as
+/// HAPI FHIR serves the opaque next links it writes: any valid token with the resource's scope
+/// reads the pages of the search the id names, whoever ran it (the id is the only secret).
+pub(crate) async fn smart_pages(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let pairs = query_pairs(query);
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let stored = get("_getpages").and_then(|id| shared.lock().pages.get(id).cloned());
+    let Some(stored) = stored else {
+        return Failure::NotFound.into_response(Profile::Smart);
+    };
+    let mut search = stored.pairs.clone();
+    search.push((
+        "startIndex".to_owned(),
+        get("_getpagesoffset").unwrap_or("0").to_owned(),
+    ));
+    if let Some(count) = get("_count") {
+        search.push(("_count".to_owned(), count.to_owned()));
+    }
+    let mut limits = None;
+    let response = run_search(
+        &shared,
+        Profile::Smart,
+        &stored.resource,
+        &headers,
+        &search,
+        Some(stored.user),
+        &mut limits,
+    )
+    .unwrap_or_else(|failure| failure.into_response(Profile::Smart));
+    with_limits(response, limits)
+}
+
+/// A search of `resource` with `pairs`, for the caller's own patient — or, for a stored
+/// search's page, for `owner`'s.
+fn run_search(
+    shared: &Shared,
+    profile: Profile,
+    resource: &str,
+    headers: &HeaderMap,
+    pairs: &Pairs,
+    owner: Option<usize>,
+    limits: &mut Option<RateHeaders>,
+) -> Result<Response, Failure> {
     let resource = Resource::parse(resource).ok_or(Failure::NotFound)?;
     let caller = caller(shared, profile, headers)?;
     if !allows(&caller.scopes, resource.name(), true) {
         return Err(Failure::Forbidden);
     }
     throttle(shared, profile, &caller, limits)?;
-    let pairs = query_pairs(query);
-    let checked = Search::parse(&pairs, resource == Resource::ExplanationOfBenefit);
+    let index = owner.unwrap_or(caller.index);
+    let user = shared.data.users().get(index).ok_or(Failure::NotFound)?;
+    let checked = Search::parse(pairs, resource == Resource::ExplanationOfBenefit);
     if let Err(SearchError::Invalid(detail)) = checked {
         return Err(Failure::BadRequest(detail));
     }
     backend(shared)?;
     let search = checked?;
-    let user = caller.user;
     let now = shared.clock.now_millis();
     // Every search is forced to the caller's own patient; `_id`, `patient`, `beneficiary`
     // and unknown parameters are ignored.
@@ -400,7 +466,10 @@ fn search_inner(
             (claims.len(), page)
         }
     };
-    let links = links(shared, profile, resource, user, &search, total)?;
+    let links = match profile {
+        Profile::BlueButton => links(shared, resource, user, &search, total)?,
+        Profile::Smart => opaque_links(shared, resource, index, user, &search, total)?,
+    };
     // The backend stamps a bundle with its last load, or a newer resource's update.
     let newest = entries
         .iter()
@@ -410,7 +479,7 @@ fn search_inner(
     let stamp = format_instant_millis(now);
     let mut bundle = json!({
         "resourceType": "Bundle",
-        "id": bundle_id(shared, resource, user, &pairs, now),
+        "id": bundle_id(shared, resource, user, pairs, now),
         "meta": {"lastUpdated": newest.filter(|n| *n > stamp).unwrap_or(stamp)},
         "type": "searchset",
         "total": total,
@@ -448,26 +517,27 @@ fn window<T>(all: &[T], start: usize, count: usize) -> &[T] {
     &all[start..end]
 }
 
+/// A search's `startIndex` and `_count`; a page size of 0 fails as in the backend, where
+/// `lastIndex = (total - 1) / pageSize * pageSize` divides by zero.
+fn page_window(search: &Search) -> Result<(usize, usize), Failure> {
+    if search.count == 0 {
+        return Err(SearchError::Backend("Invalid pageSize '0'".to_owned()).into());
+    }
+    Ok((search.start, search.count))
+}
+
 /// `first`, `next`, `previous`, `last` (the backend's `OffsetLinkBuilder`) and `self`
-/// (HAPI's, its parameters sorted), carrying `startIndex`, `_count` and the search. On Blue
-/// Button they name the backend's host (configurable), not the sandbox's.
+/// (HAPI's, its parameters sorted), carrying `startIndex`, `_count` and the search. They name
+/// the backend's host (configurable), not the sandbox's.
 fn links(
     shared: &Shared,
-    profile: Profile,
     resource: Resource,
     user: &User,
     search: &Search,
     total: usize,
 ) -> Result<Vec<Value>, Failure> {
-    let (start, count) = (search.start, search.count);
-    if count == 0 {
-        // `lastIndex = (total - 1) / pageSize * pageSize` divides by zero in the backend.
-        return Err(SearchError::Backend("Invalid pageSize '0'".to_owned()).into());
-    }
-    let base = match profile {
-        Profile::BlueButton => format!("{}/v2/fhir/{}", shared.config.link_origin, resource.name()),
-        Profile::Smart => format!("{}/smart/fhir/{}", shared.origin(), resource.name()),
-    };
+    let (start, count) = page_window(search)?;
+    let base = format!("{}/v2/fhir/{}", shared.config.link_origin, resource.name());
     let (patient_param, patient_value) = match resource {
         Resource::Patient => ("_id", user.patient_id.clone()),
         Resource::Coverage => ("beneficiary", format!("Patient/{}", user.patient_id)),
@@ -506,6 +576,65 @@ fn links(
         q.append_pair(k, v);
     }
     out.push(link("self", format!("{base}/?{}", q.finish())));
+    Ok(out)
+}
+
+/// The SMART face's links, as HAPI FHIR writes them: `self`, and `next` and `previous` as
+/// opaque links on the server's base — `?_getpages=<search id>&_getpagesoffset=<n>&_count=<n>`
+/// — with the search kept under that id (`Inner::pages`) for whoever presents it.
+fn opaque_links(
+    shared: &Shared,
+    resource: Resource,
+    index: usize,
+    user: &User,
+    search: &Search,
+    total: usize,
+) -> Result<Vec<Value>, Failure> {
+    let (start, count) = page_window(search)?;
+    let origin = shared.origin();
+    let mut hasher = Sha256::new();
+    hasher.update(shared.config.seed.to_le_bytes());
+    hasher.update(b"getpages");
+    hasher.update(resource.name().as_bytes());
+    hasher.update(user.patient_id.as_bytes());
+    for (k, v) in &search.carried {
+        hasher.update(k.as_bytes());
+        hasher.update([0]);
+        hasher.update(v.as_bytes());
+        hasher.update([0]);
+    }
+    let id = crate::state::uuid_from_digest(&hasher.finalize());
+    shared.lock().pages.insert(
+        id.clone(),
+        StoredSearch {
+            resource: resource.name().to_owned(),
+            user: index,
+            pairs: search.carried.clone(),
+        },
+    );
+    let page = |offset: usize| {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("_getpages", &id);
+        q.append_pair("_getpagesoffset", &offset.to_string());
+        q.append_pair("_count", &count.to_string());
+        q.append_pair("_bundletype", "searchset");
+        format!("{origin}/smart/fhir?{}", q.finish())
+    };
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in &search.carried {
+        q.append_pair(k, v);
+    }
+    let link = |relation: &str, url: String| json!({"relation": relation, "url": url});
+    let mut out = vec![link(
+        "self",
+        format!("{origin}/smart/fhir/{}?{}", resource.name(), q.finish()),
+    )];
+    if start + count < total {
+        out.push(link("next", page(start + count)));
+    }
+    if start > 0 {
+        out.push(link("previous", page(start.saturating_sub(count))));
+    }
     Ok(out)
 }
 

@@ -206,6 +206,20 @@ pub(crate) struct Inner {
     pub(crate) access: HashMap<String, AccessRecord>,
     pub(crate) refresh: HashMap<String, RefreshRecord>,
     pub(crate) grants: HashMap<GrantKey, Grant>,
+    /// The SMART face's stored searches, by their `_getpages` id (HAPI's paging cache).
+    pub(crate) pages: HashMap<String, StoredSearch>,
+}
+
+/// A search the SMART face keeps for its opaque `_getpages` links: as on HAPI FHIR, whoever
+/// holds the id and a valid token with the scope reads its pages — the id is the only secret.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredSearch {
+    /// The resource type searched (`Patient`, `Coverage`, `ExplanationOfBenefit`).
+    pub(crate) resource: String,
+    /// The index of the user whose search it was.
+    pub(crate) user: usize,
+    /// The search's parameters, without `startIndex` and `_count`.
+    pub(crate) pairs: Vec<(String, String)>,
 }
 
 /// Everything a handler needs.

@@ -104,12 +104,38 @@ async fn a_full_flow_through_the_pages_with_post_authorize() {
         .iter()
         .find(|l| l["relation"] == "next")
         .unwrap();
+    // HAPI FHIR's opaque paging: a search id on the server's base, with an offset.
+    let next = next["url"].as_str().unwrap();
+    let base = sandbox.smart_fhir_base();
     assert!(
-        next["url"]
-            .as_str()
+        next.starts_with(&format!("{}?_getpages=", base.trim_end_matches('/')))
+            && next.contains("&_getpagesoffset=5&_count=5"),
+        "{next}"
+    );
+    let second = json(get(&sandbox, &next[sandbox.origin().len()..], access).await).await;
+    let ids = |bundle: &serde_json::Value| -> Vec<String> {
+        bundle["entry"]
+            .as_array()
             .unwrap()
-            .starts_with(&sandbox.smart_fhir_base()),
-        "a plain server links to itself"
+            .iter()
+            .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&second).len(), 5);
+    assert!(
+        ids(&second).iter().all(|id| !ids(&page).contains(id)),
+        "the next five"
+    );
+    // An unknown search id is not found.
+    assert_eq!(
+        get(
+            &sandbox,
+            "/smart/fhir?_getpages=nope&_getpagesoffset=5",
+            access
+        )
+        .await
+        .status(),
+        404
     );
     // Tokens of one face do not work on the other.
     assert_eq!(

@@ -1,5 +1,7 @@
 // Medicare and a generic SMART App Launch server (the sandbox's /smart/ face) connected at
-// once from the vanilla example, in Chromium, through both sign-in and consent flows.
+// once from the vanilla example, in Chromium, through both sign-in and consent flows: the
+// SMART server by a form POST, with its 800+ character codes, its opaque (HAPI-style) paging
+// links followed through the broker's sealed ones, a refresh, and the disconnect's message.
 //
 //   cd tests && node --test e2e/two-providers.mjs
 import assert from 'node:assert/strict';
@@ -51,19 +53,58 @@ test('the same app connected to Medicare and to a SMART server at once', async (
   await signInAtSandbox(page);
   await page.locator('#claims tbody tr').first().waitFor();
 
+  // The SMART server by a form POST authorize; its codes are signed tokens of 800+ characters.
   const ehr = page.locator('article[data-provider=ehr]');
+  let code;
+  page.on('request', (r) => {
+    if (r.url().startsWith(servers.redirect) && r.url().includes('code=')) code ??= new URL(r.url()).searchParams.get('code');
+  });
+  await ehr.locator('connect-medicare-button').evaluate((button) => button.setAttribute('method', 'post'));
+  const posted = page.waitForRequest((r) => r.method() === 'POST' && r.url().includes('/smart/auth/authorize'));
   await ehr.locator('connect-medicare-button button[part=button][aria-busy=false]:not([disabled])').click();
+  await posted;
   await signInAtSandbox(page);
   await ehr.locator('.summary').filter({ hasText: 'claims from Example Health' }).waitFor();
+  assert.ok(code?.length > 800, `code of ${code?.length} characters`);
+
+  // Its search pages with opaque links (HAPI's _getpages), which the broker seals for this
+  // session: the SDK follows them one after another, and every claim arrives once.
+  const paged = [];
+  page.on('request', (r) => { if (r.url().includes('/v1/fhir/ehr/ExplanationOfBenefit?_page=')) paged.push(r.url()); });
+  const claims = await page.evaluate(async () => {
+    const { ConnectMedicare } = await import('/connect-medicare/dist/index.js');
+    const client = await ConnectMedicare.create({ broker: location.origin });
+    const first = await client.explanationOfBenefit({ provider: 'ehr', pageSize: 7 });
+    const all = await first.all();
+    return { total: first.total, ids: all.map((c) => c.id) };
+  });
+  assert.ok(claims.total > 14, `${claims.total} claims`);
+  assert.equal(claims.ids.length, claims.total);
+  assert.equal(new Set(claims.ids).size, claims.total);
+  assert.equal(paged.length, Math.ceil(claims.total / 7) - 1);
+
+  // An hour later at the server, its access token is dead there: the broker refreshes it.
+  const refreshes = async () => Number((await (await fetch(`${servers.app}metrics`)).text())
+    .match(/^cm_broker_refreshes_total (\d+)$/m)?.[1] ?? NaN);
+  const before = await refreshes();
+  await servers.admin('clock', { advance_seconds: 3700 });
+  const refreshed = await page.evaluate(async () => {
+    const response = await fetch('/v1/fhir/ehr/Coverage', { headers: { 'x-connect-medicare': '1' } });
+    return response.status;
+  });
+  assert.equal(refreshed, 200);
+  assert.equal(await refreshes(), before + 1);
   // Medicare is still connected beside it.
   await page.locator('#claims tbody tr').first().waitFor();
   const session = await page.evaluate(async () => (await fetch('/v1/session', { headers: { 'x-connect-medicare': '1' } })).json());
   assert.deepEqual(session.connections.map((c) => [c.provider, c.status]), [['ehr', 'connected'], ['medicare', 'connected']]);
   await page.screenshot({ path: join(artifacts, 'vanilla-10-two-providers.png'), fullPage: true });
 
-  // Disconnecting the EHR leaves Medicare.
+  // Disconnecting the EHR leaves Medicare, and says the server ended the app's access.
   await ehr.locator('connect-medicare-button button[part=disconnect]').click();
   await ehr.locator('connect-medicare-button button[part=button]').waitFor();
+  await ehr.locator('connect-medicare-button [part=status]')
+    .filter({ hasText: 'Example Health accepted the request to stop sharing your data with this app.' }).waitFor();
   const after = await page.evaluate(async () => (await fetch('/v1/session', { headers: { 'x-connect-medicare': '1' } })).json());
   assert.deepEqual(after.connections.map((c) => c.provider), ['medicare']);
   assert.deepEqual(problems, []);

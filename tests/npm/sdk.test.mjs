@@ -337,6 +337,23 @@ test('paging reads only startIndex and _count from the links', () => {
   assert.deepEqual(pagePlan(backwards).map((p) => p.startIndex), [0, 10, 20, 30]);
 });
 
+test("the broker's sealed paging links are followed alone, one page after another", () => {
+  const sealed = {
+    resourceType: 'Bundle',
+    link: [
+      { relation: 'next', url: 'https://app.example/cm/v1/fhir/ehr/Observation?_page=AbC-_9' },
+      { relation: 'last', url: 'https://ehr.example/fhir?_getpages=x&_getpagesoffset=90&_count=10' },
+    ],
+  };
+  assert.deepEqual(nextPage(sealed), { token: 'AbC-_9' });
+  assert.equal(pagePlan(sealed), null, 'no parallel plan: opaque links go one after another');
+  // The last page of an opaque search: no next, and its last link is not read.
+  assert.deepEqual(pagePlan({ link: [sealed.link[1]] }), []);
+  for (const url of ['x?_page=a&_count=5', 'x?_count=5&_page=a', 'x?_page=a&_page=b', 'x?_page=', 'x?_page=a%20b', 'x?_page=a.b']) {
+    assert.throws(() => nextPage({ link: [{ relation: 'next', url }] }), (e) => e.code === 'upstream_error', url);
+  }
+});
+
 test('the claims search is checked before it is sent', () => {
   assert.deepEqual(eobQuery(PROVIDER, { types: ['carrier', 'PDE'], since: '2020-01-01', until: new Date('2020-12-31T12:00:00Z'), pageSize: 50 }), [
     ['type', 'carrier,pde'],
