@@ -60,7 +60,8 @@ scripts/build-npm.sh
 log "React example: npm ci, vite build (examples/react/dist and dist-dev)"
 scripts/build-react-example.sh
 
-log "npm package: its JS layer on the built module; as a consumer gets it (npm pack, import in Node, tsc, canary)"
+log "npm package: its JS layer on the built module; as a consumer gets it (npm pack, import in Node, tsc, canary); the oauth4webapi differential"
+cargo build -p connect-medicare-protocol --example verdicts --locked
 (cd tests && node --test npm/)
 
 log "browser tests: the JS layer in Chromium; Chromium through the real sandbox and broker (the slice, the examples)"

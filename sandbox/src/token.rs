@@ -9,7 +9,10 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use base64::{Engine as _, engine::general_purpose::STANDARD};
+use base64::{
+    Engine as _,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
 use connect_medicare_protocol::{PkceChallenge, PkceVerifier, Scope, Scopes};
 use serde_json::{Value, json};
 
@@ -323,6 +326,17 @@ fn issue(
         body["refresh_token"] = Value::String(refresh);
     }
     body["patient"] = Value::String(patient);
+    if profile == Profile::Smart {
+        // As SMART's reference server answers: the launch context's display hints, and an
+        // OpenID Connect id_token when `openid` was granted (RS256-shaped; the broker does not
+        // read it).
+        body["need_patient_banner"] = Value::Bool(true);
+        body["smart_style_url"] =
+            Value::String(format!("{}/smart/smart-style.json", shared.origin()));
+        if scopes.iter().any(|s| s.as_str() == "openid") {
+            body["id_token"] = Value::String(id_token(shared, inner, app, user, now));
+        }
+    }
     if profile == Profile::BlueButton {
         let written = |at| match app.expiration_format {
             ExpirationFormat::T => format_rfc3339(at, 'T'),
@@ -333,6 +347,25 @@ fn issue(
             Value::String(grant_expires_at.map(written).unwrap_or_default());
     }
     errors::no_store(errors::json(StatusCode::OK, body))
+}
+
+/// An id_token shaped as the SMART reference server's: a compact JWS (an RS256 header, the
+/// claims, a signature part) whose claims name the issuer, the user and the app. Nothing checks
+/// its signature: the broker does not read id_tokens.
+fn id_token(shared: &Shared, inner: &mut Inner, app: &AppConfig, user: usize, now: i64) -> String {
+    let b64 = |value: &Value| URL_SAFE_NO_PAD.encode(value.to_string());
+    let user = &shared.data.users()[user];
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": "sandbox"});
+    let claims = json!({
+        "iss": format!("{}/smart/fhir", shared.origin()),
+        "sub": user.patient_id,
+        "aud": app.client_id,
+        "exp": now + ACCESS_TTL,
+        "iat": now,
+        "fhirUser": format!("Patient/{}", user.patient_id),
+    });
+    let signature = inner.mint(shared.config.seed, "id_token", 342);
+    format!("{}.{}.{signature}", b64(&header), b64(&claims))
 }
 
 /// Finds who owns `token` (an access or a refresh token): `(client_id, user, profile)`.

@@ -89,6 +89,25 @@ async fn a_full_flow_through_the_pages_with_post_authorize() {
         "a Blue Button extension"
     );
     assert_eq!(body["patient"], "-20140000008337");
+    // As SMART's reference server answers: display hints, and an id_token for `openid`.
+    assert_eq!(body["need_patient_banner"], true);
+    assert!(
+        body["smart_style_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&sandbox.origin())
+    );
+    let id_token: Vec<&str> = body["id_token"].as_str().unwrap().split('.').collect();
+    assert_eq!(id_token.len(), 3);
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            id_token[1],
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], "-20140000008337");
     let access = body["access_token"].as_str().unwrap();
     let page = get(
         &sandbox,
