@@ -230,8 +230,9 @@ impl UpstreamTimeouts {
         self.request
     }
 
-    /// The largest FHIR response body the broker relays. It never decompresses a body: a gzip
-    /// body passes through as it came, and an identity body is its decompressed size.
+    /// The largest FHIR response body the broker relays, counted as the browser will read it
+    /// (inflated, for gzip). A search Bundle of a provider with opaque paging links is read
+    /// whole to seal its links, within the smaller of this and `pages::MAX_BUFFERED`.
     pub fn max_body_bytes(&self) -> u64 {
         self.max_body_bytes
     }

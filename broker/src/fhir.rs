@@ -109,9 +109,10 @@ fn not_allowed(message: &'static str) -> ApiError {
 /// What to fetch upstream.
 struct Target {
     url: String,
-    /// For a search of a provider with opaque paging links: the resource type, under which
-    /// the Bundle's `next` and `previous` links are sealed (`pages.rs`).
-    seal: Option<&'static str>,
+    /// For a search of a provider with opaque paging links: the resource type and the
+    /// connection's patient, under which the Bundle's `next` and `previous` links are sealed
+    /// (`pages.rs`).
+    seal: Option<(&'static str, String)>,
     /// Patient reads and userinfo answer 403 when demographics were withheld.
     demographic: bool,
     /// What to `Accept`: FHIR JSON for the FHIR API; plain JSON for userinfo, which is not a
@@ -136,25 +137,40 @@ pub(crate) async fn search(
     }
     let resource = Resource::parse(&resource)?;
     let session = session_of(&state, &headers).await?;
+    let profile = provider.resolved.provider();
+    // Blue Button's links are re-sent as searches (`startIndex`); every other provider's are
+    // opaque, sealed for this session when relayed and opened here — or refused, before
+    // anything reaches the provider (a token refresh included).
+    let opaque = profile.kind() != ProviderKind::BlueButton;
+    let opened = match sealed_page(query.as_deref()).filter(|_| opaque) {
+        Some(sealed) => Some(
+            pages::Binding {
+                keys: state.keys(),
+                session: &session,
+                provider: provider.resolved.id(),
+                resource: resource.name(),
+                now: state.now(),
+            }
+            .open(&sealed, profile.fhir_base())?,
+        ),
+        None => None,
+    };
     let live = refresh::live(&state, &session, provider).await?;
     let patient = live
         .connection
         .patient
         .clone()
         .ok_or_else(|| not_allowed("this connection has no patient"))?;
-    let profile = provider.resolved.provider();
-    // Blue Button's links are re-sent as searches (`startIndex`); every other provider's are
-    // opaque, sealed for this session when relayed and opened here.
-    let opaque = profile.kind() != ProviderKind::BlueButton;
-    let url = match sealed_page(query.as_deref()).filter(|_| opaque) {
-        Some(sealed) => pages::Binding {
-            keys: state.keys(),
-            session: &session,
-            provider: provider.resolved.id(),
-            resource: resource.name(),
-            now: state.now(),
+    let url = match opened {
+        // Relayed while this session was connected to another patient (a disconnect and a
+        // new sign-in since): not this connection's search.
+        Some(opened) if opened.patient != patient.as_str() => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidRequest,
+                "this paging link belongs to an earlier connection: search again",
+            ));
         }
-        .open(&sealed, profile.fhir_base())?,
+        Some(opened) => opened.url,
         None => {
             let mut pairs = allowed_query(provider, resource, query.as_deref())?;
             // The search is always the connection's own patient's.
@@ -177,7 +193,7 @@ pub(crate) async fn search(
     };
     let target = Target {
         url,
-        seal: opaque.then_some(resource.name()),
+        seal: opaque.then(|| (resource.name(), patient.as_str().to_owned())),
         demographic: resource == Resource::Patient,
         accept: "application/fhir+json",
     };
@@ -461,8 +477,13 @@ async fn proxy(
         };
         let status = response.status();
         if status.is_success() {
-            if let Some(resource) = target.seal {
-                return relay_sealed(state, response, session, provider, resource).await;
+            if let Some((resource, patient)) = &target.seal {
+                let sealing = Sealing {
+                    resource,
+                    patient,
+                    fetched: &target.url,
+                };
+                return relay_sealed(state, response, session, provider, &sealing).await;
             }
             return stream(
                 response,
@@ -541,17 +562,33 @@ async fn proxy(
     }
 }
 
+/// The search page a Bundle answers, for [`relay_sealed`].
+struct Sealing<'a> {
+    resource: &'static str,
+    patient: &'a str,
+    fetched: &'a str,
+}
+
 /// Relays a search Bundle with its paging links sealed for this session (`pages.rs`): read
-/// whole, within the relay limit (inflated first if the provider sent gzip unasked).
+/// whole, within [`pages::MAX_BUFFERED`] (and the relay limit) and at most
+/// [`pages::MAX_BUFFERED_RELAYS`] at once; inflated first if the provider sent gzip unasked.
 async fn relay_sealed(
     state: &AppState,
     response: reqwest::Response,
     session: &SessionHash,
     provider: &ServedProvider,
-    resource: &'static str,
+    sealing: &Sealing<'_>,
 ) -> Result<Response, ApiError> {
     use std::io::Read as _;
-    let max = state.config().upstream_timeouts().max_body_bytes();
+    let _permit = pages::BUFFERED_RELAYS
+        .acquire()
+        .await
+        .map_err(|_| unavailable())?;
+    let max = state
+        .config()
+        .upstream_timeouts()
+        .max_body_bytes()
+        .min(pages::MAX_BUFFERED);
     let too_large = || {
         ApiError::new(
             ErrorCode::UpstreamError,
@@ -602,21 +639,17 @@ async fn relay_sealed(
         keys: state.keys(),
         session,
         provider: provider.resolved.id(),
-        resource,
+        resource: sealing.resource,
         now: state.now(),
     };
-    let profile = provider.resolved.provider();
-    let body = pages::reseal(
-        &body,
-        &binding,
-        profile.fhir_base(),
-        state.config().public_base_url().as_str(),
-    )
-    .ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::UpstreamError,
-            "the provider's answer is not JSON",
-        )
+    let page = pages::Page {
+        fetched: sealing.fetched,
+        base: provider.resolved.provider().fhir_base(),
+        public: state.config().public_base_url().as_str(),
+        patient: sealing.patient,
+    };
+    let body = pages::reseal(&body, &binding, &page).inspect_err(|e| {
+        tracing::warn!(provider = %provider.resolved.id().as_str(), code = %e.code().as_str(), "a search page could not be relayed");
     })?;
     Ok(pages::bundle_response(status, body))
 }

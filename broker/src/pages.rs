@@ -9,16 +9,26 @@
 //!
 //! - when it relays a search Bundle from a provider that is not Blue Button, it replaces the
 //!   `next` and `previous` links with its own URL, `…/v1/fhir/{provider}/{type}?_page=<sealed>`,
-//!   where `<sealed>` is the upstream URL, the resource type and an expiry, sealed with the
-//!   broker's key ring (XChaCha20-Poly1305, `crypto.rs`) under associated data binding it to
-//!   the session and the provider ([`Aad::page_link`]). A link that does not point under the
-//!   provider's FHIR base (another host, another path) is dropped, not sealed;
-//! - `?_page=<sealed>`, alone, opens only for the session and provider it was sealed for,
-//!   before its expiry, on the resource type it was sealed for: anything else is refused with
-//!   `invalid_request`, before any upstream request.
+//!   where `<sealed>` is the upstream URL, the resource type, the connection's patient and an
+//!   expiry, sealed with the broker's key ring (XChaCha20-Poly1305, `crypto.rs`) under
+//!   associated data binding it to the session and the provider ([`Aad::page_link`]). Every
+//!   other link (`self`, `first`, `last`…) is dropped: on such servers they can carry the
+//!   search id too. A `previous` link that does not point under the provider's FHIR base is
+//!   dropped; a `next` link that does not, or that points back at the page just fetched, fails
+//!   the read (`upstream_error`) rather than ending the search early without a word;
+//! - `?_page=<sealed>`, alone, opens only for the session and provider it was sealed for, before
+//!   its expiry, on the resource type it was sealed for — refused with `invalid_request` before
+//!   any upstream request (a token refresh included) — and then only while the connection is
+//!   still to the same patient.
+//!
+//! Only the `link` array is rewritten: every other member of the Bundle is relayed byte for
+//! byte (FHIR decimals such as `1.50` keep their precision). Such a Bundle is read whole, so at
+//! most [`MAX_BUFFERED`] bytes of it and [`MAX_BUFFERED_RELAYS`] at once.
 //!
 //! Blue Button keeps re-sending its search with `startIndex` and `_count` (its links name the
 //! backend's host, and its Bundles are streamed, never buffered).
+
+use std::fmt;
 
 use axum::{
     body::Body,
@@ -26,16 +36,21 @@ use axum::{
     response::Response,
 };
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use connect_medicare_protocol::{FhirBase, Timestamp, contract::ErrorCode};
+use connect_medicare_protocol::{FhirBase, Timestamp, contract::ErrorCode, contract::ProviderId};
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
+use serde::{
+    Deserialize, Deserializer, Serialize, Serializer,
+    de::{MapAccess, Visitor},
+    ser::SerializeMap,
+};
+use serde_json::{Value, value::RawValue};
+use url::Url;
 
 use crate::{
     crypto::{Aad, Ciphertext, KeyRing},
     error::ApiError,
     ids::SessionHash,
 };
-use connect_medicare_protocol::contract::ProviderId;
 
 /// The query parameter that carries a sealed paging link.
 pub(crate) const PAGE_PARAM: &str = "_page";
@@ -44,8 +59,20 @@ pub(crate) const PAGE_PARAM: &str = "_page";
 /// minutes to an hour (HAPI FHIR's default is an hour).
 const LIFETIME_SECONDS: i64 = 30 * 60;
 
-/// The longest sealed link read (base64url): an upstream URL of a few kilobytes at most.
+/// The longest sealed link (base64url) the broker writes or reads: an upstream URL of a few
+/// kilobytes at most. The SDK accepts the same.
 const MAX_SEALED: usize = 8 * 1024;
+
+/// The most bytes of a Bundle read whole to reseal its links (after inflating): a page of a
+/// hundred resources is well under a megabyte.
+pub(crate) const MAX_BUFFERED: u64 = 16 * 1024 * 1024;
+
+/// How many Bundles are read whole at once, across every session; the others wait.
+pub(crate) const MAX_BUFFERED_RELAYS: usize = 16;
+
+/// Limits the Bundles held in memory at once ([`MAX_BUFFERED_RELAYS`]).
+pub(crate) static BUFFERED_RELAYS: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(MAX_BUFFERED_RELAYS);
 
 /// What a sealed link is bound to: the session, the provider and the resource type.
 pub(crate) struct Binding<'a> {
@@ -56,78 +83,115 @@ pub(crate) struct Binding<'a> {
     pub(crate) now: Timestamp,
 }
 
-fn refused(message: &'static str) -> ApiError {
-    ApiError::new(ErrorCode::InvalidRequest, message)
+/// A sealed link opened: where to go, and for which patient it was relayed.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    /// The upstream URL (under the provider's FHIR base).
+    pub(crate) url: String,
+    /// The connection's patient when the link was relayed.
+    pub(crate) patient: String,
+}
+
+fn refused() -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidRequest,
+        "this paging link is not one this broker gave this session, or it expired",
+    )
+}
+
+fn upstream(message: &'static str) -> ApiError {
+    ApiError::new(ErrorCode::UpstreamError, message)
 }
 
 impl Binding<'_> {
-    /// `url` sealed: base64url of the ciphertext of `expires\nresource\nurl`.
-    fn seal(&self, url: &str) -> Option<String> {
+    /// `url` sealed for `patient`: base64url of the ciphertext of
+    /// `expires\nresource\npatient\nurl`.
+    fn seal(&self, url: &str, patient: &str) -> Result<String, ApiError> {
         let expires = self.now.unix_seconds().saturating_add(LIFETIME_SECONDS);
-        let plain = SecretString::from(format!("{expires}\n{}\n{url}", self.resource));
+        let plain = SecretString::from(format!("{expires}\n{}\n{patient}\n{url}", self.resource));
         let sealed = self
             .keys
             .encrypt(&plain, &Aad::page_link(self.session, self.provider))
-            .ok()?;
-        Some(URL_SAFE_NO_PAD.encode(sealed.as_bytes()))
+            .map_err(|_| upstream("the broker could not seal the provider's paging link"))?;
+        let sealed = URL_SAFE_NO_PAD.encode(sealed.as_bytes());
+        if sealed.len() > MAX_SEALED {
+            return Err(upstream(
+                "the provider's paging link is longer than this broker relays",
+            ));
+        }
+        Ok(sealed)
     }
 
-    /// The upstream URL a sealed link holds, when it opens for this binding, is unexpired, and
-    /// names a URL under `base`.
-    pub(crate) fn open(&self, sealed: &str, base: &FhirBase) -> Result<String, ApiError> {
-        let unknown =
-            || refused("this paging link is not one this broker gave this session, or it expired");
+    /// The upstream URL a sealed link holds, when it opens for this binding, is unexpired,
+    /// and names a URL under `base`. The caller compares [`Opened::patient`] with the
+    /// connection's.
+    pub(crate) fn open(&self, sealed: &str, base: &FhirBase) -> Result<Opened, ApiError> {
         if sealed.len() > MAX_SEALED {
-            return Err(unknown());
+            return Err(refused());
         }
-        let bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| unknown())?;
+        let bytes = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| refused())?;
         let plain = self
             .keys
             .decrypt(
                 &Ciphertext::from_bytes(bytes),
                 &Aad::page_link(self.session, self.provider),
             )
-            .map_err(|_| unknown())?;
-        let mut parts = plain.expose_secret().splitn(3, '\n');
-        let (Some(expires), Some(resource), Some(url)) = (parts.next(), parts.next(), parts.next())
+            .map_err(|_| refused())?;
+        let mut parts = plain.expose_secret().splitn(4, '\n');
+        let (Some(expires), Some(resource), Some(patient), Some(url)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(unknown());
+            return Err(refused());
         };
         let live = expires
             .parse::<i64>()
             .is_ok_and(|at| self.now.unix_seconds() < at);
-        if !live || resource != self.resource || !under(url, base) {
-            return Err(unknown());
+        if !live || resource != self.resource {
+            return Err(refused());
         }
-        Ok(url.to_owned())
+        let url = under(url, base).ok_or_else(refused)?;
+        Ok(Opened {
+            url: url.into(),
+            patient: patient.to_owned(),
+        })
     }
 }
 
-/// Whether `url` is on the FHIR base's origin and under its path (the base itself included,
-/// where HAPI's `_getpages` links point), with no fragment and no `..` segment.
-fn under(url: &str, base: &FhirBase) -> bool {
-    let base = base.as_str();
-    let bare = base.trim_end_matches('/');
-    let rest = if let Some(rest) = url.strip_prefix(base) {
-        rest
-    } else if let Some(rest) = url.strip_prefix(bare) {
-        // The base without its trailing slash: only a query may follow.
-        if !(rest.is_empty() || rest.starts_with('?')) {
-            return false;
-        }
-        rest
-    } else {
-        return false;
+/// `url`, normalised, when it is on the FHIR base's origin (same scheme, host and port, no
+/// credentials) and under its path — the base itself included, where HAPI's `_getpages` links
+/// point — with no fragment, no control character or space, and no encoded separator.
+fn under(url: &str, base: &FhirBase) -> Option<Url> {
+    if url
+        .bytes()
+        .any(|b| b.is_ascii_control() || b == b' ' || b == b'\\')
+    {
+        return None;
+    }
+    let (link, base) = (Url::parse(url).ok()?, Url::parse(base.as_str()).ok()?);
+    let same_origin = link.scheme() == base.scheme()
+        && link.host_str().is_some()
+        && link.host_str() == base.host_str()
+        && link.port_or_known_default() == base.port_or_known_default();
+    if !same_origin
+        || !link.username().is_empty()
+        || link.password().is_some()
+        || link.fragment().is_some()
+    {
+        return None;
+    }
+    // After parsing, dot segments (`..`, `%2e%2e`) are resolved: compare the segments.
+    let segments = |u: &Url| -> Vec<String> {
+        u.path_segments()
+            .map(|s| s.filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default()
     };
-    let path = rest.split('?').next().unwrap_or_default();
-    !url.contains('#')
-        && !path.split('/').any(|segment| {
-            let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-            decoded == "." || decoded == ".."
-        })
-        && !path.contains('\\')
-        && !path.to_ascii_lowercase().contains("%2f")
-        && !path.to_ascii_lowercase().contains("%5c")
+    let (within, prefix) = (segments(&link), segments(&base));
+    let encoded_separator = within.iter().any(|s| {
+        let lower = s.to_ascii_lowercase();
+        lower.contains("%2f") || lower.contains("%5c")
+    });
+    (within.len() >= prefix.len() && within[..prefix.len()] == prefix[..] && !encoded_separator)
+        .then_some(link)
 }
 
 /// The broker's own URL for a sealed link: `{public}/v1/fhir/{provider}/{resource}?_page=…`.
@@ -139,48 +203,107 @@ fn own_link(public: &str, provider: &ProviderId, resource: &str, sealed: &str) -
     )
 }
 
-/// Rewrites a search Bundle's paging links for the browser: `next` and `previous` (and
-/// `prev`) become the broker's own sealed links, or are dropped when they point elsewhere than
-/// under `base`. Other links and every other field are left as they came. `None` when the body
-/// is not JSON.
+/// A JSON object's members in their order, each value kept as its raw text.
+struct Members(Vec<(String, Box<RawValue>)>);
+
+impl<'de> Deserialize<'de> for Members {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Ordered;
+        impl<'de> Visitor<'de> for Ordered {
+            type Value = Members;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+                let mut out = Vec::new();
+                while let Some(member) = map.next_entry::<String, Box<RawValue>>()? {
+                    out.push(member);
+                }
+                Ok(Members(out))
+            }
+        }
+        deserializer.deserialize_map(Ordered)
+    }
+}
+
+impl Serialize for Members {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in &self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+/// What a relayed search page is, for [`reseal`].
+pub(crate) struct Page<'a> {
+    /// The URL the page was fetched from: a `next` link back to it would never end.
+    pub(crate) fetched: &'a str,
+    /// The provider's FHIR base.
+    pub(crate) base: &'a FhirBase,
+    /// The broker's public base URL.
+    pub(crate) public: &'a str,
+    /// The connection's patient.
+    pub(crate) patient: &'a str,
+}
+
+/// Rewrites a search Bundle's links for the browser (see the module docs). A body that is JSON
+/// but not a Bundle is relayed as it came; one that is not a JSON object is refused.
 pub(crate) fn reseal(
     body: &[u8],
     binding: &Binding<'_>,
-    base: &FhirBase,
-    public: &str,
-) -> Option<Vec<u8>> {
-    let mut bundle: Value = serde_json::from_slice(body).ok()?;
-    if bundle.get("resourceType").and_then(Value::as_str) == Some("Bundle")
-        && let Some(links) = bundle.get_mut("link").and_then(Value::as_array_mut)
-    {
-        links.retain_mut(|link| {
+    page: &Page<'_>,
+) -> Result<Vec<u8>, ApiError> {
+    let not_json = || upstream("the provider's answer is not a JSON object");
+    let mut members: Members = serde_json::from_slice(body).map_err(|_| not_json())?;
+    let is_bundle = members.0.iter().any(|(key, value)| {
+        key == "resourceType" && serde_json::from_str::<&str>(value.get()).ok() == Some("Bundle")
+    });
+    if !is_bundle {
+        return Ok(body.to_vec());
+    }
+    for (key, value) in &mut members.0 {
+        if key != "link" {
+            continue;
+        }
+        let links: Vec<Value> = serde_json::from_str(value.get()).map_err(|_| not_json())?;
+        let mut kept = Vec::new();
+        for link in links {
             let relation = link
                 .get("relation")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            if !matches!(relation, "next" | "previous" | "prev") {
-                return true;
-            }
-            let sealed = link
+            let target = link
                 .get("url")
                 .and_then(Value::as_str)
-                .filter(|url| under(url, base))
-                .and_then(|url| binding.seal(url));
-            match sealed {
-                Some(sealed) => {
-                    link["url"] = Value::String(own_link(
-                        public,
-                        binding.provider,
-                        binding.resource,
-                        &sealed,
+                .and_then(|u| under(u, page.base));
+            match (relation, target) {
+                ("next", None) => {
+                    return Err(upstream(
+                        "the provider's next page link points outside its FHIR base",
                     ));
-                    true
                 }
-                None => false,
+                ("next", Some(url)) if url.as_str() == page.fetched => {
+                    return Err(upstream(
+                        "the provider's next page link points back at the same page",
+                    ));
+                }
+                ("next" | "previous" | "prev", Some(url)) => {
+                    let sealed = binding.seal(url.as_str(), page.patient)?;
+                    kept.push(serde_json::json!({
+                        "relation": relation,
+                        "url": own_link(page.public, binding.provider, binding.resource, &sealed),
+                    }));
+                }
+                // A `previous` elsewhere, and every other relation: dropped.
+                _ => {}
             }
-        });
+        }
+        let raw = serde_json::to_string(&kept).map_err(|_| not_json())?;
+        *value = RawValue::from_string(raw).map_err(|_| not_json())?;
     }
-    serde_json::to_vec(&bundle).ok()
+    serde_json::to_vec(&members).map_err(|_| not_json())
 }
 
 /// The Bundle as the browser gets it: FHIR JSON, never cached.
@@ -212,29 +335,47 @@ mod tests {
 
     #[test]
     fn only_urls_under_the_fhir_base_are_followed() {
-        let base = FhirBase::parse("https://ehr.example/fhir/r4/").unwrap();
-        for ok in [
-            "https://ehr.example/fhir/r4?_getpages=abc&_getpagesoffset=20&_count=10",
-            "https://ehr.example/fhir/r4/?_getpages=abc",
-            "https://ehr.example/fhir/r4/Observation?page=2",
+        for base in [
+            "https://ehr.example/fhir/r4/",
+            "https://ehr.example/fhir/r4",
         ] {
-            assert!(under(ok, &base), "{ok}");
+            let base = FhirBase::parse(base).unwrap();
+            for ok in [
+                "https://ehr.example/fhir/r4?_getpages=abc&_getpagesoffset=20&_count=10",
+                "https://ehr.example/fhir/r4/?_getpages=abc",
+                "https://ehr.example/fhir/r4/Observation?page=2",
+                "https://ehr.example:443/fhir/r4/Observation",
+                "HTTPS://EHR.EXAMPLE/fhir/r4/Observation",
+            ] {
+                assert!(under(ok, &base).is_some(), "{ok} under {base:?}");
+            }
+            for bad in [
+                "https://evil.example/fhir/r4?_getpages=abc",
+                "https://ehr.example/fhir/r4x?_getpages=abc",
+                "https://ehr.example/fhir/r4-admin/x",
+                "https://ehr.example/fhir/r4/../admin",
+                "https://ehr.example/fhir/r4/%2e%2E/admin",
+                "https://ehr.example/fhir/r4/.\t./admin",
+                "https://ehr.example/fhir/r4/a%2Fb",
+                "https://ehr.example/fhir/r4/a%5cb",
+                "https://ehr.example/fhir/r4/a\\b",
+                "https://ehr.example/fhir/r4/Patient#x",
+                "https://ehr.example/fhir/r4/Patient\nHost: x",
+                "http://ehr.example/fhir/r4/Patient",
+                "https://ehr.example:8443/fhir/r4/Patient",
+                "https://ehr.example.evil.example/fhir/r4/",
+                "https://ehr.example@evil.example/fhir/r4/",
+                "https://user:pw@ehr.example/fhir/r4/",
+                "/fhir/r4/Patient",
+            ] {
+                assert!(under(bad, &base).is_none(), "{bad:?} under {base:?}");
+            }
         }
-        for bad in [
-            "https://evil.example/fhir/r4?_getpages=abc",
-            "https://ehr.example/fhir/r4x?_getpages=abc",
-            "https://ehr.example/fhir/r4-other/Patient",
-            "https://ehr.example/fhir/r4/../admin",
-            "https://ehr.example/fhir/r4/%2e%2E/admin",
-            "https://ehr.example/fhir/r4/a%2Fb",
-            "https://ehr.example/fhir/r4/a%5cb",
-            "https://ehr.example/fhir/r4/Patient#x",
-            "http://ehr.example/fhir/r4/Patient",
-            "https://ehr.example.evil.example/fhir/r4/",
-            "/fhir/r4/Patient",
-        ] {
-            assert!(!under(bad, &base), "{bad}");
-        }
+        // A host-only base, as SMART's own R4 server is configured.
+        let host = FhirBase::parse("https://r4.smarthealthit.org").unwrap();
+        assert!(under("https://r4.smarthealthit.org?_getpages=a", &host).is_some());
+        assert!(under("https://r4.smarthealthit.org.evil.com/", &host).is_none());
+        assert!(under("https://r4.smarthealthit.org@evil.com/", &host).is_none());
     }
 
     #[test]
@@ -255,17 +396,17 @@ mod tests {
             now,
         };
         let url = "https://ehr.example/fhir?_getpages=abc&_getpagesoffset=10&_count=10";
-        let sealed = binding(&a, &ehr, "Observation", now).seal(url).unwrap();
+        let sealed = binding(&a, &ehr, "Observation", now)
+            .seal(url, "p1")
+            .unwrap();
         assert!(
             !sealed.contains("getpages"),
             "the URL is not readable in the link"
         );
-        assert_eq!(
-            binding(&a, &ehr, "Observation", now)
-                .open(&sealed, &base)
-                .unwrap(),
-            url
-        );
+        let opened = binding(&a, &ehr, "Observation", now)
+            .open(&sealed, &base)
+            .unwrap();
+        assert_eq!((opened.url.as_str(), opened.patient.as_str()), (url, "p1"));
         let later = Timestamp::from_unix_seconds(now.unix_seconds() + LIFETIME_SECONDS);
         for refused in [
             binding(&b, &ehr, "Observation", now),
@@ -292,10 +433,19 @@ mod tests {
                     .is_err()
             );
         }
+        // A link too long to be given back is not given out.
+        let long = format!("{url}&x={}", "y".repeat(MAX_SEALED));
+        assert_eq!(
+            binding(&a, &ehr, "Observation", now)
+                .seal(&long, "p1")
+                .unwrap_err()
+                .code(),
+            ErrorCode::UpstreamError
+        );
     }
 
     #[test]
-    fn relayed_bundles_get_sealed_next_links_and_lose_foreign_ones() {
+    fn relayed_bundles_keep_every_byte_but_their_links() {
         let keys = keys();
         let base = FhirBase::parse("https://ehr.example/fhir/").unwrap();
         let session = hash(3);
@@ -308,40 +458,53 @@ mod tests {
             resource: "Observation",
             now,
         };
-        let body = serde_json::json!({
-            "resourceType": "Bundle",
-            "total": 30,
-            "link": [
-                {"relation": "self", "url": "https://ehr.example/fhir/Observation?patient=1"},
-                {"relation": "next", "url": "https://ehr.example/fhir?_getpages=abc&_getpagesoffset=10&_count=10"},
-                {"relation": "previous", "url": "https://evil.example/steal"},
-            ],
-            "entry": [{"resource": {"resourceType": "Observation", "id": "o1"}}],
-        });
-        let out = reseal(
-            &serde_json::to_vec(&body).unwrap(),
-            &binding,
-            &base,
-            "https://app.example/cm/",
-        )
-        .unwrap();
-        let out: Value = serde_json::from_slice(&out).unwrap();
-        let links = out["link"].as_array().unwrap();
+        let page = Page {
+            fetched: "https://ehr.example/fhir/Observation?patient=p1",
+            base: &base,
+            public: "https://app.example/cm/",
+            patient: "p1",
+        };
+        let entry = r#"[{"resource":{"resourceType":"Observation","id":"o1","valueQuantity":{"value":1.50,"unit":"mmol/L"},"big":123456789012345678901234567890}}]"#;
+        let body = format!(
+            r#"{{"resourceType":"Bundle","total":30,"link":[{{"relation":"self","url":"https://ehr.example/fhir?_getpages=abc&_getpagesoffset=0"}},{{"relation":"next","url":"https://ehr.example/fhir?_getpages=abc&_getpagesoffset=10&_count=10"}},{{"relation":"previous","url":"https://evil.example/steal"}}],"entry":{entry}}}"#
+        );
+        let out = String::from_utf8(reseal(body.as_bytes(), &binding, &page).unwrap()).unwrap();
+        // Every member but `link` byte for byte, in order: FHIR decimals keep their precision.
+        assert!(
+            out.starts_with(r#"{"resourceType":"Bundle","total":30,"link":["#),
+            "{out}"
+        );
+        assert!(out.ends_with(&format!(r#"],"entry":{entry}}}"#)), "{out}");
+        assert!(!out.contains("getpages") && !out.contains("evil"), "{out}");
+        let links: Value = serde_json::from_str(&out).unwrap();
+        let links = links["link"].as_array().unwrap();
         assert_eq!(
             links.len(),
-            2,
-            "the foreign previous link is dropped: {links:?}"
+            1,
+            "self and the foreign previous link are dropped: {links:?}"
         );
-        assert_eq!(links[0], body["link"][0]);
-        let next = links[1]["url"].as_str().unwrap();
-        let sealed = next
+        let sealed = links[0]["url"]
+            .as_str()
+            .unwrap()
             .strip_prefix("https://app.example/cm/v1/fhir/ehr/Observation?_page=")
             .unwrap();
         assert_eq!(
-            binding.open(sealed, &base).unwrap(),
+            binding.open(sealed, &base).unwrap().url,
             "https://ehr.example/fhir?_getpages=abc&_getpagesoffset=10&_count=10"
         );
-        assert_eq!(out["entry"], body["entry"]);
-        assert!(reseal(b"<html>", &binding, &base, "https://app.example").is_none());
+        // A next link elsewhere, or back at the same page, fails the read instead of ending it.
+        for next in ["https://evil.example/fhir?_getpages=abc", page.fetched] {
+            let body = format!(
+                r#"{{"resourceType":"Bundle","link":[{{"relation":"next","url":"{next}"}}]}}"#
+            );
+            let error = reseal(body.as_bytes(), &binding, &page).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::UpstreamError, "{next}");
+        }
+        // Not a Bundle: as it came. Not a JSON object: refused.
+        let outcome = br#"{"resourceType":"OperationOutcome","issue":[]}"#;
+        assert_eq!(reseal(outcome, &binding, &page).unwrap(), outcome);
+        for bad in [&b"<html>"[..], b"[]"] {
+            assert!(reseal(bad, &binding, &page).is_err());
+        }
     }
 }

@@ -373,6 +373,9 @@ async fn opaque_paging_links_are_sealed_for_the_session_that_received_them() {
             "{}",
             String::from_utf8_lossy(&reply.body)
         );
+        // No search id reaches the browser: the server's own links (`self` carries one on
+        // these pages) are dropped, and next and previous are the broker's.
+        assert!(!String::from_utf8_lossy(&reply.body).contains("getpages"));
         bundle = reply.json();
         link = next_of(&bundle);
     }
@@ -417,8 +420,23 @@ async fn opaque_paging_links_are_sealed_for_the_session_that_received_them() {
     ] {
         assert_eq!(alice.get(&path).await.code(), code, "{path}");
     }
-    // A sealed link lives half an hour.
+    // A sealed link lives half an hour...
     assert_eq!(alice.get(own_path(&next)).await.status, 200);
+    // ...for the patient it was relayed for: after a disconnect and a sign-in as someone else
+    // in the same session, it no longer opens.
+    let reply = alice
+        .post("/v1/session/disconnect", json!({"provider": "ehr"}))
+        .await;
+    assert_eq!(reply.status, 200);
+    connect_ehr(&mut alice, &sandbox, 18).await;
+    let earlier = alice.get(own_path(&next)).await;
+    assert_eq!(earlier.code(), ErrorCode::InvalidRequest);
+    assert!(earlier.error().message.contains("earlier connection"));
+    let fresh = alice
+        .get("/v1/fhir/ehr/ExplanationOfBenefit?_count=5")
+        .await
+        .json();
+    let next = next_of(&fresh).expect("a next link");
     broker.advance(30 * 60);
     assert_eq!(
         alice.get(own_path(&next)).await.code(),

@@ -68,20 +68,27 @@ function takeFlow(storage, state) {
 const queryOf = (url) => new URLSearchParams(url.split('#')[0].split('?').slice(1).join('?'));
 
 /**
- * `handleRedirect(url?)`: `null` when `url` (default: the address bar, `here()`) is not a
- * callback (it has none of `code`, `state`, `error`): the wasm module is not loaded then.
- * Otherwise, once per callback however often it is called (React StrictMode calls twice):
- * `code` and `state` leave the address bar (`replace(url)`) first, even when the callback is
- * malformed; the record kept under the callback's `state` is taken from `storage` (removed,
- * read or not), and the wasm module's `completeCallback` (`load()` resolves to the module)
- * checks the callback against it — well-formed, `state` first, then `error` — and then
+ * `handleRedirect(url?)`: `null` when `url` (default: the address bar, `here()`; a relative
+ * URL is the page's) is not a callback (it has none of `code`, `state`, `error`): the wasm
+ * module is not loaded then. Otherwise, once per callback however often it is called (React
+ * StrictMode calls twice): `code` and `state` leave the address bar (`replace(url)`) first,
+ * even when the callback is malformed; once the wasm module is loaded (`load()`), the record
+ * kept under the callback's `state` is taken from `storage`, and `completeCallback` checks
+ * the callback against it — well-formed, `state` first, then `error` — and then
  * `complete(body, provider, returnTo)` runs; every caller shares its promise. `completions`
- * holds those promises under `s:<state>` and under `u:<address bar after stripping>`.
+ * holds those promises under `s:<state>` and under `u:<address bar after stripping>`: a later
+ * call on the cleaned address bar (the button after the app) gets the same result.
  */
 export function finishRedirect({ url, storage, complete, completions, here, replace, load }) {
   const current = here();
   url ??= current;
   if (typeof url !== 'string') return Promise.reject(fail('not_in_browser', 'handleRedirect needs a URL outside a browser page'));
+  // A relative URL (`location.pathname + location.search`) is the page's own.
+  try {
+    url = new URL(url, current).href;
+  } catch {
+    // Not a URL against this page: read as given.
+  }
   const params = queryOf(url);
   // A second call after the first one cleaned the address bar shares its completion.
   if (!['code', 'state', 'error'].some((name) => params.has(name))) return completions.get('u:' + url) ?? Promise.resolve(null);
@@ -100,18 +107,29 @@ export function finishRedirect({ url, storage, complete, completions, here, repl
   } catch {
     // No address bar, or no history to rewrite: nothing to clean.
   }
-  let promise;
-  try {
+  // The record is taken once the module is there (a module that fails to load spends no
+  // flow), and put back when the module finds the callback malformed: only a well-formed
+  // callback for this flow uses it up.
+  const promise = load().then((sdk) => {
     const record = takeFlow(storage, state);
     sweep(storage, Date.now());
-    promise = load().then((sdk) => {
-      const { codeVerifier, provider, returnTo, iss, ...rest } = sdk.completeCallback(url, record);
-      const body = { state: rest.state, code: rest.code, code_verifier: codeVerifier, ...(iss ? { iss } : {}) };
-      return complete(body, provider, returnTo);
-    });
-  } catch (e) {
-    promise = Promise.reject(e);
-  }
+    let done;
+    try {
+      done = sdk.completeCallback(url, record);
+    } catch (e) {
+      if (e?.code === 'invalid_request' && record !== undefined) {
+        try {
+          storage.setItem(FLOW_PREFIX + state, record);
+        } catch {
+          // A storage that fails now: the flow is spent.
+        }
+      }
+      throw e;
+    }
+    const { codeVerifier, provider, returnTo, iss } = done;
+    const body = { state: done.state, code: done.code, code_verifier: codeVerifier, ...(iss ? { iss } : {}) };
+    return complete(body, provider, returnTo);
+  });
   completions.set(key, promise);
   if (stripped !== undefined) completions.set('u:' + stripped, promise);
   return promise;

@@ -115,7 +115,14 @@ export class ConnectMedicare {
     const sdk = await load(this.#wasm);
     const signIn = wasm(() => new sdk.SignIn(post, returnTo == null ? undefined : String(returnTo)));
     const body = { provider: p.id, state: signIn.state, code_challenge: signIn.codeChallenge, redirect_uri: p.redirect_uri, method: post ? 'post' : 'get' };
-    const answer = await this.#call('POST', '/v1/flows', body);
+    let answer;
+    try {
+      answer = await this.#call('POST', '/v1/flows', body);
+    } catch (e) {
+      // `follow` spends the sign-in; one that never gets there is freed here.
+      signIn.free();
+      throw e;
+    }
     // The module validates the authorize request, has the record kept, then navigates with
     // the very values it validated.
     wasm(() => signIn.follow(p, answer, (state, record) => keepFlow(this.#storage, state, record)));

@@ -395,7 +395,7 @@ pub(crate) async fn smart_pages(
         &stored.resource,
         &headers,
         &search,
-        Some(stored.user),
+        Some((stored.user, get("_getpages").unwrap_or_default().to_owned())),
         &mut limits,
     )
     .unwrap_or_else(|failure| failure.into_response(Profile::Smart));
@@ -410,7 +410,7 @@ fn run_search(
     resource: &str,
     headers: &HeaderMap,
     pairs: &Pairs,
-    owner: Option<usize>,
+    owner: Option<(usize, String)>,
     limits: &mut Option<RateHeaders>,
 ) -> Result<Response, Failure> {
     let resource = Resource::parse(resource).ok_or(Failure::NotFound)?;
@@ -419,7 +419,7 @@ fn run_search(
         return Err(Failure::Forbidden);
     }
     throttle(shared, profile, &caller, limits)?;
-    let index = owner.unwrap_or(caller.index);
+    let index = owner.as_ref().map_or(caller.index, |(index, _)| *index);
     let user = shared.data.users().get(index).ok_or(Failure::NotFound)?;
     let checked = Search::parse(pairs, resource == Resource::ExplanationOfBenefit);
     if let Err(SearchError::Invalid(detail)) = checked {
@@ -468,7 +468,10 @@ fn run_search(
     };
     let links = match profile {
         Profile::BlueButton => links(shared, resource, user, &search, total)?,
-        Profile::Smart => opaque_links(shared, resource, index, user, &search, total)?,
+        Profile::Smart => {
+            let id = owner.map(|(_, id)| id);
+            opaque_links(shared, resource, index, &search, total, id)?
+        }
     };
     // The backend stamps a bundle with its last load, or a newer resource's update.
     let newest = entries
@@ -579,39 +582,39 @@ fn links(
     Ok(out)
 }
 
-/// The SMART face's links, as HAPI FHIR writes them: `self`, and `next` and `previous` as
-/// opaque links on the server's base — `?_getpages=<search id>&_getpagesoffset=<n>&_count=<n>`
-/// — with the search kept under that id (`Inner::pages`) for whoever presents it.
+/// The SMART face's links, as HAPI FHIR writes them: `next` and `previous` as opaque links on
+/// the server's base — `?_getpages=<search id>&_getpagesoffset=<n>&_count=<n>` — with the
+/// search kept under that id (`Inner::pages`) for whoever presents it, and `self`: the search
+/// as asked on its first page, the `_getpages` link on the pages after. `id` is the search's
+/// when this is one of its later pages; a new search gets a new id. The store is capped (it
+/// forgets every search past [`MAX_STORED_SEARCHES`], as HAPI expires them).
 fn opaque_links(
     shared: &Shared,
     resource: Resource,
     index: usize,
-    user: &User,
     search: &Search,
     total: usize,
+    id: Option<String>,
 ) -> Result<Vec<Value>, Failure> {
     let (start, count) = page_window(search)?;
     let origin = shared.origin();
-    let mut hasher = Sha256::new();
-    hasher.update(shared.config.seed.to_le_bytes());
-    hasher.update(b"getpages");
-    hasher.update(resource.name().as_bytes());
-    hasher.update(user.patient_id.as_bytes());
-    for (k, v) in &search.carried {
-        hasher.update(k.as_bytes());
-        hasher.update([0]);
-        hasher.update(v.as_bytes());
-        hasher.update([0]);
-    }
-    let id = crate::state::uuid_from_digest(&hasher.finalize());
-    shared.lock().pages.insert(
-        id.clone(),
-        StoredSearch {
-            resource: resource.name().to_owned(),
-            user: index,
-            pairs: search.carried.clone(),
-        },
-    );
+    let paged = id.is_some();
+    let id = {
+        let mut inner = shared.lock();
+        let id = id.unwrap_or_else(|| inner.mint_uuid(shared.config.seed));
+        if inner.pages.len() >= MAX_STORED_SEARCHES && !inner.pages.contains_key(&id) {
+            inner.pages.clear();
+        }
+        inner.pages.insert(
+            id.clone(),
+            StoredSearch {
+                resource: resource.name().to_owned(),
+                user: index,
+                pairs: search.carried.clone(),
+            },
+        );
+        id
+    };
     let page = |offset: usize| {
         let mut q = form_urlencoded::Serializer::new(String::new());
         q.append_pair("_getpages", &id);
@@ -620,15 +623,17 @@ fn opaque_links(
         q.append_pair("_bundletype", "searchset");
         format!("{origin}/smart/fhir?{}", q.finish())
     };
-    let mut q = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in &search.carried {
-        q.append_pair(k, v);
-    }
     let link = |relation: &str, url: String| json!({"relation": relation, "url": url});
-    let mut out = vec![link(
-        "self",
-        format!("{origin}/smart/fhir/{}?{}", resource.name(), q.finish()),
-    )];
+    let own = if paged {
+        page(start)
+    } else {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &search.carried {
+            q.append_pair(k, v);
+        }
+        format!("{origin}/smart/fhir/{}?{}", resource.name(), q.finish())
+    };
+    let mut out = vec![link("self", own)];
     if start + count < total {
         out.push(link("next", page(start + count)));
     }
@@ -637,6 +642,9 @@ fn opaque_links(
     }
     Ok(out)
 }
+
+/// The most searches the SMART face keeps for its `_getpages` links.
+const MAX_STORED_SEARCHES: usize = 10_000;
 
 fn read(
     shared: &Shared,

@@ -95,7 +95,7 @@ async fn a_full_flow_through_the_pages_with_post_authorize() {
         body["smart_style_url"]
             .as_str()
             .unwrap()
-            .starts_with(&sandbox.origin())
+            .starts_with(sandbox.origin())
     );
     let id_token: Vec<&str> = body["id_token"].as_str().unwrap().split('.').collect();
     assert_eq!(id_token.len(), 3);

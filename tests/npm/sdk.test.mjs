@@ -177,8 +177,8 @@ describe('handleRedirect', () => {
     const first = handle(url, { storage, complete, completions });
     const second = handle(url, { storage, complete, completions });
     assert.equal(first, second);
-    assert.equal(storage.map.size, 0, 'the record is used at once');
     const a = await first;
+    assert.equal(storage.map.size, 0, 'the record is used');
     assert.equal(await handle(url, { storage, complete, completions }), a);
     assert.equal(calls.length, 1);
     assert.deepEqual(Object.keys(calls[0]), ['state', 'code', 'code_verifier']);
@@ -206,7 +206,19 @@ describe('handleRedirect', () => {
     assert.equal(storage.map.size, 0);
     ({ state } = started({ storage }));
     assert.equal(await code(handle(`${REDIRECT}?error=server_error&state=${state}`, { storage, complete })), 'upstream_error');
+    // A malformed callback naming a flow does not spend it: the well-formed one still completes.
+    ({ state } = started({ storage }));
     assert.equal(await code(handle(`${REDIRECT}?code=a&state=${state}&state=${state}`, { storage, complete })), 'invalid_request');
+    assert.ok(storage.map.has(FLOW_PREFIX + state), 'the record is put back');
+    await handle(`${REDIRECT}?code=a&state=${state}`, { storage, complete });
+    assert.equal(calls.length, 1);
+    calls.length = 0;
+    // A module that cannot load spends no flow either.
+    ({ state } = started({ storage }));
+    const offline = () => Promise.reject(new Error('the chunk could not be fetched'));
+    const failed = await finishRedirect({ url: `${REDIRECT}?code=a&state=${state}`, storage, complete, completions: new Map(), here: () => undefined, replace: () => {}, load: offline }).catch((e) => e);
+    assert.equal(failed.message, 'the chunk could not be fetched');
+    assert.ok(storage.map.has(FLOW_PREFIX + state), 'the record is still there for a retry');
     // An expired record is no record.
     ({ state } = started({ storage }));
     const key = FLOW_PREFIX + state;
