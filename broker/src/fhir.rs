@@ -580,10 +580,6 @@ async fn relay_sealed(
     sealing: &Sealing<'_>,
 ) -> Result<Response, ApiError> {
     use std::io::Read as _;
-    let _permit = pages::BUFFERED_RELAYS
-        .acquire()
-        .await
-        .map_err(|_| unavailable())?;
     let max = state
         .config()
         .upstream_timeouts()
@@ -598,6 +594,18 @@ async fn relay_sealed(
     if response.content_length().is_some_and(|length| length > max) {
         return Err(too_large());
     }
+    // A place among the Bundles held in memory, kept until the browser has the bytes; waited
+    // for briefly, or the read is turned away.
+    let permit = tokio::time::timeout(pages::BUFFERED_WAIT, pages::BUFFERED_RELAYS.acquire())
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                ErrorCode::RateLimited,
+                "the broker is busy; try again shortly",
+            )
+            .with_retry_after(1)
+        })?
+        .map_err(|_| unavailable())?;
     let gzipped = match response
         .headers()
         .get(header::CONTENT_ENCODING)
@@ -614,14 +622,21 @@ async fn relay_sealed(
         }
     };
     let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::OK);
-    let mut body = Vec::new();
-    let mut chunks = response.bytes_stream();
-    while let Some(chunk) = futures_util::StreamExt::next(&mut chunks).await {
-        body.extend_from_slice(&chunk.map_err(|_| unavailable())?);
-        if body.len() as u64 > max {
-            return Err(too_large());
+    // The whole body within a deadline: a provider that trickles bytes does not hold a place.
+    let read = async {
+        let mut body = Vec::new();
+        let mut chunks = response.bytes_stream();
+        while let Some(chunk) = futures_util::StreamExt::next(&mut chunks).await {
+            body.extend_from_slice(&chunk.map_err(|_| unavailable())?);
+            if body.len() as u64 > max {
+                return Err(too_large());
+            }
         }
-    }
+        Ok(body)
+    };
+    let mut body = tokio::time::timeout(pages::BUFFERED_READ, read)
+        .await
+        .map_err(|_| unavailable())??;
     if gzipped {
         let mut inflated = Vec::new();
         flate2::read::MultiGzDecoder::new(body.as_slice())
@@ -651,7 +666,7 @@ async fn relay_sealed(
     let body = pages::reseal(&body, &binding, &page).inspect_err(|e| {
         tracing::warn!(provider = %provider.resolved.id().as_str(), code = %e.code().as_str(), "a search page could not be relayed");
     })?;
-    Ok(pages::bundle_response(status, body))
+    Ok(pages::bundle_response(status, body, permit))
 }
 
 /// The seconds an upstream `Retry-After` asks for: delay-seconds, or an HTTP-date (RFC 9110

@@ -28,7 +28,7 @@
 //! Blue Button keeps re-sending its search with `startIndex` and `_count` (its links name the
 //! backend's host, and its Bundles are streamed, never buffered).
 
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 use axum::{
     body::Body,
@@ -67,8 +67,16 @@ const MAX_SEALED: usize = 8 * 1024;
 /// hundred resources is well under a megabyte.
 pub(crate) const MAX_BUFFERED: u64 = 16 * 1024 * 1024;
 
-/// How many Bundles are read whole at once, across every session; the others wait.
+/// How many Bundles are held in memory at once, from the first byte read to the last byte
+/// sent, across every session; the others wait for [`BUFFERED_WAIT`].
 pub(crate) const MAX_BUFFERED_RELAYS: usize = 16;
+
+/// How long a read waits for a place among the buffered Bundles before it is turned away
+/// (`rate_limited`, retry after a second).
+pub(crate) const BUFFERED_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long reading a buffered Bundle's body may take, whatever the per-read timeout.
+pub(crate) const BUFFERED_READ: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Limits the Bundles held in memory at once ([`MAX_BUFFERED_RELAYS`]).
 pub(crate) static BUFFERED_RELAYS: tokio::sync::Semaphore =
@@ -159,11 +167,15 @@ impl Binding<'_> {
 
 /// `url`, normalised, when it is on the FHIR base's origin (same scheme, host and port, no
 /// credentials) and under its path — the base itself included, where HAPI's `_getpages` links
-/// point — with no fragment, no control character or space, and no encoded separator.
+/// point — with no fragment, no control character, space or NUL, and no segment a server could
+/// read as something else: empty (`//`), dotted (`.`, `..;`, `%2e…`), with a `;` parameter, or
+/// with an encoded separator.
 fn under(url: &str, base: &FhirBase) -> Option<Url> {
+    let lower = url.to_ascii_lowercase();
     if url
         .bytes()
         .any(|b| b.is_ascii_control() || b == b' ' || b == b'\\')
+        || lower.contains("%00")
     {
         return None;
     }
@@ -179,19 +191,43 @@ fn under(url: &str, base: &FhirBase) -> Option<Url> {
     {
         return None;
     }
-    // After parsing, dot segments (`..`, `%2e%2e`) are resolved: compare the segments.
-    let segments = |u: &Url| -> Vec<String> {
-        u.path_segments()
-            .map(|s| s.filter(|s| !s.is_empty()).map(str::to_owned).collect())
-            .unwrap_or_default()
-    };
-    let (within, prefix) = (segments(&link), segments(&base));
-    let encoded_separator = within.iter().any(|s| {
+    // The base's segments (a trailing slash ignored) must start the link's, exactly.
+    let mut prefix: Vec<&str> = base.path_segments()?.collect();
+    if prefix.last() == Some(&"") {
+        prefix.pop();
+    }
+    let mut within: Vec<&str> = link.path_segments()?.collect();
+    if within.last() == Some(&"") && within.len() > 1 {
+        within.pop();
+    }
+    let unsafe_segment = |s: &&str| {
         let lower = s.to_ascii_lowercase();
-        lower.contains("%2f") || lower.contains("%5c")
-    });
-    (within.len() >= prefix.len() && within[..prefix.len()] == prefix[..] && !encoded_separator)
-        .then_some(link)
+        s.is_empty()
+            || lower.starts_with('.')
+            || lower.starts_with("%2e")
+            || lower.contains(';')
+            || lower.contains("%3b")
+            || lower.contains("%2f")
+            || lower.contains("%5c")
+    };
+    let bare_base = within.len() == 1 && within[0].is_empty() && prefix.is_empty();
+    if !bare_base && within.iter().any(unsafe_segment) {
+        return None;
+    }
+    (within.len() >= prefix.len() && within[..prefix.len()] == prefix[..]).then_some(link)
+}
+
+/// Whether two URLs name the same page: the same origin and path, and the same query pairs in
+/// any order (decoded, so `+` and `%20`, or `%2F` and `/`, compare equal).
+fn same_page(a: &Url, b: &Url) -> bool {
+    let pairs = |u: &Url| {
+        let mut pairs: Vec<(String, String)> = u.query_pairs().into_owned().collect();
+        pairs.sort();
+        pairs
+    };
+    a.origin() == b.origin()
+        && a.path().trim_end_matches('/') == b.path().trim_end_matches('/')
+        && pairs(a) == pairs(b)
 }
 
 /// The broker's own URL for a sealed link: `{public}/v1/fhir/{provider}/{resource}?_page=…`.
@@ -203,36 +239,26 @@ fn own_link(public: &str, provider: &ProviderId, resource: &str, sealed: &str) -
     )
 }
 
-/// A JSON object's members in their order, each value kept as its raw text.
-struct Members(Vec<(String, Box<RawValue>)>);
+/// A JSON object's members in their order: keys and raw values borrowed from the body.
+struct Members<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
 
-impl<'de> Deserialize<'de> for Members {
+impl<'de> Deserialize<'de> for Members<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Ordered;
         impl<'de> Visitor<'de> for Ordered {
-            type Value = Members;
+            type Value = Members<'de>;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Members<'de>, A::Error> {
                 let mut out = Vec::new();
-                while let Some(member) = map.next_entry::<String, Box<RawValue>>()? {
-                    out.push(member);
+                while let Some((key, value)) = map.next_entry::<Cow<'de, str>, &'de RawValue>()? {
+                    out.push((key, value));
                 }
                 Ok(Members(out))
             }
         }
         deserializer.deserialize_map(Ordered)
-    }
-}
-
-impl Serialize for Members {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (key, value) in &self.0 {
-            map.serialize_entry(key, value)?;
-        }
-        map.end()
     }
 }
 
@@ -256,15 +282,20 @@ pub(crate) fn reseal(
     page: &Page<'_>,
 ) -> Result<Vec<u8>, ApiError> {
     let not_json = || upstream("the provider's answer is not a JSON object");
-    let mut members: Members = serde_json::from_slice(body).map_err(|_| not_json())?;
+    let members: Members<'_> = serde_json::from_slice(body).map_err(|_| not_json())?;
+    // Read as an owned string: an escaped "Bund\u006ce" is a Bundle too.
     let is_bundle = members.0.iter().any(|(key, value)| {
-        key == "resourceType" && serde_json::from_str::<&str>(value.get()).ok() == Some("Bundle")
+        key == "resourceType"
+            && serde_json::from_str::<String>(value.get()).is_ok_and(|t| t == "Bundle")
     });
     if !is_bundle {
         return Ok(body.to_vec());
     }
-    for (key, value) in &mut members.0 {
+    let fetched = Url::parse(page.fetched).ok();
+    let mut replaced: Vec<Option<Box<RawValue>>> = Vec::with_capacity(members.0.len());
+    for (key, value) in &members.0 {
         if key != "link" {
+            replaced.push(None);
             continue;
         }
         let links: Vec<Value> = serde_json::from_str(value.get()).map_err(|_| not_json())?;
@@ -274,17 +305,26 @@ pub(crate) fn reseal(
                 .get("relation")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            let target = link
-                .get("url")
-                .and_then(Value::as_str)
-                .and_then(|u| under(u, page.base));
+            let raw = link.get("url").and_then(Value::as_str);
+            let target = raw.and_then(|u| under(u, page.base));
             match (relation, target) {
                 ("next", None) => {
-                    return Err(upstream(
-                        "the provider's next page link points outside its FHIR base",
-                    ));
+                    let seen = raw.and_then(|u| Url::parse(u).ok());
+                    tracing::warn!(
+                        provider = binding.provider.as_str(),
+                        scheme = seen.as_ref().map(Url::scheme),
+                        host = seen.as_ref().and_then(Url::host_str),
+                        port = seen.as_ref().and_then(Url::port_or_known_default),
+                        path_prefix_expected = page.base.as_str(),
+                        "a next page link is missing or outside the provider's FHIR base"
+                    );
+                    return Err(upstream(if raw.is_none() {
+                        "the provider's next page link has no URL"
+                    } else {
+                        "the provider's next page link points outside its FHIR base"
+                    }));
                 }
-                ("next", Some(url)) if url.as_str() == page.fetched => {
+                ("next", Some(url)) if fetched.as_ref().is_some_and(|f| same_page(&url, f)) => {
                     return Err(upstream(
                         "the provider's next page link points back at the same page",
                     ));
@@ -301,20 +341,52 @@ pub(crate) fn reseal(
             }
         }
         let raw = serde_json::to_string(&kept).map_err(|_| not_json())?;
-        *value = RawValue::from_string(raw).map_err(|_| not_json())?;
+        replaced.push(Some(RawValue::from_string(raw).map_err(|_| not_json())?));
     }
-    serde_json::to_vec(&members).map_err(|_| not_json())
+    serde_json::to_vec(&Rewritten {
+        members: &members,
+        replaced: &replaced,
+    })
+    .map_err(|_| not_json())
 }
 
-/// The Bundle as the browser gets it: FHIR JSON, never cached.
-pub(crate) fn bundle_response(status: StatusCode, body: Vec<u8>) -> Response {
+/// The members of a Bundle with the rewritten `link` values in place of theirs.
+struct Rewritten<'a> {
+    members: &'a Members<'a>,
+    replaced: &'a [Option<Box<RawValue>>],
+}
+
+impl Serialize for Rewritten<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.members.0.len()))?;
+        for ((key, value), replaced) in self.members.0.iter().zip(self.replaced) {
+            match replaced {
+                Some(link) => map.serialize_entry(key, link)?,
+                None => map.serialize_entry(key, value)?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// The Bundle as the browser gets it: FHIR JSON, never cached; `permit` is let go once the
+/// body has been handed over.
+pub(crate) fn bundle_response(
+    status: StatusCode,
+    body: Vec<u8>,
+    permit: tokio::sync::SemaphorePermit<'static>,
+) -> Response {
     let mut headers = HeaderMap::new();
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/fhir+json"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let mut out = Response::new(Body::from(body));
+    let once = futures_util::stream::once(async move {
+        let _held = permit;
+        Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(body))
+    });
+    let mut out = Response::new(Body::from_stream(once));
     *out.status_mut() = status;
     *out.headers_mut() = headers;
     out
@@ -358,6 +430,14 @@ mod tests {
                 "https://ehr.example/fhir/r4/.\t./admin",
                 "https://ehr.example/fhir/r4/a%2Fb",
                 "https://ehr.example/fhir/r4/a%5cb",
+                "https://ehr.example/fhir/r4/..;/admin/x",
+                "https://ehr.example/fhir/r4/%2e%2e;/admin",
+                "https://ehr.example/fhir/r4/Patient;jsessionid=1",
+                "https://ehr.example/fhir/r4/Patient%3Bx",
+                "https://ehr.example/fhir/r4/Pat%00ient",
+                "https://ehr.example//fhir/r4/Patient",
+                "https://ehr.example/fhir//r4/Patient",
+                "https://ehr.example/fhir/r4/.well-known/x",
                 "https://ehr.example/fhir/r4/a\\b",
                 "https://ehr.example/fhir/r4/Patient#x",
                 "https://ehr.example/fhir/r4/Patient\nHost: x",
@@ -374,6 +454,7 @@ mod tests {
         // A host-only base, as SMART's own R4 server is configured.
         let host = FhirBase::parse("https://r4.smarthealthit.org").unwrap();
         assert!(under("https://r4.smarthealthit.org?_getpages=a", &host).is_some());
+        assert!(under("https://r4.smarthealthit.org/Patient?page=2", &host).is_some());
         assert!(under("https://r4.smarthealthit.org.evil.com/", &host).is_none());
         assert!(under("https://r4.smarthealthit.org@evil.com/", &host).is_none());
     }
@@ -492,14 +573,24 @@ mod tests {
             binding.open(sealed, &base).unwrap().url,
             "https://ehr.example/fhir?_getpages=abc&_getpagesoffset=10&_count=10"
         );
-        // A next link elsewhere, or back at the same page, fails the read instead of ending it.
-        for next in ["https://evil.example/fhir?_getpages=abc", page.fetched] {
+        // A next link elsewhere, or back at the same page (its query written another way),
+        // fails the read instead of ending it or looping.
+        let again = "https://ehr.example/fhir/Observation/?patient=p1";
+        for next in [
+            "https://evil.example/fhir?_getpages=abc",
+            page.fetched,
+            again,
+        ] {
             let body = format!(
                 r#"{{"resourceType":"Bundle","link":[{{"relation":"next","url":"{next}"}}]}}"#
             );
             let error = reseal(body.as_bytes(), &binding, &page).unwrap_err();
             assert_eq!(error.code(), ErrorCode::UpstreamError, "{next}");
         }
+        // An escaped resourceType is still a Bundle: its links are resealed.
+        let escaped = br#"{"resourceType":"Bund\u006ce","link":[{"relation":"self","url":"https://ehr.example/fhir?_getpages=abc"}]}"#;
+        let out = String::from_utf8(reseal(escaped, &binding, &page).unwrap()).unwrap();
+        assert!(!out.contains("getpages"), "{out}");
         // Not a Bundle: as it came. Not a JSON object: refused.
         let outcome = br#"{"resourceType":"OperationOutcome","issue":[]}"#;
         assert_eq!(reseal(outcome, &binding, &page).unwrap(), outcome);

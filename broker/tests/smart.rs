@@ -379,6 +379,29 @@ async fn opaque_paging_links_are_sealed_for_the_session_that_received_them() {
         bundle = reply.json();
         link = next_of(&bundle);
     }
+    // The second page's previous link is sealed too, and leads back to the first page.
+    let second = alice.get(own_path(&next)).await.json();
+    let previous = second["link"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["relation"] == "previous")
+        .map(|l| l["url"].as_str().unwrap().to_owned())
+        .expect("a previous link");
+    assert!(previous.contains("?_page="), "{previous}");
+    let entry_ids = |bundle: &serde_json::Value| -> Vec<String> {
+        bundle["entry"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["resource"]["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let back = alice.get(own_path(&previous)).await.json();
+    assert!(
+        entry_ids(&back) == entry_ids(&first),
+        "the previous page is the first"
+    );
     let mut unique = ids.clone();
     unique.sort();
     unique.dedup();

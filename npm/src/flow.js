@@ -132,5 +132,11 @@ export function finishRedirect({ url, storage, complete, completions, here, repl
   });
   completions.set(key, promise);
   if (stripped !== undefined) completions.set('u:' + stripped, promise);
+  // When the flow was not spent (the module did not load; the callback was malformed), a later
+  // call in this page — with the callback URL the app kept — tries again.
+  promise.catch((e) => {
+    if (e?.code !== 'not_in_browser' && e?.code !== 'invalid_request') return;
+    for (const k of [key, 'u:' + stripped]) if (completions.get(k) === promise) completions.delete(k);
+  });
   return promise;
 }

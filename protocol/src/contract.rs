@@ -9,7 +9,7 @@
 //! | `POST /v1/flows/complete` | [`CompleteFlowRequest`] | [`CompleteFlowResponse`] + a new session cookie |
 //! | `GET /v1/session` | — | [`SessionResponse`] |
 //! | `POST /v1/session/disconnect` | [`DisconnectRequest`] | [`DisconnectResponse`] |
-//! | `GET /v1/fhir/{provider}/{type}[/{id}]` | — | the FHIR JSON, streamed |
+//! | `GET /v1/fhir/{provider}/{type}[/{id}]` | — | the FHIR JSON (a search of a provider with opaque paging links with its links resealed) |
 //! | `GET /v1/userinfo/{provider}` | — | the userinfo JSON |
 //!
 //! Every route requires the [`CSRF_HEADER`]; every failure is an [`ErrorBody`].

@@ -215,10 +215,17 @@ describe('handleRedirect', () => {
     calls.length = 0;
     // A module that cannot load spends no flow either.
     ({ state } = started({ storage }));
-    const offline = () => Promise.reject(new Error('the chunk could not be fetched'));
-    const failed = await finishRedirect({ url: `${REDIRECT}?code=a&state=${state}`, storage, complete, completions: new Map(), here: () => undefined, replace: () => {}, load: offline }).catch((e) => e);
+    const offline = () => Promise.reject(new ConnectMedicareError('not_in_browser', 'the chunk could not be fetched'));
+    const completions = new Map();
+    const callback = `${REDIRECT}?code=a&state=${state}`;
+    const failed = await finishRedirect({ url: callback, storage, complete, completions, here: () => undefined, replace: () => {}, load: offline })
+      .catch((e) => e);
     assert.equal(failed.message, 'the chunk could not be fetched');
     assert.ok(storage.map.has(FLOW_PREFIX + state), 'the record is still there for a retry');
+    // ...and a retry in the same page (the same completions) completes it.
+    await finishRedirect({ url: callback, storage, complete, completions, here: () => undefined, replace: () => {}, load });
+    assert.equal(calls.length, 1);
+    calls.length = 0;
     // An expired record is no record.
     ({ state } = started({ storage }));
     const key = FLOW_PREFIX + state;
