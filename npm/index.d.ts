@@ -2,9 +2,12 @@
 import type { Bundle, Coverage, ExplanationOfBenefit, Patient } from 'fhir/r4.js';
 
 /**
- * The stable machine codes of {@link ConnectMedicareError}: the broker contract's codes, plus
- * `broker_unreachable`, `invalid_config` and `not_in_browser`, which the SDK raises itself.
- * A newer broker may send a code not listed here; it is passed through unchanged.
+ * The stable machine codes of {@link ConnectMedicareError}: the broker contract's codes, which
+ * the SDK raises too where it finds the same fault itself (`invalid_request`, `flow_not_found`,
+ * `access_denied`, `upstream_error`, `unknown_provider`, `not_found`), plus
+ * `broker_unreachable`, `invalid_config`, `internal` and `not_in_browser` (also: the sign-in
+ * chunk or its `.wasm` could not be loaded; the load error is `cause`). A newer broker may send
+ * a code not listed here; it is passed through unchanged.
  */
 export type ErrorCode =
   | 'invalid_request'
@@ -66,7 +69,9 @@ export interface CreateOptions {
   storage?: FlowStorage;
   /**
    * Where to load the wasm module from, when a bundler moved it (default:
-   * `connect_medicare_bg.wasm` next to the sign-in chunk, `dist/signin.js`).
+   * `connect_medicare_bg.wasm` next to the sign-in chunk, `dist/signin.js`): an absolute path
+   * (a relative one is resolved against the page, not the chunk), a `Response`, the bytes or a
+   * compiled module. The first client on the page to load the module decides where from.
    */
   wasm?: string | URL | Request | Response | BufferSource | WebAssembly.Module;
   /**
