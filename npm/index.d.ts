@@ -1,5 +1,5 @@
 // Types of `connect-medicare`. FHIR resources are typed with @types/fhir (`fhir/r4`).
-import type { Bundle, Coverage, ExplanationOfBenefit, Patient } from 'fhir/r4.js';
+import type { Bundle, Coverage, ExplanationOfBenefit, FhirResource, Patient } from 'fhir/r4.js';
 
 /**
  * The stable machine codes of {@link ConnectMedicareError}: the broker contract's codes, which
@@ -177,6 +177,25 @@ export interface ClaimsQuery {
   pageSize?: number;
 }
 
+/** A FHIR R4 resource type name (`'Observation'`, `'Condition'`, ...). */
+export type ResourceType = FhirResource['resourceType'];
+
+/** The resource of type `T`: `ResourceOf<'Observation'>` is `Observation`. */
+export type ResourceOf<T extends ResourceType> = Extract<FhirResource, { resourceType: T }>;
+
+/**
+ * Search parameters, as `URLSearchParams` takes them. The broker allows, per type, the
+ * parameters US Core requires (`category`, `code`, `date` with its prefixes, `status`...),
+ * `_count`, `_sort` on the type's dates, and refuses the rest with `not_allowed`; the patient is
+ * always the connection's own.
+ */
+export type SearchParams = Record<string, string> | [string, string][] | URLSearchParams | string;
+
+/** Which provider to ask (default: the first the broker serves). */
+export interface ProviderOption {
+  provider?: string;
+}
+
 /**
  * One page of search results. Iterate over it and the pages after it with `for await`.
  *
@@ -184,7 +203,7 @@ export interface ClaimsQuery {
  * const first = await cm.explanationOfBenefit({ types: ['carrier', 'pde'], pageSize: 50 });
  * for await (const page of first) render(page.resources);
  */
-export interface SearchPage<T extends Patient | Coverage | ExplanationOfBenefit> extends AsyncIterable<SearchPage<T>> {
+export interface SearchPage<T extends FhirResource> extends AsyncIterable<SearchPage<T>> {
   /** The search Bundle, as the server sent it. */
   readonly bundle: Bundle<T>;
   /** This page's resources of the searched type. */
@@ -227,6 +246,17 @@ export class ConnectMedicare {
   explanationOfBenefit(query?: ClaimsQuery): Promise<SearchPage<ExplanationOfBenefit>>;
   /** Every claim, pages fetched in parallel (at most `concurrency`, default 4, at most 10). */
   allClaims(query?: ClaimsQuery & { concurrency?: number }): Promise<ExplanationOfBenefit[]>;
+  /**
+   * The first page of a search of any type the broker serves for the provider: on a SMART
+   * server, the US Core types its configuration and the grant allow.
+   *
+   * @example
+   * const labs = await cm.search('Observation', { category: 'laboratory', _sort: '-date' }, { provider: 'ehr' });
+   * for (const o of labs.resources) console.log(o.code.text, o.valueQuantity?.value);
+   */
+  search<T extends ResourceType>(type: T, params?: SearchParams, options?: ProviderOption): Promise<SearchPage<ResourceOf<T>>>;
+  /** One resource of the connected patient, by type and id (`not_found` when it is not theirs). */
+  read<T extends ResourceType>(type: T, id: string, options?: ProviderOption): Promise<ResourceOf<T>>;
   /** OpenID Connect userinfo. */
   userinfo(provider?: string): Promise<UserInfo>;
   /** Disconnects one provider, or every one: the broker deletes its tokens and asks the provider to revoke them where it can. Idempotent. */

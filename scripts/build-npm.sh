@@ -9,7 +9,7 @@
 #
 # Environment:
 #   CM_DATA_PAGE_BUDGET brotli-11 bytes a data page may load (default 5120 = 5 KB)
-#   CM_PAYLOAD_BUDGET   brotli-11 bytes a sign-in may load (default: see tests/npm/payload.mjs)
+#   CM_SIGN_IN_BUDGET   brotli-11 bytes a sign-in may load beyond the entry (default: see tests/npm/payload.mjs)
 #   CM_CANARY_SECRETS   comma-separated strings that must not occur anywhere in the package
 #                       (default: the canary client secret and tokens of the test broker)
 #   CM_INLINE_THRESHOLD, CM_WASM_OPT: build choices to compare, e.g.

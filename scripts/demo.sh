@@ -6,7 +6,9 @@
 #
 # Ports: DEMO_PORT (default 8080), SANDBOX_PORT (default 8123) and SANDBOX_LOGIN_PORT (default
 # 8124: the sandbox's Medicare login, on its own origin as Medicare.gov's is). DEMO_APP=react
-# serves the React example instead of the plain HTML one.
+# serves the React example instead of the plain HTML one. DEMO_EHR=1 adds a second provider,
+# "Example Health": the sandbox's generic SMART face, with US Core records
+# (docs/smart-servers.md); the vanilla example shows its conditions and lab results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +59,20 @@ redirect_uri = "http://localhost:$app_port/callback"
 # form-action must allow it for a form POST sign-in.
 sign_in_origins = ["http://127.0.0.1:$login_port"]
 TOML
+if [ "${DEMO_EHR:-0}" = 1 ]; then
+  cat >> "$demo/broker.toml" <<TOML
+
+[[providers]]
+id = "ehr"
+name = "Example Health"
+kind = "smart"
+fhir_base_url = "http://127.0.0.1:$sandbox_port/smart/fhir/"
+client_id = "demo-client"
+redirect_uri = "http://localhost:$app_port/callback"
+read = ["Patient", "Condition", "Observation", "AllergyIntolerance", "Immunization", "MedicationRequest"]
+search = ["Patient", "ExplanationOfBenefit", "Condition", "Observation", "AllergyIntolerance", "Immunization", "MedicationRequest"]
+TOML
+fi
 
 pids=()
 cleanup() {
@@ -69,7 +85,9 @@ target/debug/connect-medicare-sandbox serve --listen "127.0.0.1:$sandbox_port" \
   --login-listen "127.0.0.1:$login_port" \
   --app "demo-client:$secret:http://localhost:$app_port/callback" &
 pids+=($!)
-CM_BROKER_PROVIDERS__MEDICARE__CLIENT_SECRET=$secret \
+secrets=("CM_BROKER_PROVIDERS__MEDICARE__CLIENT_SECRET=$secret")
+if [ "${DEMO_EHR:-0}" = 1 ]; then secrets+=("CM_BROKER_PROVIDERS__EHR__CLIENT_SECRET=$secret"); fi
+env "${secrets[@]}" \
   target/debug/connect-medicare-broker serve --config "$demo/broker.toml" &
 pids+=($!)
 

@@ -39,6 +39,7 @@ use connect_medicare_protocol::{
     ClientId, ClientSecret, DisconnectKind, FhirBase, Provider, ProviderKind, RedirectUri, Scopes,
     SmartConfiguration,
     contract::{ProviderId, ProviderInfo},
+    resources::ResourceType,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -279,6 +280,68 @@ pub struct ProviderConfig {
     sign_in_origins: Vec<Origin>,
     client_auth: ClientAuth,
     upstream: ProviderUpstream,
+    resources: AllowLists,
+}
+
+/// A provider's `read` and `search` allow-lists: the resource types the browser may read by
+/// id and search. `None` (not configured) serves every type the broker can keep to the
+/// patient ([`ResourceType::all`]; Blue Button: its three) that the connection's granted
+/// scopes allow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowLists {
+    read: Option<Vec<&'static ResourceType>>,
+    search: Option<Vec<&'static ResourceType>>,
+}
+
+/// Reading by id or searching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// `GET {type}/{id}`.
+    Read,
+    /// `GET {type}?…`.
+    Search,
+}
+
+impl Access {
+    /// The configuration key of its allow-list.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Search => "search",
+        }
+    }
+}
+
+impl AllowLists {
+    /// The configured list for `access`, if one was configured.
+    pub fn configured(&self, access: Access) -> Option<&[&'static ResourceType]> {
+        match access {
+            Access::Read => self.read.as_deref(),
+            Access::Search => self.search.as_deref(),
+        }
+    }
+
+    /// The SMART scopes that ask for what the lists name: `patient/<type>.r`, `.s` or `.rs`.
+    fn scopes(&self) -> Vec<String> {
+        let mut names: Vec<&'static str> = Vec::new();
+        for t in self.read.iter().chain(&self.search).flatten() {
+            if !names.contains(&t.name()) {
+                names.push(t.name());
+            }
+        }
+        let has = |list: &Option<Vec<&'static ResourceType>>, name: &str| {
+            list.as_ref()
+                .is_some_and(|l| l.iter().any(|t| t.name() == name))
+        };
+        names
+            .into_iter()
+            .map(|name| {
+                let r = if has(&self.read, name) { "r" } else { "" };
+                let s = if has(&self.search, name) { "s" } else { "" };
+                format!("patient/{name}.{r}{s}")
+            })
+            .collect()
+    }
 }
 
 /// Where a provider's profile comes from.
@@ -313,6 +376,7 @@ pub struct ResolvedProvider {
     scopes: Scopes,
     authorize_post: bool,
     sign_in_origins: Vec<Origin>,
+    resources: AllowLists,
 }
 
 impl Config {
@@ -534,10 +598,29 @@ impl ProviderConfig {
                 })?
             }
         };
-        let scopes = self
-            .scopes
-            .clone()
-            .unwrap_or_else(|| provider.default_scopes().clone());
+        let scopes = match &self.scopes {
+            Some(scopes) => scopes.clone(),
+            // A SMART provider with allow-lists asks for what they name, plus the sign-in's
+            // own scopes from the defaults.
+            None if provider.kind() == ProviderKind::Smart
+                && (self.resources.read.is_some() || self.resources.search.is_some()) =>
+            {
+                let mut scopes: Scopes = provider
+                    .default_scopes()
+                    .iter()
+                    .filter(|s| !s.is_resource())
+                    .cloned()
+                    .collect();
+                // Checked below against what the server supports, like configured scopes.
+                for raw in self.resources.scopes() {
+                    let scope = connect_medicare_protocol::Scope::parse(&raw)
+                        .map_err(|e| problem("read", e.to_string()))?;
+                    scopes.insert(scope);
+                }
+                scopes
+            }
+            None => provider.default_scopes().clone(),
+        };
         provider
             .check_scopes(&scopes)
             .map_err(|e| problem("scopes", e.to_string()))?;
@@ -560,6 +643,7 @@ impl ProviderConfig {
             scopes,
             authorize_post,
             sign_in_origins: self.sign_in_origins.clone(),
+            resources: self.resources.clone(),
         })
     }
 }
@@ -600,6 +684,11 @@ impl ResolvedProvider {
     /// The registered redirect URI.
     pub fn redirect_uri(&self) -> &RedirectUri {
         &self.redirect_uri
+    }
+
+    /// The `read` and `search` allow-lists.
+    pub fn resources(&self) -> &AllowLists {
+        &self.resources
     }
 
     /// The provider as `GET /v1/config` shows it to the browser (no secret).
@@ -782,6 +871,8 @@ struct RawProvider {
     sign_in_origins: Option<Vec<String>>,
     #[serde(default)]
     client_auth: ClientAuth,
+    read: Option<Vec<String>>,
+    search: Option<Vec<String>>,
     /// Set when the secret came from the environment (replaces both file fields).
     #[serde(skip)]
     env_secret: Option<SecretString>,
@@ -1364,6 +1455,23 @@ impl RawProvider {
                 .map_err(|e| problems.push(format!("{}: {e}", field("scopes"))))
                 .ok()
         });
+        let blue_button = self.kind == RawKind::BlueButton;
+        let resources = AllowLists {
+            read: allow_list(
+                self.read.as_deref(),
+                Access::Read,
+                blue_button,
+                &field,
+                problems,
+            ),
+            search: allow_list(
+                self.search.as_deref(),
+                Access::Search,
+                blue_button,
+                &field,
+                problems,
+            ),
+        };
 
         let upstream = match self.kind {
             RawKind::BlueButton => {
@@ -1431,6 +1539,7 @@ impl RawProvider {
             sign_in_origins: sign_in_origins?,
             client_auth: self.client_auth,
             upstream: upstream?,
+            resources,
         };
         // Blue Button needs no discovery: check its scopes and POST preference now.
         if let ProviderUpstream::BlueButton { .. } = config.upstream
@@ -1441,6 +1550,46 @@ impl RawProvider {
         }
         Some(config)
     }
+}
+
+/// Checks a `read` or `search` list: types the broker knows (Blue Button: its three), each
+/// once; shared types (Medication…) are read by id only.
+fn allow_list(
+    raw: Option<&[String]>,
+    access: Access,
+    blue_button: bool,
+    field: &dyn Fn(&str) -> String,
+    problems: &mut Vec<String>,
+) -> Option<Vec<&'static ResourceType>> {
+    let raw = raw?;
+    let key = field(access.as_str());
+    let mut out: Vec<&'static ResourceType> = Vec::new();
+    for name in raw {
+        let known = ResourceType::get(name)
+            .filter(|t| !blue_button || ResourceType::BLUE_BUTTON.contains(&t.name()));
+        match known {
+            None if blue_button => problems.push(format!(
+                "{key}: Blue Button serves only {}; not {name:?}",
+                ResourceType::BLUE_BUTTON.join(", ")
+            )),
+            None => problems.push(format!(
+                "{key}: {name:?} is not a type the broker can keep to one patient; it knows {}",
+                ResourceType::all()
+                    .iter()
+                    .map(ResourceType::name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Some(t) if access == Access::Search && !t.searchable() => problems.push(format!(
+                "{key}: {name} is outside the patient compartment: it can be read by id, not searched"
+            )),
+            Some(t) if out.contains(&t) => {
+                problems.push(format!("{key}: lists {name} twice"));
+            }
+            Some(t) => out.push(t),
+        }
+    }
+    Some(out)
 }
 
 fn parse_public_base_url(raw: &str) -> Result<(Url, Origin), String> {
@@ -2310,6 +2459,63 @@ redirect_uri = "http://localhost:8080/callback"
             .resolve(Some(&smart_config()))
             .unwrap_err();
         assert!(err.to_string().contains("authorize_post"), "{err}");
+    }
+
+    #[test]
+    fn read_and_search_allow_lists_are_checked_and_ask_for_their_scopes() {
+        let config = parse(&smart_text(
+            "read = [\"Patient\", \"Coverage\"]\nsearch = [\"Coverage\"]",
+        ))
+        .unwrap();
+        let ehr = &config.providers()[1];
+        let lists = ehr.resolve(Some(&smart_config())).unwrap();
+        assert_eq!(
+            lists.scopes().to_string(),
+            "openid fhirUser launch/patient offline_access patient/Patient.r patient/Coverage.rs"
+        );
+        let read: Vec<&str> = lists
+            .resources()
+            .configured(Access::Read)
+            .unwrap()
+            .iter()
+            .map(|t| t.name())
+            .collect();
+        assert_eq!(read, ["Patient", "Coverage"]);
+        assert!(
+            config.providers()[0]
+                .resources
+                .configured(Access::Read)
+                .is_none()
+        );
+        // A list naming what the server does not support fails as configured scopes do.
+        let config = parse(&smart_text("search = [\"Observation\"]")).unwrap();
+        let err = config.providers()[1]
+            .resolve(Some(&smart_config()))
+            .unwrap_err();
+        assert!(err.to_string().contains("patient/Observation.s"), "{err}");
+        // Every problem at once, each naming its field.
+        let text = format!(
+            "{}\nread = [\"Observation\"]\n{}",
+            minimal().trim_end(),
+            "\n[[providers]]\nid = \"ehr\"\nname = \"E\"\nkind = \"smart\"\n\
+             fhir_base_url = \"https://ehr.example.com/fhir\"\nclient_id = \"c\"\n\
+             client_secret = \"s\"\nredirect_uri = \"http://localhost:8080/callback\"\n\
+             read = [\"Binary\", \"observation\"]\n\
+             search = [\"Medication\", \"Condition\", \"Condition\"]\n"
+        );
+        let found = problems(parse(&text));
+        for needle in [
+            "providers[0].read: Blue Button serves only Patient, Coverage, ExplanationOfBenefit; not \"Observation\"",
+            "providers[1].read: \"Binary\" is not a type the broker can keep to one patient",
+            "providers[1].read: \"observation\" is not a type",
+            "providers[1].search: Medication is outside the patient compartment",
+            "providers[1].search: lists Condition twice",
+        ] {
+            assert!(
+                found.iter().any(|p| p.contains(needle)),
+                "{needle} in {found:#?}"
+            );
+        }
     }
 
     #[test]

@@ -17,13 +17,17 @@ use axum::{
     response::Response,
 };
 use connect_medicare_protocol::{
-    EobType, OAuthError, ProviderKind, Timestamp, contract::ErrorCode,
+    OAuthError, Permissions, ProviderKind, Timestamp,
+    contract::ErrorCode,
+    resources::{ParamKind, ResourceType},
 };
 use secrecy::ExposeSecret;
 use tokio::time::Instant;
 
 use crate::{
     app::{AppState, ServedProvider},
+    compartment,
+    config::Access,
     error::ApiError,
     ids::SessionHash,
     pages,
@@ -75,30 +79,76 @@ impl Budget {
     }
 }
 
-/// The three resource types the proxy serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Resource {
-    Patient,
-    Coverage,
-    ExplanationOfBenefit,
+/// The resource type named in the path, if this provider serves it for `access` and the
+/// connection's grant can allow it (see [`served`]).
+fn resource_type(raw: &str) -> Result<&'static ResourceType, ApiError> {
+    ResourceType::get(raw).ok_or_else(|| not_allowed("this resource type is not served"))
 }
 
-impl Resource {
-    fn parse(raw: &str) -> Result<Self, ApiError> {
-        match raw {
-            "Patient" => Ok(Self::Patient),
-            "Coverage" => Ok(Self::Coverage),
-            "ExplanationOfBenefit" => Ok(Self::ExplanationOfBenefit),
-            _ => Err(not_allowed("this resource type is not served")),
-        }
+/// Whether `provider` serves `resource` for `access`: Blue Button its three types; any other
+/// provider the types on its configured `read` / `search` list, or, when it has none, every
+/// type the broker can keep to the patient that the granted scopes allow.
+fn served(
+    provider: &ServedProvider,
+    resource: &'static ResourceType,
+    access: Access,
+) -> Result<(), ApiError> {
+    let lists = provider.resolved.resources();
+    let blue_button = provider.resolved.provider().kind() == ProviderKind::BlueButton;
+    let listed = match lists.configured(access) {
+        Some(list) => list.contains(&resource),
+        None if blue_button => ResourceType::BLUE_BUTTON.contains(&resource.name()),
+        None => true,
+    };
+    if !listed {
+        return Err(not_allowed(match access {
+            Access::Read => "this resource type is not on this provider's read allow-list",
+            Access::Search => "this resource type is not on this provider's search allow-list",
+        }));
     }
+    if access == Access::Search && !resource.searchable() {
+        return Err(not_allowed(
+            "this resource type is read by id only: it is not in the patient's compartment",
+        ));
+    }
+    Ok(())
+}
 
-    fn name(self) -> &'static str {
-        match self {
-            Self::Patient => "Patient",
-            Self::Coverage => "Coverage",
-            Self::ExplanationOfBenefit => "ExplanationOfBenefit",
-        }
+/// Whether the connection's granted scopes can allow `access` to `resource` at all. Blue
+/// Button's grant is its own (demographics are checked apart), and so is the Patient of
+/// every provider; a restricted scope (`…?category=…`) counts, the server enforcing it.
+fn granted(
+    provider: &ServedProvider,
+    live: &Live,
+    resource: &'static ResourceType,
+    access: Access,
+) -> Result<(), ApiError> {
+    if provider.resolved.provider().kind() == ProviderKind::BlueButton || resource.is_patient() {
+        return Ok(());
+    }
+    let permissions = match access {
+        Access::Read => Permissions::READ,
+        Access::Search => Permissions::SEARCH,
+    };
+    if live.connection.scopes.grants(resource.name(), permissions) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::InsufficientScope,
+            format!(
+                "the granted scopes do not allow {} {}: connect again asking for patient/{}.{}",
+                match access {
+                    Access::Read => "reading",
+                    Access::Search => "searching",
+                },
+                resource.name(),
+                resource.name(),
+                match access {
+                    Access::Read => "r",
+                    Access::Search => "s",
+                }
+            ),
+        ))
     }
 }
 
@@ -112,7 +162,10 @@ struct Target {
     /// For a search of a provider with opaque paging links: the resource type and the
     /// connection's patient, under which the Bundle's `next` and `previous` links are sealed
     /// (`pages.rs`).
-    seal: Option<(&'static str, String)>,
+    seal: Option<(&'static ResourceType, String)>,
+    /// For a read of a type in the patient compartment, from a provider that is not Blue
+    /// Button: the type, id and patient the resource must match (`compartment.rs`).
+    check: Option<(&'static ResourceType, String, String)>,
     /// Patient reads and userinfo answer 403 when demographics were withheld.
     demographic: bool,
     /// What to `Accept`: FHIR JSON for the FHIR API; plain JSON for userinfo, which is not a
@@ -135,7 +188,8 @@ pub(crate) async fn search(
         let url = provider.resolved.provider().fhir_base().join("metadata");
         return proxy_public(&state, &headers, &url).await;
     }
-    let resource = Resource::parse(&resource)?;
+    let resource = resource_type(&resource)?;
+    served(provider, resource, Access::Search)?;
     let session = session_of(&state, &headers).await?;
     let profile = provider.resolved.provider();
     // Blue Button's links are re-sent as searches (`startIndex`); every other provider's are
@@ -156,6 +210,7 @@ pub(crate) async fn search(
         None => None,
     };
     let live = refresh::live(&state, &session, provider).await?;
+    granted(provider, &live, resource, Access::Search)?;
     let patient = live
         .connection
         .patient
@@ -174,12 +229,10 @@ pub(crate) async fn search(
         None => {
             let mut pairs = allowed_query(provider, resource, query.as_deref())?;
             // The search is always the connection's own patient's.
-            let forced = match resource {
-                Resource::Patient => ("_id", patient.as_str().to_owned()),
-                Resource::Coverage => ("beneficiary", format!("Patient/{}", patient.as_str())),
-                Resource::ExplanationOfBenefit => ("patient", patient.as_str().to_owned()),
-            };
-            pairs.push((forced.0.to_owned(), forced.1));
+            let (name, value) = resource
+                .pin(patient.as_str())
+                .ok_or_else(|| not_allowed("this resource type is read by id only"))?;
+            pairs.push((name.to_owned(), value));
             let mut query = form_urlencoded::Serializer::new(String::new());
             for (k, v) in &pairs {
                 query.append_pair(k, v);
@@ -193,8 +246,9 @@ pub(crate) async fn search(
     };
     let target = Target {
         url,
-        seal: opaque.then(|| (resource.name(), patient.as_str().to_owned())),
-        demographic: resource == Resource::Patient,
+        seal: opaque.then(|| (resource, patient.as_str().to_owned())),
+        check: None,
+        demographic: resource.is_patient(),
         accept: "application/fhir+json",
     };
     proxy(&state, &headers, provider, &session, live, &target).await
@@ -208,7 +262,8 @@ pub(crate) async fn read(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let provider = state.provider_by_name(&provider)?;
-    let resource = Resource::parse(&resource)?;
+    let resource = resource_type(&resource)?;
+    served(provider, resource, Access::Read)?;
     if query.is_some() {
         return Err(not_allowed("a read takes no parameters"));
     }
@@ -225,11 +280,25 @@ pub(crate) async fn read(
     }
     let session = session_of(&state, &headers).await?;
     let live = refresh::live(&state, &session, provider).await?;
-    if resource == Resource::Patient
-        && live.connection.patient.as_ref().map(|p| p.as_str()) != Some(id.as_str())
-    {
+    granted(provider, &live, resource, Access::Read)?;
+    let patient = live
+        .connection
+        .patient
+        .as_ref()
+        .map(|p| p.as_str().to_owned());
+    if resource.is_patient() && patient.as_deref() != Some(id.as_str()) {
         return Err(ApiError::new(ErrorCode::NotFound, "no such resource"));
     }
+    // Blue Button keeps its reads to the token's beneficiary itself; any other provider's
+    // resource is checked here before the browser sees it.
+    let check = match (&patient, resource.patient_element()) {
+        (Some(patient), Some(_))
+            if provider.resolved.provider().kind() != ProviderKind::BlueButton =>
+        {
+            Some((resource, id.clone(), patient.clone()))
+        }
+        _ => None,
+    };
     let encoded: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
     let url = provider
         .resolved
@@ -239,7 +308,8 @@ pub(crate) async fn read(
     let target = Target {
         url,
         seal: None,
-        demographic: resource == Resource::Patient,
+        check,
+        demographic: resource.is_patient(),
         accept: "application/fhir+json",
     };
     proxy(&state, &headers, provider, &session, live, &target).await
@@ -276,6 +346,7 @@ pub(crate) async fn userinfo(
     let target = Target {
         url: url.to_owned(),
         seal: None,
+        check: None,
         demographic: true,
         accept: "application/json",
     };
@@ -286,17 +357,21 @@ async fn session_of(state: &AppState, headers: &HeaderMap) -> Result<SessionHash
     session::current(state, headers).await
 }
 
-/// The request's query, checked against the allow-list of `resource` on `provider`.
+/// The request's query, checked against the allow-list of `resource` on `provider`: paging
+/// (`_count`, `startIndex`), the type's own parameters ([`ResourceType::param`]), `_sort` on
+/// the type's dates and `_include` of what the type allows; each at most once, dates twice.
 fn allowed_query(
     provider: &ServedProvider,
-    resource: Resource,
+    resource: &'static ResourceType,
     query: Option<&str>,
 ) -> Result<Vec<(String, String)>, ApiError> {
     let profile = provider.resolved.provider();
+    let blue_button = profile.kind() == ProviderKind::BlueButton;
     let max_count = profile.max_page_size().unwrap_or(DEFAULT_MAX_COUNT);
     let mut out: Vec<(String, String)> = Vec::new();
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        let repeatable = matches!(name.as_ref(), "service-date" | "_lastUpdated");
+        let kind = resource.param(&name);
+        let repeatable = kind.is_some_and(ParamKind::repeatable);
         let seen = out.iter().filter(|(k, _)| *k == name).count();
         if seen > usize::from(repeatable) {
             return Err(ApiError::new(
@@ -304,63 +379,54 @@ fn allowed_query(
                 "a query parameter appears too many times",
             ));
         }
-        match name.as_ref() {
-            "_count" => {
-                let ok = value.parse::<u32>().is_ok_and(|n| n <= max_count);
-                if !ok {
-                    return Err(ApiError::new(
-                        ErrorCode::InvalidRequest,
-                        format!("_count must be an integer from 0 to {max_count}"),
-                    ));
+        let invalid = |why: &str| ApiError::new(ErrorCode::InvalidRequest, format!("{name} {why}"));
+        match (name.as_ref(), kind) {
+            ("_count", _) => {
+                if !value.parse::<u32>().is_ok_and(|n| n <= max_count) {
+                    return Err(invalid(&format!(
+                        "must be an integer from 0 to {max_count}"
+                    )));
                 }
             }
-            "startIndex" => {
+            ("startIndex", _) => {
                 if value.parse::<u32>().is_err() {
-                    return Err(ApiError::new(
-                        ErrorCode::InvalidRequest,
-                        "startIndex must be a non-negative integer",
-                    ));
+                    return Err(invalid("must be a non-negative integer"));
                 }
             }
-            "_lastUpdated" => date_param(&value)?,
-            "service-date" if resource == Resource::ExplanationOfBenefit => date_param(&value)?,
-            "type" if resource == Resource::ExplanationOfBenefit => {
-                let ok = match profile.kind() {
-                    ProviderKind::BlueButton => EobType::parse_list(&value).is_some(),
-                    _ => value.len() <= 512 && value.bytes().all(|b| b.is_ascii_graphic()),
-                };
-                if !ok {
-                    return Err(ApiError::new(
-                        ErrorCode::InvalidRequest,
-                        "type must be a comma list of claim types",
-                    ));
+            ("_sort", _) if resource.sortable() => {
+                resource.check_sort(&value).map_err(invalid)?;
+            }
+            ("_include", _) if !resource.includes().is_empty() => {
+                if !resource.includes().contains(&value.as_ref()) {
+                    return Err(invalid(&format!(
+                        "may only be {}",
+                        resource.includes().join(" or ")
+                    )));
                 }
             }
-            _ => return Err(not_allowed("a query parameter is not on the allow-list")),
+            (_, Some(kind)) => kind.check(&value, blue_button).map_err(invalid)?,
+            (_, None) => {
+                let mut allowed: Vec<&str> = resource.param_names().collect();
+                if resource.sortable() {
+                    allowed.push("_sort");
+                }
+                if !resource.includes().is_empty() {
+                    allowed.push("_include");
+                }
+                allowed.push("_count");
+                return Err(ApiError::new(
+                    ErrorCode::NotAllowed,
+                    format!(
+                        "a query parameter is not on the allow-list: {} searches take {}",
+                        resource.name(),
+                        allowed.join(", ")
+                    ),
+                ));
+            }
         }
         out.push((name.into_owned(), value.into_owned()));
     }
     Ok(out)
-}
-
-/// `lt|le|gt|ge` then a FHIR date or dateTime.
-fn date_param(value: &str) -> Result<(), ApiError> {
-    let ok = ["lt", "le", "gt", "ge"]
-        .iter()
-        .any(|op| value.starts_with(op))
-        && value.len() <= 40
-        && value[2..].len() >= 4
-        && value[2..]
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b':' | b'T' | b'.' | b'+' | b'Z'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::InvalidRequest,
-            "dates need an lt, le, gt or ge prefix and a FHIR date",
-        ))
-    }
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -440,8 +506,9 @@ async fn proxy(
     mut live: Live,
     target: &Target,
 ) -> Result<Response, ApiError> {
-    // A Bundle whose links are sealed is read here whole: asked for without gzip.
-    let gzip = accepts_gzip(headers) && target.seal.is_none();
+    // A Bundle whose links are sealed, or a resource checked for its patient, is read here
+    // whole: asked for without gzip.
+    let gzip = accepts_gzip(headers) && target.seal.is_none() && target.check.is_none();
     let key = (*session, provider.resolved.id().as_str().to_owned());
     let mut refreshed = false;
     let mut waited = false;
@@ -484,6 +551,21 @@ async fn proxy(
                     fetched: &target.url,
                 };
                 return relay_sealed(state, response, session, provider, &sealing).await;
+            }
+            if let Some((resource, id, patient)) = &target.check {
+                let (status, body, permit) = read_whole(state, response).await?;
+                let owner = compartment::Owner {
+                    patient,
+                    fhir_base: provider.resolved.provider().fhir_base().as_str(),
+                };
+                owner.check_read(&body, resource, id).inspect_err(|_| {
+                    tracing::warn!(
+                        provider = %provider.resolved.id().as_str(),
+                        resource = resource.name(),
+                        "a read answered a resource that is not the connection's patient's"
+                    );
+                })?;
+                return Ok(pages::bundle_response(status, body, permit));
             }
             return stream(
                 response,
@@ -564,7 +646,7 @@ async fn proxy(
 
 /// The search page a Bundle answers, for [`relay_sealed`].
 struct Sealing<'a> {
-    resource: &'static str,
+    resource: &'static ResourceType,
     patient: &'a str,
     fetched: &'a str,
 }
@@ -579,6 +661,34 @@ async fn relay_sealed(
     provider: &ServedProvider,
     sealing: &Sealing<'_>,
 ) -> Result<Response, ApiError> {
+    let (status, body, permit) = read_whole(state, response).await?;
+    let binding = pages::Binding {
+        keys: state.keys(),
+        session,
+        provider: provider.resolved.id(),
+        resource: sealing.resource.name(),
+        now: state.now(),
+    };
+    let page = pages::Page {
+        fetched: sealing.fetched,
+        base: provider.resolved.provider().fhir_base(),
+        public: state.config().public_base_url().as_str(),
+        patient: sealing.patient,
+        resource: sealing.resource,
+    };
+    let body = pages::reseal(&body, &binding, &page).inspect_err(|e| {
+        tracing::warn!(provider = %provider.resolved.id().as_str(), code = %e.code().as_str(), "a search page could not be relayed");
+    })?;
+    Ok(pages::bundle_response(status, body, permit))
+}
+
+/// An upstream answer read whole, within [`pages::MAX_BUFFERED`] (and the relay limit), holding
+/// one of [`pages::MAX_BUFFERED_RELAYS`] places until the browser has the bytes; inflated first
+/// if the provider sent gzip unasked.
+async fn read_whole(
+    state: &AppState,
+    response: reqwest::Response,
+) -> Result<(StatusCode, Vec<u8>, tokio::sync::SemaphorePermit<'static>), ApiError> {
     use std::io::Read as _;
     let max = state
         .config()
@@ -650,23 +760,7 @@ async fn relay_sealed(
         }
         body = inflated;
     }
-    let binding = pages::Binding {
-        keys: state.keys(),
-        session,
-        provider: provider.resolved.id(),
-        resource: sealing.resource,
-        now: state.now(),
-    };
-    let page = pages::Page {
-        fetched: sealing.fetched,
-        base: provider.resolved.provider().fhir_base(),
-        public: state.config().public_base_url().as_str(),
-        patient: sealing.patient,
-    };
-    let body = pages::reseal(&body, &binding, &page).inspect_err(|e| {
-        tracing::warn!(provider = %provider.resolved.id().as_str(), code = %e.code().as_str(), "a search page could not be relayed");
-    })?;
-    Ok(pages::bundle_response(status, body, permit))
+    Ok((status, body, permit))
 }
 
 /// The seconds an upstream `Retry-After` asks for: delay-seconds, or an HTTP-date (RFC 9110

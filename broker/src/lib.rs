@@ -59,6 +59,7 @@
 
 mod app;
 mod clock;
+mod compartment;
 mod config;
 mod cookies;
 mod crypto;

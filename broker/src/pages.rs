@@ -46,7 +46,10 @@ use serde::{
 use serde_json::{Value, value::RawValue};
 use url::Url;
 
+use connect_medicare_protocol::resources::ResourceType;
+
 use crate::{
+    compartment::Owner,
     crypto::{Aad, Ciphertext, KeyRing},
     error::ApiError,
     ids::SessionHash,
@@ -272,10 +275,13 @@ pub(crate) struct Page<'a> {
     pub(crate) public: &'a str,
     /// The connection's patient.
     pub(crate) patient: &'a str,
+    /// The type searched: its entries must be the patient's (`compartment.rs`).
+    pub(crate) resource: &'a ResourceType,
 }
 
-/// Rewrites a search Bundle's links for the browser (see the module docs). A body that is JSON
-/// but not a Bundle is relayed as it came; one that is not a JSON object is refused.
+/// Rewrites a search Bundle's links for the browser (see the module docs), after checking its
+/// entries are the patient's (`compartment.rs`). A body that is JSON but not a Bundle is
+/// relayed as it came; one that is not a JSON object is refused.
 pub(crate) fn reseal(
     body: &[u8],
     binding: &Binding<'_>,
@@ -293,7 +299,14 @@ pub(crate) fn reseal(
     }
     let fetched = Url::parse(page.fetched).ok();
     let mut replaced: Vec<Option<Box<RawValue>>> = Vec::with_capacity(members.0.len());
+    let owner = Owner {
+        patient: page.patient,
+        fhir_base: page.base.as_str(),
+    };
     for (key, value) in &members.0 {
+        if key == "entry" {
+            owner.check_entries(value, page.resource)?;
+        }
         if key != "link" {
             replaced.push(None);
             continue;
@@ -544,8 +557,9 @@ mod tests {
             base: &base,
             public: "https://app.example/cm/",
             patient: "p1",
+            resource: ResourceType::get("Observation").unwrap(),
         };
-        let entry = r#"[{"resource":{"resourceType":"Observation","id":"o1","valueQuantity":{"value":1.50,"unit":"mmol/L"},"big":123456789012345678901234567890}}]"#;
+        let entry = r#"[{"resource":{"resourceType":"Observation","id":"o1","subject":{"reference":"Patient/p1"},"valueQuantity":{"value":1.50,"unit":"mmol/L"},"big":123456789012345678901234567890}}]"#;
         let body = format!(
             r#"{{"resourceType":"Bundle","total":30,"link":[{{"relation":"self","url":"https://ehr.example/fhir?_getpages=abc&_getpagesoffset=0"}},{{"relation":"next","url":"https://ehr.example/fhir?_getpages=abc&_getpagesoffset=10&_count=10"}},{{"relation":"previous","url":"https://evil.example/steal"}}],"entry":{entry}}}"#
         );

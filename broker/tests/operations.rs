@@ -179,12 +179,7 @@ async fn metrics_count_routes_refreshes_and_upstream_latency_without_secrets() {
     sandbox.clock().advance(3601);
     assert_eq!(browser.get("/v1/fhir/medicare/Coverage").await.status, 200);
     let (access, refresh, _) = stored_tokens(&broker, &browser).await;
-    let text = reqwest::get(format!("{}/metrics", broker.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_text(&broker).await;
     assert!(text.contains(r#"cm_broker_requests_total{method="GET",route="/v1/fhir/{provider}/{resource}",status="200"} 2"#), "{text}");
     assert!(text.contains(
         r#"cm_broker_requests_total{method="POST",route="/v1/flows/complete",status="200"} 1"#

@@ -711,24 +711,3 @@ async fn disconnect_deletes_locally_when_upstream_is_down_and_retries_later() {
 fn now_plus(seconds: i64) -> i64 {
     now() + seconds
 }
-
-/// A GET written by hand on a socket, so the path reaches the broker exactly as given.
-async fn raw_get(base: &str, path: &str, client: &Client) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr = base.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let cookies = client
-        .cookies
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("; ");
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nx-connect-medicare: 1\r\nCookie: {cookies}\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response[9..12].parse().unwrap();
-    (status, response)
-}

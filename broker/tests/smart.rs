@@ -8,7 +8,7 @@ use connect_medicare_protocol::{
     ProviderKind,
     contract::{ConfigResponse, ErrorCode, SessionResponse},
 };
-use connect_medicare_sandbox::{Sandbox, driver::Consent};
+use connect_medicare_sandbox::driver::Consent;
 use serde_json::json;
 
 #[tokio::test]
@@ -297,19 +297,6 @@ client_secret = "another-secret""#,
     let text = refused.to_string();
     assert!(text.contains("same issuer"), "{text}");
     assert!(text.contains("ehr") && text.contains("ehr-twin"), "{text}");
-}
-
-/// Connects `client` to the SMART face as `BBUser000NN`.
-async fn connect_ehr(client: &mut Client, sandbox: &Sandbox, user: usize) {
-    let flow = start_flow_for(client, "ehr", "get").await;
-    let callback = sign_in(sandbox, &flow, user, Consent::ALLOW).await;
-    let reply = complete_callback(client, &flow, &callback).await;
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
 }
 
 /// The path and query of a link the broker wrote (`{APP_ORIGIN}/v1/…`).

@@ -187,7 +187,43 @@ async function render() {
 
 button.addEventListener('connect-medicare-connected', () => showData().catch(showError));
 
-// Other providers: a button each, and how many claims they hold once connected.
+/** A list under a heading, or nothing when `items` is empty. */
+function list(name, heading, items) {
+  if (items.length === 0) return [];
+  const h = document.createElement('h4');
+  h.textContent = heading;
+  const ul = document.createElement('ul');
+  ul.dataset.records = name;
+  for (const text of items) {
+    const li = document.createElement('li');
+    li.textContent = text;
+    ul.append(li);
+  }
+  return [h, ul];
+}
+
+/**
+ * A SMART server's US Core records: active conditions and the latest lab results. A type the
+ * broker does not serve for this provider, or the grant does not allow, is simply left out.
+ */
+async function healthRecords(provider) {
+  const options = { provider: provider.id };
+  const [conditions, labs] = await Promise.allSettled([
+    patiently(() => cm.search('Condition', { 'clinical-status': 'active' }, options)),
+    patiently(() => cm.search('Observation', { category: 'laboratory', _sort: '-date', _count: '5' }, options)),
+  ]);
+  const text = (concept) => concept?.text ?? concept?.coding?.[0]?.display ?? concept?.coding?.[0]?.code ?? '—';
+  const quantity = (o) => (o.valueQuantity ? ` ${o.valueQuantity.value} ${o.valueQuantity.unit ?? ''}`.trimEnd() : '');
+  return [
+    ...list('conditions', 'Active conditions', conditions.status === 'fulfilled' ? conditions.value.resources.map((c) => text(c.code)) : []),
+    ...list('labs', 'Latest lab results', labs.status === 'fulfilled'
+      ? labs.value.resources.map((o) => `${text(o.code)}:${quantity(o)} (${String(o.effectiveDateTime ?? '').slice(0, 10)})`)
+      : []),
+  ];
+}
+
+// Other providers: a button each, how many claims they hold once connected, and for a SMART
+// server its US Core records.
 for (const provider of cm.providers.slice(1)) {
   const box = document.createElement('article');
   box.className = 'provider';
@@ -200,6 +236,8 @@ for (const provider of cm.providers.slice(1)) {
   other.client = cm;
   const summary = document.createElement('p');
   summary.className = 'summary';
+  const records = document.createElement('div');
+  records.className = 'records';
   other.addEventListener('connect-medicare-connected', async () => {
     try {
       const page = await patiently(() => cm.explanationOfBenefit({ provider: provider.id, pageSize: 1 }));
@@ -207,11 +245,13 @@ for (const provider of cm.providers.slice(1)) {
     } catch (e) {
       summary.textContent = `${provider.name}: ${e.message}`;
     }
+    if (provider.kind !== 'blue_button') records.replaceChildren(...(await healthRecords(provider)));
   });
   other.addEventListener('connect-medicare-disconnected', () => {
     summary.textContent = '';
+    records.replaceChildren();
   });
-  box.append(title, other, summary);
+  box.append(title, other, summary, records);
   $('#other-providers').append(box);
   $('#others').hidden = false;
 }

@@ -194,6 +194,18 @@ export class ConnectMedicare {
     return page.all({ concurrency });
   }
 
+  /** The first page of a search of any type the broker serves for the provider (US Core types on a SMART server), with `next()` and async iteration. */
+  async search(type, params, { provider } = {}) {
+    return this.#search(this.#provider(provider), fhirType(type), params ?? []);
+  }
+
+  /** One resource of the connected patient, by type and id. */
+  async read(type, id, { provider } = {}) {
+    const p = this.#provider(provider);
+    if (!isString(id) || !id) throw fail('invalid_request', 'A resource id is required');
+    return this.#call('GET', `/v1/fhir/${p.id}/${fhirType(type)}/${encodeURIComponent(id)}`);
+  }
+
   #provider(id) {
     const found = id === undefined ? this.#providers[0] : this.#providers.find((p) => p.id === id);
     if (!found) throw fail('unknown_provider', 'The broker does not serve this provider');
@@ -232,6 +244,12 @@ export class ConnectMedicare {
     if (json === undefined) throw fail('upstream_error', 'The broker answered with a body that is not JSON');
     return json;
   }
+}
+
+/** A FHIR resource type name, checked before it becomes part of a path. */
+function fhirType(type) {
+  if (!/^[A-Z][A-Za-z]{1,63}$/.test(type)) throw fail('invalid_request', 'Not a FHIR resource type: ' + type);
+  return type;
 }
 
 async function bundle(answer) {

@@ -20,6 +20,7 @@
 //! - [`TokenResponse`] and [`OAuthError`]: tolerant parsing of what token endpoints and Blue
 //!   Button actually send.
 //! - [`PageRequest`]: paging that never trusts a link's host.
+//! - [`resources`]: the FHIR types served for one patient, and how each is pinned to them.
 //! - [`contract`]: the broker's HTTP API, shared by SDK and broker.
 //!
 //! # Quick start
@@ -94,6 +95,7 @@ mod oauth_error;
 mod paging;
 mod pkce;
 mod provider;
+pub mod resources;
 mod scope;
 mod smart_config;
 mod state;

@@ -746,6 +746,21 @@ impl Scopes {
         self.allows(resource_type, Permissions::SEARCH)
     }
 
+    /// Whether some patient- or user-compartment scope grants `permissions` on `resource_type`
+    /// (by name or `*`), with or without a SMART v2 parameter restriction such as
+    /// `patient/Observation.rs?category=laboratory`. A restriction is the server's to enforce:
+    /// the broker only keeps requests the grant cannot allow at all from reaching it.
+    pub fn grants(&self, resource_type: &str, permissions: Permissions) -> bool {
+        self.items.iter().any(|scope| {
+            scope.resource.is_some_and(|r| {
+                let own_type = scope.resource_type().unwrap_or_default();
+                matches!(r.compartment, Compartment::Patient | Compartment::User)
+                    && (own_type == "*" || own_type == resource_type)
+                    && r.permissions.contains(permissions)
+            })
+        })
+    }
+
     fn allows(&self, resource_type: &str, permissions: Permissions) -> bool {
         self.items.iter().any(|scope| {
             [Compartment::Patient, Compartment::User]

@@ -90,6 +90,7 @@ struct FaultState {
     gzip_always: bool,
     retry_after_date: bool,
     revoke_status: Option<u16>,
+    leak_patients: bool,
     /// How many times each die was thrown: `[errors, drops]`.
     throws: [u64; 2],
 }
@@ -130,6 +131,8 @@ pub(crate) struct FaultPatch {
     retry_after_date: Option<bool>,
     /// The revocation endpoints answer this status (400-599); 0 lets them revoke again.
     revoke_status: Option<u16>,
+    /// The SMART face's clinical searches and reads answer other patients' resources too.
+    leak_patients: Option<bool>,
 }
 
 fn check_rate(name: &str, rate: f64) -> Result<f64, String> {
@@ -160,6 +163,7 @@ impl Faults {
                 gzip_always: faults.gzip_always,
                 retry_after_date: faults.retry_after_date,
                 revoke_status: faults.revoke_status,
+                leak_patients: false,
                 throws: [0, 0],
             }),
         }
@@ -271,6 +275,9 @@ impl Faults {
         if let Some(date) = patch.retry_after_date {
             state.retry_after_date = date;
         }
+        if let Some(leak) = patch.leak_patients {
+            state.leak_patients = leak;
+        }
         Ok(patch.reset_throttle)
     }
 
@@ -286,6 +293,12 @@ impl Faults {
 
     pub(crate) fn gzip_always(&self) -> bool {
         self.lock().gzip_always
+    }
+
+    /// Whether the SMART face answers as a server that ignores the patient: the next user's
+    /// clinical resources in every search, and any user's read by id (`clinical.rs`).
+    pub(crate) fn leak_patients(&self) -> bool {
+        self.lock().leak_patients
     }
 
     /// The faults in force, as `GET /__admin/faults` shows them.
@@ -307,6 +320,7 @@ impl Faults {
             "gzip_always": state.gzip_always,
             "retry_after_date": state.retry_after_date,
             "revoke_status": state.revoke_status,
+            "leak_patients": state.leak_patients,
             "seed": self.seed,
         })
     }

@@ -19,10 +19,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::{
+    clinical,
     clock::{format_instant_millis, format_rfc3339},
     data::User,
     errors::{self, ACCESS_TIMED_OUT, NO_PERMISSION, TokenProblem},
-    search::{Search, SearchError},
+    search::{DEFAULT_COUNT, Search, SearchError},
     state::{Profile, Shared, StoredSearch},
     throttle::{RateHeaders, throttled_detail},
     token::allows,
@@ -413,6 +414,9 @@ fn run_search(
     owner: Option<(usize, String)>,
     limits: &mut Option<RateHeaders>,
 ) -> Result<Response, Failure> {
+    if let (Profile::Smart, Some(kind)) = (profile, clinical::Kind::parse(resource)) {
+        return clinical_search(shared, kind, headers, pairs, owner);
+    }
     let resource = Resource::parse(resource).ok_or(Failure::NotFound)?;
     let caller = caller(shared, profile, headers)?;
     if !allows(&caller.scopes, resource.name(), true) {
@@ -470,9 +474,40 @@ fn run_search(
         Profile::BlueButton => links(shared, resource, user, &search, total)?,
         Profile::Smart => {
             let id = owner.map(|(_, id)| id);
-            opaque_links(shared, resource, index, &search, total, id)?
+            let window = page_window(&search)?;
+            opaque_links(
+                shared,
+                resource.name(),
+                index,
+                window,
+                &search.carried,
+                total,
+                id,
+            )?
         }
     };
+    Ok(searchset(
+        shared,
+        resource.name(),
+        user,
+        pairs,
+        total,
+        links,
+        entries,
+    ))
+}
+
+/// A search Bundle of `entries` (one page of `total`), with `links`.
+fn searchset(
+    shared: &Shared,
+    resource: &str,
+    user: &User,
+    pairs: &Pairs,
+    total: usize,
+    links: Vec<Value>,
+    entries: Vec<Value>,
+) -> Response {
+    let now = shared.clock.now_millis();
     // The backend stamps a bundle with its last load, or a newer resource's update.
     let newest = entries
         .iter()
@@ -494,15 +529,87 @@ fn run_search(
             .map(|resource| json!({"resource": resource}))
             .collect();
     }
-    Ok(fhir_json(&bundle))
+    fhir_json(&bundle)
 }
+
+/// A search of US Core clinical data on the SMART face (`clinical.rs`), paged by opaque links.
+fn clinical_search(
+    shared: &Shared,
+    kind: clinical::Kind,
+    headers: &HeaderMap,
+    pairs: &Pairs,
+    owner: Option<(usize, String)>,
+) -> Result<Response, Failure> {
+    let caller = caller(shared, Profile::Smart, headers)?;
+    if !allows(&caller.scopes, kind.name(), true) {
+        return Err(Failure::Forbidden);
+    }
+    backend(shared)?;
+    let index = owner.as_ref().map_or(caller.index, |(index, _)| *index);
+    let users = shared.data.users();
+    let user = users.get(index).ok_or(Failure::NotFound)?;
+    let mut candidates = clinical::records(user, kind);
+    if shared.faults.leak_patients() {
+        candidates.extend(clinical::records(&users[(index + 1) % users.len()], kind));
+    }
+    let found = clinical::search(kind, candidates, pairs).map_err(Failure::BadRequest)?;
+    let number = |name: &str, default: usize| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map_or(Ok(default), |(_, v)| {
+                v.parse::<usize>()
+                    .map_err(|_| Failure::BadRequest(format!("Invalid {name} value: \"{v}\"")))
+            })
+    };
+    let start = number("startIndex", 0)?;
+    let count = number("_count", DEFAULT_COUNT)?.min(MAX_CLINICAL_COUNT);
+    if count == 0 {
+        return Err(Failure::BadRequest("Invalid pageSize '0'".to_owned()));
+    }
+    let carried: Pairs = pairs
+        .iter()
+        .filter(|(k, _)| k != "_count" && k != "startIndex")
+        .cloned()
+        .collect();
+    let total = found.len();
+    let id = owner.map(|(_, id)| id);
+    let links = opaque_links(
+        shared,
+        kind.name(),
+        index,
+        (start, count),
+        &carried,
+        total,
+        id,
+    )?;
+    let entries = found
+        .into_iter()
+        .skip(start)
+        .take(count)
+        .map(|r| r.body)
+        .collect();
+    Ok(searchset(
+        shared,
+        kind.name(),
+        user,
+        pairs,
+        total,
+        links,
+        entries,
+    ))
+}
+
+/// The largest clinical page: HAPI caps `_count` rather than refusing it.
+const MAX_CLINICAL_COUNT: usize = 100;
 
 /// A UUID-shaped id, as the backend gives each search answer; derived from the search and
 /// the time, so it is stable for a frozen clock.
-fn bundle_id(shared: &Shared, resource: Resource, user: &User, pairs: &Pairs, now: i64) -> String {
+fn bundle_id(shared: &Shared, resource: &str, user: &User, pairs: &Pairs, now: i64) -> String {
     let mut hasher = Sha256::new();
     hasher.update(shared.config.seed.to_le_bytes());
-    hasher.update(resource.name().as_bytes());
+    hasher.update(resource.as_bytes());
     hasher.update(user.patient_id.as_bytes());
     for (k, v) in pairs {
         hasher.update(k.as_bytes());
@@ -590,13 +697,13 @@ fn links(
 /// forgets every search past [`MAX_STORED_SEARCHES`], as HAPI expires them).
 fn opaque_links(
     shared: &Shared,
-    resource: Resource,
+    resource: &str,
     index: usize,
-    search: &Search,
+    (start, count): (usize, usize),
+    carried: &[(String, String)],
     total: usize,
     id: Option<String>,
 ) -> Result<Vec<Value>, Failure> {
-    let (start, count) = page_window(search)?;
     let origin = shared.origin();
     let paged = id.is_some();
     let id = {
@@ -608,9 +715,9 @@ fn opaque_links(
         inner.pages.insert(
             id.clone(),
             StoredSearch {
-                resource: resource.name().to_owned(),
+                resource: resource.to_owned(),
                 user: index,
-                pairs: search.carried.clone(),
+                pairs: carried.to_vec(),
             },
         );
         id
@@ -628,10 +735,10 @@ fn opaque_links(
         page(start)
     } else {
         let mut q = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &search.carried {
+        for (k, v) in carried {
             q.append_pair(k, v);
         }
-        format!("{origin}/smart/fhir/{}?{}", resource.name(), q.finish())
+        format!("{origin}/smart/fhir/{resource}?{}", q.finish())
     };
     let mut out = vec![link("self", own)];
     if start + count < total {
@@ -674,6 +781,22 @@ fn read_inner(
     headers: &HeaderMap,
     limits: &mut Option<RateHeaders>,
 ) -> Result<Response, Failure> {
+    if let (Profile::Smart, Some(kind)) = (profile, clinical::Kind::parse(resource)) {
+        let caller = caller(shared, profile, headers)?;
+        if !allows(&caller.scopes, kind.name(), false) {
+            return Err(Failure::Forbidden);
+        }
+        backend(shared)?;
+        let owner = clinical::owner_of(kind, id)
+            .filter(|owner| *owner == caller.index || shared.faults.leak_patients())
+            .and_then(|owner| shared.data.users().get(owner))
+            .ok_or(Failure::NotFound)?;
+        return clinical::records(owner, kind)
+            .into_iter()
+            .find(|r| r.body["id"] == id)
+            .map(|r| fhir_json(&r.body))
+            .ok_or(Failure::NotFound);
+    }
     let resource = Resource::parse(resource).ok_or(Failure::NotFound)?;
     let caller = caller(shared, profile, headers)?;
     if !allows(&caller.scopes, resource.name(), false) {

@@ -99,6 +99,7 @@ mod admin;
 mod app;
 mod authorize;
 mod claims;
+mod clinical;
 mod clock;
 mod config;
 mod data;

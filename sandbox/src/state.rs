@@ -84,6 +84,11 @@ impl Profile {
                 "patient/Patient.rs",
                 "patient/Coverage.rs",
                 "patient/ExplanationOfBenefit.rs",
+                "patient/Observation.rs",
+                "patient/Condition.rs",
+                "patient/AllergyIntolerance.rs",
+                "patient/Immunization.rs",
+                "patient/MedicationRequest.rs",
                 "patient/*.rs",
             ],
         }

@@ -151,6 +151,7 @@ async fn fault_flags_and_environment_reach_the_admin_endpoint() {
         serde_json::json!({"latency_ms": 5, "error_rate": 1.0, "drop_rate": 0.25,
                            "throttle": "2/second", "storm": {"requests_left": 4},
                            "gzip_always": false, "retry_after_date": false, "revoke_status": null,
+                           "leak_patients": false,
                            "seed": 9})
     );
     let clock: serde_json::Value = reqwest::get(format!("{origin}/__admin/clock"))

@@ -51,7 +51,8 @@ async fn admin_faults_round_trip() {
         faults,
         json!({"latency_ms": 0, "error_rate": 0.0, "drop_rate": 0.0,
                "throttle": "10/second", "storm": null, "gzip_always": false,
-               "retry_after_date": false, "revoke_status": null, "seed": 0})
+               "retry_after_date": false, "revoke_status": null, "leak_patients": false,
+               "seed": 0})
     );
     let (status, faults) = admin(
         &sandbox,
@@ -59,7 +60,7 @@ async fn admin_faults_round_trip() {
         Some(
             json!({"latency_ms": 250, "error_rate": 0.5, "drop_rate": 0.25,
                     "throttle": "20/minute", "storm_requests": 3, "gzip_always": true,
-                    "retry_after_date": true}),
+                    "retry_after_date": true, "leak_patients": true}),
         ),
     )
     .await;
@@ -68,7 +69,8 @@ async fn admin_faults_round_trip() {
         faults,
         json!({"latency_ms": 250, "error_rate": 0.5, "drop_rate": 0.25,
                "throttle": "20/minute", "storm": {"requests_left": 3}, "gzip_always": true,
-               "retry_after_date": true, "revoke_status": null, "seed": 0})
+               "retry_after_date": true, "revoke_status": null, "leak_patients": true,
+               "seed": 0})
     );
     let (_, faults) = admin(
         &sandbox,

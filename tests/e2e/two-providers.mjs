@@ -1,7 +1,8 @@
 // Medicare and a generic SMART App Launch server (the sandbox's /smart/ face) connected at
 // once from the vanilla example, in Chromium, through both sign-in and consent flows: the
-// SMART server by a form POST, with its 800+ character codes, its opaque (HAPI-style) paging
-// links followed through the broker's sealed ones, a refresh, and the disconnect's message.
+// SMART server by a form POST, with its 800+ character codes, its US Core records (the
+// example's list, the SDK's generic search and read), its opaque (HAPI-style) paging links
+// followed through the broker's sealed ones, a refresh, and the disconnect's message.
 //
 //   cd tests && node --test e2e/two-providers.mjs
 import assert from 'node:assert/strict';
@@ -29,6 +30,8 @@ kind = "smart"
 fhir_base_url = "{sandbox}/smart/fhir/"
 client_id = "${CLIENT_ID}"
 redirect_uri = "{redirect}"
+read = ["Patient", "Condition", "Observation"]
+search = ["Patient", "ExplanationOfBenefit", "Condition", "Observation"]
 `,
   });
   browser = await launchChromium();
@@ -67,6 +70,44 @@ test('the same app connected to Medicare and to a SMART server at once', async (
   await ehr.locator('.summary').filter({ hasText: 'claims from Example Health' }).waitFor();
   assert.ok(code?.length > 800, `code of ${code?.length} characters`);
 
+  // Its US Core records through the broker, beside Medicare: the example lists the patient's
+  // active conditions and latest lab results; the SDK's generic search and read reach them,
+  // always the connected patient's, and what the provider's lists leave out is refused.
+  const conditions = ehr.locator('.records ul[data-records=conditions] li');
+  await conditions.first().waitFor();
+  assert.deepEqual((await conditions.allTextContents()).sort(), ['Diabetes mellitus type 2', 'Hyperlipidemia', 'Hypertensive disorder']);
+  const labs = await ehr.locator('.records ul[data-records=labs] li').allTextContents();
+  assert.equal(labs.length, 5, labs.join('; '));
+  assert.match(labs[0], /^(Hemoglobin A1c|Glucose).*: [0-9.]+ (%|mg\/dL) \(\d{4}-\d{2}-\d{2}\)$/);
+  const fhir = await page.evaluate(async () => {
+    const { ConnectMedicare } = await import('/connect-medicare/dist/index.js');
+    const client = await ConnectMedicare.create({ broker: location.origin });
+    const ehr = { provider: 'ehr' };
+    const me = (await client.session()).connections.find((c) => c.provider === 'ehr').patient;
+    const first = await client.search('Observation', { category: 'laboratory', _count: '4' }, ehr);
+    const all = await first.all();
+    const [someCondition] = (await client.search('Condition', {}, ehr)).resources;
+    const condition = await client.read('Condition', someCondition.id, ehr);
+    const codeOf = async (call) => { try { await call(); return 'ok'; } catch (e) { return e.code; } };
+    return {
+      me,
+      total: first.total,
+      count: all.length,
+      subjects: [...new Set(all.map((o) => o.subject.reference))],
+      condition: [condition.id === someCondition.id, condition.subject.reference],
+      pinned: await codeOf(() => client.search('Observation', { subject: 'Patient/someone-else' }, ehr)),
+      unlisted: await codeOf(() => client.search('Immunization', {}, ehr)),
+      notAType: await codeOf(() => client.search('Observation/../Patient', {}, ehr)),
+      medicare: (await client.patient('medicare')).id,
+    };
+  });
+  assert.equal(fhir.total, 16);
+  assert.equal(fhir.count, 16);
+  assert.deepEqual(fhir.subjects, [`Patient/${fhir.me}`]);
+  assert.deepEqual(fhir.condition, [true, `Patient/${fhir.me}`]);
+  assert.deepEqual([fhir.pinned, fhir.unlisted, fhir.notAType], ['not_allowed', 'not_allowed', 'invalid_request']);
+  assert.ok(fhir.medicare, 'Medicare still answers beside it');
+
   // Its search pages with opaque links (HAPI's _getpages), which the broker seals for this
   // session: the SDK follows them one after another, and every claim arrives once.
   const paged = [];
@@ -89,7 +130,7 @@ test('the same app connected to Medicare and to a SMART server at once', async (
   const before = await refreshes();
   await servers.admin('clock', { advance_seconds: 3700 });
   const refreshed = await page.evaluate(async () => {
-    const response = await fetch('/v1/fhir/ehr/Coverage', { headers: { 'x-connect-medicare': '1' } });
+    const response = await fetch('/v1/fhir/ehr/Condition', { headers: { 'x-connect-medicare': '1' } });
     return response.status;
   });
   assert.equal(refreshed, 200);

@@ -2,7 +2,7 @@
 // the package's own .d.ts files, resolved through its `exports` map.
 import { ConnectMedicare, ConnectMedicareError, type ErrorCode, type SearchPage } from 'connect-medicare';
 import { ConnectMedicareButton } from 'connect-medicare/button';
-import type { Coverage, ExplanationOfBenefit, Patient } from 'fhir/r4.js';
+import type { Condition, Coverage, ExplanationOfBenefit, Observation, Patient } from 'fhir/r4.js';
 
 export async function app(): Promise<void> {
   const cm = await ConnectMedicare.create({ broker: '/cm', storage: sessionStorage });
@@ -28,6 +28,10 @@ export async function app(): Promise<void> {
   }
   const next = await first.next();
   const all: ExplanationOfBenefit[] = await cm.allClaims({ concurrency: 4 });
+  const labs: SearchPage<Observation> = await cm.search('Observation', { category: 'laboratory', _sort: '-date' }, { provider: 'ehr' });
+  const values: (number | undefined)[] = labs.resources.map((o) => o.valueQuantity?.value);
+  const condition: Condition = await cm.read('Condition', 'c1', { provider: 'ehr' });
+  console.log(values, condition.clinicalStatus?.coding?.[0]?.code);
   const userinfo = await cm.userinfo();
   const gone: string[] = (await cm.disconnect()).disconnected;
   console.log(patient.id, coverage.length, next?.resources.length, all.length, userinfo.sub, gone);
@@ -51,3 +55,7 @@ export async function app(): Promise<void> {
 void ConnectMedicare.create({});
 // @ts-expect-error unknown claim type
 void (null as unknown as ConnectMedicare).explanationOfBenefit({ types: ['dental'] });
+// @ts-expect-error not a FHIR resource type
+void (null as unknown as ConnectMedicare).search('Observations');
+// @ts-expect-error a read answers the type asked for
+void ((async (cm: ConnectMedicare): Promise<Patient> => cm.read('Observation', 'o1')));

@@ -106,6 +106,11 @@ redirect_uri = "{REDIRECT_URI}"
 
 /// Adds a generic SMART provider, `ehr`, served by the sandbox's SMART face.
 pub fn with_ehr(setup: &mut BrokerSetup, sandbox: &Sandbox) {
+    with_ehr_config(setup, sandbox, "");
+}
+
+/// Adds the SMART provider `ehr` with more of its settings (`read = [...]`, `scopes = ...`).
+pub fn with_ehr_config(setup: &mut BrokerSetup, sandbox: &Sandbox, settings: &str) {
     setup.more_providers = format!(
         r#"
 [[providers]]
@@ -115,9 +120,34 @@ kind = "smart"
 fhir_base_url = "{}"
 client_id = "{CLIENT_ID}"
 redirect_uri = "{REDIRECT_URI}"
+{settings}
 "#,
         sandbox.smart_fhir_base()
     );
+}
+
+/// Connects `client` to the SMART face as `BBUser000NN`.
+pub async fn connect_ehr(client: &mut Client, sandbox: &Sandbox, user: usize) {
+    let flow = start_flow_for(client, "ehr", "get").await;
+    let callback = sign_in(sandbox, &flow, user, Consent::ALLOW).await;
+    let reply = complete_callback(client, &flow, &callback).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+}
+
+/// Sets the sandbox's faults (`POST /__admin/faults`).
+pub async fn set_faults(sandbox: &Sandbox, faults: Value) {
+    let set = reqwest::Client::new()
+        .post(format!("{}/__admin/faults", sandbox.origin()))
+        .json(&faults)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
 }
 
 /// A running broker.
@@ -563,4 +593,44 @@ pub async fn session_key(
         .unwrap()
         .expect("a live session")
         .session_hash
+}
+
+/// A GET over a raw socket, for paths a URL library would normalise (`%2e%2e`).
+pub async fn raw_get(base: &str, path: &str, client: &Client) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let cookies = client
+        .cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nx-connect-medicare: 1\r\nCookie: {cookies}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    let status = response[9..12].parse().unwrap();
+    (status, response)
+}
+
+/// The broker's `/metrics` exposition.
+pub async fn metrics_text(broker: &Broker) -> String {
+    reqwest::get(format!("{}/metrics", broker.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of the metric sample named exactly `sample` (with its labels), 0 when absent.
+pub async fn metric(broker: &Broker, sample: &str) -> f64 {
+    metrics_text(broker)
+        .await
+        .lines()
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
 }
