@@ -79,6 +79,29 @@ export interface CreateOptions {
    * callback (default `false`: a page that only shows data never loads them).
    */
   preload?: boolean;
+  /** Aborts reading `/v1/config`. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Cancels a call: when the signal aborts, the call rejects with the signal's `reason` (a
+ * `DOMException` named `AbortError` unless you gave another) and starts no further request. An
+ * abort is not a `ConnectMedicareError`.
+ *
+ * @example
+ * useEffect(() => {
+ *   const stop = new AbortController();
+ *   cm.allClaims({ signal: stop.signal, onPage: setProgress }).then(setClaims, (e) => e.name === 'AbortError' || setError(e));
+ *   return () => stop.abort();
+ * }, []);
+ */
+export interface Cancellable {
+  signal?: AbortSignal;
+}
+
+/** Which provider to ask (default: the first the broker serves), and a signal to cancel. */
+export interface ProviderOptions extends Cancellable {
+  provider?: string;
 }
 
 /** A provider this broker serves. */
@@ -92,10 +115,12 @@ export interface ProviderSummary {
    * Whether disconnect can end the app's access at the provider. When `false`, the broker
    * only forgets its tokens: tell users they end the access in their account with the provider.
    */
-  revocation_supported: boolean;
+  revocationSupported: boolean;
+  /** The largest page the provider serves (`_count`; 50 for Blue Button), or null when it names none. */
+  maxPageSize: number | null;
 }
 
-export interface ConnectOptions {
+export interface ConnectOptions extends Cancellable {
   /** A provider id; default: the first one the broker serves. */
   provider?: string;
   /** `"get"` (default) navigates; `"post"` submits a form, where the provider allows it. */
@@ -104,7 +129,7 @@ export interface ConnectOptions {
   returnTo?: string;
 }
 
-/** One provider's connection, as the broker reports it (snake_case, as in the broker contract). */
+/** One provider's connection, as the broker reports it. */
 export interface Connection {
   provider: string;
   status: 'connected' | 'reconnect_required';
@@ -113,9 +138,9 @@ export interface Connection {
   /** The scopes granted. */
   scopes: string[];
   /** Whether the user shared demographics (Patient and userinfo need them). */
-  demographics_shared: boolean;
+  demographicsShared: boolean;
   /** When the data-access grant ends (RFC 3339), or null when it does not. */
-  grant_expires_at: string | null;
+  grantExpiresAt: string | null;
 }
 
 export interface Session {
@@ -165,8 +190,7 @@ export interface UserInfo {
 /** Blue Button claim types. */
 export type ClaimType = 'carrier' | 'pde' | 'dme' | 'hha' | 'hospice' | 'inpatient' | 'outpatient' | 'snf';
 
-export interface ClaimsQuery {
-  provider?: string;
+export interface ClaimsQuery extends ProviderOptions {
   /** Only these claim types. */
   types?: ClaimType[];
   /** Claims with a service date on or after this date (`YYYY-MM-DD`, or a Date). */
@@ -191,9 +215,40 @@ export type ResourceOf<T extends ResourceType> = Extract<FhirResource, { resourc
  */
 export type SearchParams = Record<string, string> | [string, string][] | URLSearchParams | string;
 
-/** Which provider to ask (default: the first the broker serves). */
-export interface ProviderOption {
-  provider?: string;
+/** What `onPage` is told after each page of an all-pages call: draw a progress bar with it. */
+export interface PageProgress<T extends FhirResource = FhirResource> {
+  /** Resources of the searched type received so far, this page's included. */
+  loaded: number;
+  /** `Bundle.total` of the first page, when the server sent it. */
+  total: number | undefined;
+  /** The Bundle just received. */
+  page: Bundle<T>;
+}
+
+/** Options of the all-pages calls. */
+export interface AllOptions<T extends FhirResource = FhirResource> extends Cancellable {
+  /** Pages fetched at once when the Bundle's links plan them (default 4, at most 10). */
+  concurrency?: number;
+  /** Called after each page, the first one included. */
+  onPage?: (progress: PageProgress<T>) => void;
+}
+
+/** What a client tells its listeners (`cm.addEventListener(type, listener)`), in `event.detail`. */
+export interface ConnectMedicareEventMap {
+  /** A sign-in finished (`handleRedirect`). */
+  connected: RedirectResult;
+  /** `disconnect()` answered. */
+  disconnected: DisconnectResult;
+  /** A call found the connection ended: the user must connect again. */
+  reconnectRequired: { provider: string | undefined; error: ConnectMedicareError };
+  /** A call was throttled: retry after `retryAfter` seconds. */
+  rateLimited: { provider: string | undefined; retryAfter: number | undefined; error: ConnectMedicareError };
+}
+
+/** An event of a {@link ConnectMedicare} client. */
+export interface ConnectMedicareEvent<K extends keyof ConnectMedicareEventMap> extends Event {
+  readonly type: K;
+  readonly detail: ConnectMedicareEventMap[K];
 }
 
 /**
@@ -212,10 +267,10 @@ export interface SearchPage<T extends FhirResource> extends AsyncIterable<Search
   readonly total: number | undefined;
   /** Whether a next page exists. */
   readonly hasNext: boolean;
-  /** The next page (the same search sent through the broker with the next `startIndex`), or null. */
-  next(): Promise<SearchPage<T> | null>;
-  /** The resources of this page and every page after it, fetched in parallel where the `last` link allows. */
-  all(options?: { concurrency?: number }): Promise<T[]>;
+  /** The next page (the same search sent through the broker with the next `startIndex`, or the broker's sealed link), or null. The signal defaults to the one this page was fetched with. */
+  next(options?: Cancellable): Promise<SearchPage<T> | null>;
+  /** The resources of this page and every page after it, fetched in parallel where the `last` link allows; `onPage` after each page. */
+  all(options?: AllOptions<T>): Promise<T[]>;
 }
 
 /**
@@ -226,7 +281,7 @@ export interface SearchPage<T extends FhirResource> extends AsyncIterable<Search
  * const done = await cm.handleRedirect();          // on the callback route; null elsewhere
  * if (!done) await cm.connect({ returnTo: '/claims' });
  */
-export class ConnectMedicare {
+export class ConnectMedicare extends EventTarget {
   private constructor();
   /** Reads the broker's `/v1/config`. The wasm module loads on `connect()` or a callback (or now, with `preload`). */
   static create(options: CreateOptions): Promise<ConnectMedicare>;
@@ -234,18 +289,29 @@ export class ConnectMedicare {
   readonly providers: ProviderSummary[];
   /** Starts a sign-in and leaves the page (the promise settles only on failure or before navigation). */
   connect(options?: ConnectOptions): Promise<void>;
-  /** Finishes a sign-in on the callback route: `null` when `url` (default: the address bar) is not a callback. */
-  handleRedirect(url?: string): Promise<RedirectResult | null>;
+  /**
+   * Finishes a sign-in on the callback route: `null` when `url` (default: the address bar) is
+   * not a callback. Aborting rejects this call only; the sign-in is finished for every other
+   * caller (a component unmounted under StrictMode does not cancel it).
+   */
+  handleRedirect(url?: string, options?: Cancellable): Promise<RedirectResult | null>;
   /** The browser's connections. */
-  session(): Promise<Session>;
-  /** The signed-in beneficiary. */
-  patient(provider?: string): Promise<Patient>;
+  session(options?: Cancellable): Promise<Session>;
+  /** The signed-in beneficiary (a string is the provider, as in 0.1). */
+  patient(options?: ProviderOptions | string): Promise<Patient>;
   /** Every Coverage of the beneficiary. */
-  coverage(provider?: string): Promise<Coverage[]>;
+  coverage(options?: ProviderOptions | string): Promise<Coverage[]>;
   /** The first page of claims. */
   explanationOfBenefit(query?: ClaimsQuery): Promise<SearchPage<ExplanationOfBenefit>>;
-  /** Every claim, pages fetched in parallel (at most `concurrency`, default 4, at most 10). */
-  allClaims(query?: ClaimsQuery & { concurrency?: number }): Promise<ExplanationOfBenefit[]>;
+  /**
+   * Every page of claims, one after another.
+   *
+   * @example
+   * for await (const page of cm.claimPages({ pageSize: 50, signal })) render(page.resources);
+   */
+  claimPages(query?: ClaimsQuery): AsyncGenerator<SearchPage<ExplanationOfBenefit>, void, undefined>;
+  /** Every claim, pages fetched in parallel where the links plan them (at most `concurrency`, default 4, at most 10); `onPage` after each. */
+  allClaims(query?: ClaimsQuery & AllOptions<ExplanationOfBenefit>): Promise<ExplanationOfBenefit[]>;
   /**
    * The first page of a search of any type the broker serves for the provider: on a SMART
    * server, the US Core types its configuration and the grant allow.
@@ -254,11 +320,25 @@ export class ConnectMedicare {
    * const labs = await cm.search('Observation', { category: 'laboratory', _sort: '-date' }, { provider: 'ehr' });
    * for (const o of labs.resources) console.log(o.code.text, o.valueQuantity?.value);
    */
-  search<T extends ResourceType>(type: T, params?: SearchParams, options?: ProviderOption): Promise<SearchPage<ResourceOf<T>>>;
+  search<T extends ResourceType>(type: T, params?: SearchParams, options?: ProviderOptions): Promise<SearchPage<ResourceOf<T>>>;
+  /** Every page of a search, one after another. */
+  pages<T extends ResourceType>(type: T, params?: SearchParams, options?: ProviderOptions): AsyncGenerator<SearchPage<ResourceOf<T>>, void, undefined>;
   /** One resource of the connected patient, by type and id (`not_found` when it is not theirs). */
-  read<T extends ResourceType>(type: T, id: string, options?: ProviderOption): Promise<ResourceOf<T>>;
+  read<T extends ResourceType>(type: T, id: string, options?: ProviderOptions): Promise<ResourceOf<T>>;
   /** OpenID Connect userinfo. */
-  userinfo(provider?: string): Promise<UserInfo>;
+  userinfo(options?: ProviderOptions | string): Promise<UserInfo>;
   /** Disconnects one provider, or every one: the broker deletes its tokens and asks the provider to revoke them where it can. Idempotent. */
-  disconnect(provider?: string): Promise<DisconnectResult>;
+  disconnect(options?: ProviderOptions | string): Promise<DisconnectResult>;
+  addEventListener<K extends keyof ConnectMedicareEventMap>(
+    type: K,
+    listener: (event: ConnectMedicareEvent<K>) => void,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions): void;
+  removeEventListener<K extends keyof ConnectMedicareEventMap>(
+    type: K,
+    listener: (event: ConnectMedicareEvent<K>) => void,
+    options?: boolean | EventListenerOptions,
+  ): void;
+  removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | EventListenerOptions): void;
 }

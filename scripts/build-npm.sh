@@ -58,6 +58,8 @@ grep -q 'new URL("connect_medicare_bg.wasm",import.meta.url)' npm/dist/signin.js
   || { echo "build-npm: dist/signin.js no longer finds the wasm next to itself" >&2; exit 1; }
 # The button shares the main entry's module instance (one client class, one error class).
 "$esbuild" npm/src/button.js "${common[@]}" --external:./index.js --outfile=npm/dist/button.js
+# So does the React entry; React itself is the app's (an optional peer dependency).
+"$esbuild" npm/src/react.js "${common[@]}" --external:./index.js --external:react --outfile=npm/dist/react.js
 
 # Both checks always print their figures; either one failing fails the build.
 status=0

@@ -66,5 +66,5 @@ cargo build -p connect-medicare-protocol --example verdicts --locked
 
 log "browser tests: the JS layer in Chromium; Chromium through the real sandbox and broker (the slice, the examples)"
 cargo build -p connect-medicare-sandbox -p connect-medicare-broker --bins --locked
-(cd tests && node --test e2e/sdk-browser.mjs e2e/esbuild.mjs e2e/slice.mjs e2e/vanilla.mjs e2e/two-providers.mjs \
+(cd tests && node --test e2e/sdk-browser.mjs e2e/esbuild.mjs e2e/slice.mjs e2e/vanilla.mjs e2e/two-providers.mjs e2e/button.mjs \
   e2e/session-fixation.mjs e2e/react.mjs)

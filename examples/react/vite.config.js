@@ -6,6 +6,9 @@ import { defineConfig } from 'vite';
 
 export default defineConfig({
   plugins: [react()],
+  // The example links the package from ../../npm (`file:`), where React is not installed:
+  // resolve React from the example, as an installed package would.
+  resolve: { dedupe: ['react', 'react-dom'] },
   // In `vite` (dev), pre-bundling would move the package's JS away from its wasm.
   optimizeDeps: { exclude: ['connect-medicare'] },
   build: {

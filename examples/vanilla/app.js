@@ -1,5 +1,6 @@
 // The vanilla example: the button, the callback route, the beneficiary, coverage, a claims
-// table with type filters and paging, the reconnect prompt, and disconnect.
+// table with type filters and paging, every claim added up with a progress bar (and a way to
+// stop), the reconnect prompt, and disconnect.
 import { ConnectMedicare, ConnectMedicareError } from './connect-medicare/dist/index.js';
 import './connect-medicare/dist/button.js';
 
@@ -156,7 +157,7 @@ async function render() {
     const rows = [
       ['Name', [name?.given?.join(' '), name?.family].filter(Boolean).join(' ')],
       ['Date of birth', patient.birthDate ?? '—'],
-      ['Medicare id', connection.patient],
+      [cm.providers[0].kind === 'blue_button' ? 'Medicare id' : 'Patient id', connection.patient],
     ].flatMap(([term, value]) => {
       const dt = document.createElement('dt');
       dt.textContent = term;
@@ -186,6 +187,39 @@ async function render() {
 }
 
 button.addEventListener('connect-medicare-connected', () => showData().catch(showError));
+
+// Every claim at once, with a progress bar: `allClaims` fetches the pages (in parallel where
+// the links allow) and reports each one; "Stop" aborts the run, and no page is asked for after.
+let adding;
+$('#add-up').addEventListener('click', async () => {
+  adding = new AbortController();
+  const bar = $('#progress');
+  $('#add-up').hidden = true;
+  $('#stop').hidden = false;
+  bar.hidden = false;
+  bar.removeAttribute('value');
+  try {
+    const claims = await cm.allClaims({
+      pageSize: cm.providers[0].maxPageSize ?? 50,
+      signal: adding.signal,
+      onPage: ({ loaded, total }) => {
+        bar.max = total ?? loaded;
+        bar.value = loaded;
+        $('#summary').textContent = `Loaded ${loaded}${total === undefined ? '' : ` of ${total}`} claims…`;
+      },
+    });
+    const paid = claims.reduce((sum, eob) => sum + (eob.payment?.amount?.value ?? 0), 0);
+    $('#summary').textContent = `${claims.length} claims, ${fmtMoney(paid)} paid in total.`;
+  } catch (e) {
+    if (e?.name === 'AbortError') $('#summary').textContent = 'Stopped.';
+    else showError(e);
+  } finally {
+    $('#add-up').hidden = false;
+    $('#stop').hidden = true;
+    bar.hidden = true;
+  }
+});
+$('#stop').addEventListener('click', () => adding?.abort());
 
 /** A list under a heading, or nothing when `items` is empty. */
 function list(name, heading, items) {

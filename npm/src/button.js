@@ -5,8 +5,12 @@
 //   <connect-medicare-button broker="/cm" return-to="/claims"></connect-medicare-button>
 //
 // Attributes: broker (or set the `client` property to a ConnectMedicare), provider, method
-// ("get" | "post"), return-to. Events (bubbling, composed): connect-medicare-connected,
+// ("get" | "post"), return-to, lang. Events (bubbling, composed): connect-medicare-connected,
 // connect-medicare-disconnected, connect-medicare-error (detail: the ConnectMedicareError).
+// Language: English or Spanish, from the element's own `lang` or its nearest ancestor's (the
+// document's); the `strings` property overrides any text. CMS's attribution shows only for a
+// Blue Button provider. While busy the button stays focusable (`aria-disabled`, `aria-busy`)
+// and the live region says what is happening.
 // Theme with CSS custom properties: --cm-button-background, --cm-button-color,
 // --cm-button-border, --cm-button-radius, --cm-button-padding, --cm-button-font,
 // --cm-focus-ring, --cm-text-color, --cm-attribution-color, --cm-attribution-size; or ::part()
@@ -23,39 +27,85 @@ button { font: inherit; cursor: pointer; border: var(--cm-button-border, 0); bor
   padding: var(--cm-button-padding, .6em 1.1em); background: var(--cm-button-background, #0b4778); color: var(--cm-button-color, #fff); }
 button[part=disconnect] { background: transparent; color: inherit; border: 1px solid currentColor; font-weight: 400; }
 button:focus-visible { outline: var(--cm-focus-ring, 3px solid #f9c642); outline-offset: 2px; }
-button[aria-busy=true], button:disabled { cursor: progress; opacity: .7; }
+button[aria-disabled=true] { cursor: progress; opacity: .7; }
 [part=status]:empty { display: none; }
 p { margin: 0; font-weight: 400; }
 [part=attribution] { font-size: var(--cm-attribution-size, .75em); color: var(--cm-attribution-color, #5c5c5c); max-width: 36em; }
 `;
 
 /**
- * What the user is told after a disconnect, by what became of the app's access at the
- * provider (the broker's `revocations[].status`). Only `revoked` means the provider accepted
- * the request to end it.
+ * The button's words, by language. What the user is told after a disconnect depends on what
+ * became of the app's access at the provider (the broker's `revocations[].status`): only
+ * `revoked` means the provider accepted the request to end it.
  */
-function revocationMessage(status, name) {
-  switch (status) {
-    case 'revoked':
-      return `Disconnected from ${name}: ${name} accepted the request to stop sharing your data with this app.`;
-    case 'pending':
-      return `Disconnected from ${name} here. ${name} could not be reached to end this app's access; it will be asked again. If this app still appears in your ${name} account tomorrow, remove it there.`;
-    case 'failed':
-      return `Disconnected from ${name} here, but ${name} refused to end this app's access: you can end it in your ${name} account.`;
-    case 'not_supported':
-      return `Disconnected from ${name} here. ${name} does not let apps end their access: you can end it in your ${name} account.`;
-    default:
-      return `Disconnected from ${name} here.`;
-  }
-}
+export const STRINGS = {
+  en: {
+    connect: (n) => `Connect ${n}`,
+    reconnect: (n) => `Reconnect ${n}`,
+    disconnect: (n) => `Disconnect ${n}`,
+    connected: (n) => `Connected to ${n}.`,
+    ended: (n) => `Your ${n} connection ended: connect again.`,
+    checking: 'Checking your connection…',
+    opening: 'Opening the sign-in page…',
+    disconnecting: 'Disconnecting…',
+    revoked: (n) => `Disconnected from ${n}: ${n} accepted the request to stop sharing your data with this app.`,
+    pending: (n) => `Disconnected from ${n} here. ${n} could not be reached to end this app's access; it will be asked again. If this app still appears in your ${n} account tomorrow, remove it there.`,
+    failed: (n) => `Disconnected from ${n} here, but ${n} refused to end this app's access: you can end it in your ${n} account.`,
+    not_supported: (n) => `Disconnected from ${n} here. ${n} does not let apps end their access: you can end it in your ${n} account.`,
+    disconnected: (n) => `Disconnected from ${n} here.`,
+    error: (e) => e?.message ?? 'Something went wrong.',
+    attribution: 'Uses the CMS Blue Button 2.0 API. This app is not affiliated with or endorsed by the Centers for Medicare & Medicaid Services (CMS) or Medicare.gov.',
+  },
+  es: {
+    connect: (n) => `Conectar ${n}`,
+    reconnect: (n) => `Volver a conectar ${n}`,
+    disconnect: (n) => `Desconectar ${n}`,
+    connected: (n) => `Conectado a ${n}.`,
+    ended: (n) => `Su conexión con ${n} terminó: conéctese de nuevo.`,
+    checking: 'Comprobando su conexión…',
+    opening: 'Abriendo la página de inicio de sesión…',
+    disconnecting: 'Desconectando…',
+    revoked: (n) => `Desconectado de ${n}: ${n} aceptó dejar de compartir sus datos con esta aplicación.`,
+    pending: (n) => `Desconectado de ${n} aquí. No se pudo contactar a ${n} para terminar el acceso de esta aplicación; se le volverá a pedir. Si mañana esta aplicación todavía aparece en su cuenta de ${n}, quítela allí.`,
+    failed: (n) => `Desconectado de ${n} aquí, pero ${n} rechazó terminar el acceso de esta aplicación: puede terminarlo en su cuenta de ${n}.`,
+    not_supported: (n) => `Desconectado de ${n} aquí. ${n} no permite que las aplicaciones terminen su acceso: puede terminarlo en su cuenta de ${n}.`,
+    disconnected: (n) => `Desconectado de ${n} aquí.`,
+    error: (e) =>
+      ({
+        access_denied: 'No se compartieron sus datos: usted no dio su autorización.',
+        rate_limited: 'Demasiadas solicitudes: inténtelo de nuevo en unos momentos.',
+        broker_unreachable: 'No se pudo contactar al servicio: revise su conexión e inténtelo de nuevo.',
+      })[e?.code] ?? 'Algo salió mal. Inténtelo de nuevo.',
+    attribution: 'Usa la API Blue Button 2.0 de CMS. Esta aplicación no está afiliada ni respaldada por los Centros de Servicios de Medicare y Medicaid (CMS) ni por Medicare.gov.',
+  },
+};
 
 /** The Connect Medicare button: connect, connected state, disconnect, and CMS's attribution. */
 export class ConnectMedicareButton extends Base {
-  static observedAttributes = ['broker', 'provider'];
+  static observedAttributes = ['broker', 'provider', 'lang'];
 
   #client;
   #creating;
   #els;
+  #strings;
+  #state;
+  #busyNow = false;
+
+  /** Text overrides, merged over the language's (`{ connect: (name) => 'Link ' + name }`). */
+  get strings() {
+    return this.#strings;
+  }
+
+  set strings(strings) {
+    this.#strings = strings;
+    if (this.#state) this.#show(...this.#state);
+  }
+
+  /** The words in the element's language (its `lang`, or its nearest ancestor's), with the app's overrides. */
+  #t() {
+    const lang = (this.closest?.('[lang]')?.getAttribute('lang') ?? '').toLowerCase().split('-')[0];
+    return { ...(STRINGS[lang] ?? STRINGS.en), ...this.#strings };
+  }
 
   /** The ConnectMedicare client; made from the `broker` attribute when not set. */
   get client() {
@@ -75,14 +125,16 @@ export class ConnectMedicareButton extends Base {
 
   attributeChangedCallback(name, before, after) {
     if (name === 'broker' && before !== after && this.#els) this.#creating = undefined;
-    if (this.#els && this.isConnected) this.refresh();
+    if (name === 'lang') {
+      if (this.#state) this.#show(...this.#state);
+    } else if (this.#els && this.isConnected) this.refresh();
   }
 
   /** Finishes a sign-in when the page is a callback, then reads the session and shows it. */
   async refresh() {
     // No client yet and no broker to make one from: wait for the `client` property.
     if (!this.#client && !this.hasAttribute('broker')) return;
-    this.#busy(true, 'Checking your connection…');
+    this.#busy(true, this.#t().checking);
     try {
       const client = await this.#ready();
       // Shares the app's own handleRedirect() when it calls it too: one completion. A failed
@@ -94,25 +146,30 @@ export class ConnectMedicareButton extends Base {
       } catch (e) {
         redirectError = e;
       }
-      const id = this.getAttribute('provider') ?? client.providers[0]?.id;
-      const name = client.providers.find((p) => p.id === id)?.name ?? 'Medicare';
+      const id = this.#provider()?.id;
       const session = await client.session();
       const connection = session.connections.find((c) => c.provider === id);
-      this.#show(connection?.status, name);
+      this.#show(connection?.status);
       if (connection?.status === 'connected') this.#emit('connect-medicare-connected', connection);
       if (redirectError) {
-        if (connection?.status !== 'connected') this.#els.status.textContent = redirectError.message;
+        if (connection?.status !== 'connected') this.#els.status.textContent = this.#t().error(redirectError);
         this.#emit('connect-medicare-error', redirectError);
       }
     } catch (e) {
-      if (e?.code === 'not_connected') this.#show(undefined, this.#name());
+      if (e?.code === 'not_connected') this.#show(undefined);
       else this.#fail(e);
     }
   }
 
+  /** The provider this button is for: its `provider` attribute, or the broker's first. */
+  #provider() {
+    const providers = this.#client?.providers ?? [];
+    const id = this.getAttribute('provider') ?? providers[0]?.id;
+    return providers.find((p) => p.id === id);
+  }
+
   #name() {
-    const id = this.getAttribute('provider') ?? this.#client?.providers[0]?.id;
-    return this.#client?.providers.find((p) => p.id === id)?.name ?? 'Medicare';
+    return this.#provider()?.name ?? 'Medicare';
   }
 
   #ready() {
@@ -127,7 +184,7 @@ export class ConnectMedicareButton extends Base {
 <button part="button" type="button"></button>
 <button part="disconnect" type="button" hidden></button>
 <p part="status" role="status" aria-live="polite"></p>
-<p part="attribution">Uses the CMS Blue Button 2.0 API. This app is not affiliated with or endorsed by the Centers for Medicare &amp; Medicaid Services (CMS) or Medicare.gov.</p>
+<p part="attribution" hidden></p>
 </div>`;
     // A constructed stylesheet, not a <style> element: pages with a strict CSP (no
     // 'unsafe-inline' styles) apply it too.
@@ -139,34 +196,43 @@ export class ConnectMedicareButton extends Base {
       root.prepend(Object.assign(document.createElement('style'), { textContent: STYLE }));
     }
     const [button, disconnect] = root.querySelectorAll('button');
-    this.#els = { button, disconnect, status: root.querySelector('[part=status]') };
-    button.addEventListener('click', () => this.#connect());
-    disconnect.addEventListener('click', () => this.#disconnect());
+    this.#els = { button, disconnect, status: root.querySelector('[part=status]'), attribution: root.querySelector('[part=attribution]') };
+    // Busy buttons keep their focus and take no click (aria-disabled, not disabled).
+    button.addEventListener('click', () => this.#busyNow || this.#connect());
+    disconnect.addEventListener('click', () => this.#busyNow || this.#disconnect());
+    this.#busy(false, '');
   }
 
-  #show(status, name) {
-    const { button, disconnect, status: line } = this.#els;
+  #show(status) {
+    this.#state = [status];
+    const { button, disconnect, status: line, attribution } = this.#els;
+    const t = this.#t();
+    const name = this.#name();
     this.#busy(false, '');
     const connected = status === 'connected';
     button.hidden = connected;
     disconnect.hidden = !connected;
-    button.textContent = status === 'reconnect_required' ? `Reconnect ${name}` : `Connect ${name}`;
-    disconnect.textContent = `Disconnect ${name}`;
-    line.textContent = connected ? `Connected to ${name}.` : status === 'reconnect_required' ? `Your ${name} connection ended: connect again.` : '';
+    button.textContent = status === 'reconnect_required' ? t.reconnect(name) : t.connect(name);
+    disconnect.textContent = t.disconnect(name);
+    line.textContent = connected ? t.connected(name) : status === 'reconnect_required' ? t.ended(name) : '';
+    // CMS's attribution belongs to Blue Button providers only.
+    attribution.textContent = t.attribution;
+    attribution.hidden = (this.#provider()?.kind ?? 'blue_button') !== 'blue_button';
     this.toggleAttribute('connected', connected);
   }
 
   #busy(on, message) {
     const { button, disconnect, status } = this.#els;
+    this.#busyNow = on;
     for (const b of [button, disconnect]) {
-      b.disabled = on;
+      b.setAttribute('aria-disabled', String(on));
       b.setAttribute('aria-busy', String(on));
     }
     if (message) status.textContent = message;
   }
 
   async #connect() {
-    this.#busy(true, 'Opening the sign-in page…');
+    this.#busy(true, this.#t().opening);
     try {
       const client = await this.#ready();
       await client.connect({
@@ -180,14 +246,15 @@ export class ConnectMedicareButton extends Base {
   }
 
   async #disconnect() {
-    this.#busy(true, 'Disconnecting…');
+    this.#busy(true, this.#t().disconnecting);
     try {
       const client = await this.#ready();
-      const result = await client.disconnect(this.getAttribute('provider') ?? undefined);
-      this.#show(undefined, this.#name());
+      const result = await client.disconnect({ provider: this.getAttribute('provider') ?? undefined });
+      this.#show(undefined);
+      const t = this.#t();
       const nameOf = (id) => client.providers.find((p) => p.id === id)?.name ?? id;
-      const told = (result?.revocations ?? []).map((r) => revocationMessage(r.status, nameOf(r.provider)));
-      this.#els.status.textContent = told.length ? told.join(' ') : `Disconnected from ${this.#name()}.`;
+      const told = (result?.revocations ?? []).map((r) => (t[r.status] ?? t.disconnected)(nameOf(r.provider)));
+      this.#els.status.textContent = told.length ? told.join(' ') : t.disconnected(this.#name());
       this.#emit('connect-medicare-disconnected', result);
       this.#els.button.focus();
     } catch (e) {
@@ -196,10 +263,11 @@ export class ConnectMedicareButton extends Base {
   }
 
   #fail(error) {
+    const t = this.#t();
     this.#busy(false, '');
     this.#els.button.hidden = false;
-    this.#els.button.textContent ||= `Connect ${this.#name()}`;
-    this.#els.status.textContent = error?.message ?? 'Something went wrong.';
+    this.#els.button.textContent ||= t.connect(this.#name());
+    this.#els.status.textContent = t.error(error);
     this.#emit('connect-medicare-error', error);
   }
 

@@ -10,6 +10,7 @@ import { brokerBase, isString, usableProvider } from './config.js';
 import { ConnectMedicareError, brokerError, fail, wasm } from './error.js';
 import { finishRedirect, keepFlow } from './flow.js';
 import { MAX_PAGES, eobQuery, nextPage, pagePlan } from './paging.js';
+import { disconnectOf, providerOf, sessionOf } from './wire.js';
 
 export { ConnectMedicareError };
 
@@ -55,8 +56,26 @@ function proofOf(base) {
   };
 }
 
-/** A client of one Connect Medicare token broker. Make it with `ConnectMedicare.create`. */
-export class ConnectMedicare {
+/** `opts` as an options object: a bare string is the provider (0.1's `patient('medicare')`). */
+const options = (opts) => (isString(opts) ? { provider: opts } : opts ?? {});
+
+/** The promise, or the signal's reason as soon as it aborts (the promise's work goes on). */
+function abortable(promise, signal) {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    const stop = () => reject(signal.reason);
+    signal.addEventListener('abort', stop, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
+  });
+}
+
+/**
+ * A client of one Connect Medicare token broker. Make it with `ConnectMedicare.create`. It is
+ * an `EventTarget`: `connected`, `disconnected`, `reconnectRequired` and `rateLimited` events
+ * carry what happened in `detail`.
+ */
+export class ConnectMedicare extends EventTarget {
   #base;
   #storage;
   #providers;
@@ -64,6 +83,7 @@ export class ConnectMedicare {
 
   /** @private Use `ConnectMedicare.create()`. */
   constructor(base, storage, providers, wasm) {
+    super();
     this.#base = base;
     this.#storage = storage;
     this.#providers = providers;
@@ -75,7 +95,7 @@ export class ConnectMedicare {
    * here: `connect()` and `handleRedirect()` on a callback load it, or `preload: true` starts
    * loading it now.
    */
-  static async create({ broker, storage, wasm, preload } = {}) {
+  static async create({ broker, storage, wasm, preload, signal } = {}) {
     if (!isString(broker)) throw fail('invalid_config', 'broker is required, e.g. { broker: "/cm" }');
     if (storage == null) {
       try {
@@ -88,7 +108,7 @@ export class ConnectMedicare {
     const base = brokerBase(broker);
     if (preload) load(wasm).catch(() => {});
     const client = new ConnectMedicare(base, storage, [], wasm);
-    const { providers } = (await client.#call('GET', '/v1/config')) ?? {};
+    const { providers } = (await client.#call('GET', '/v1/config', { signal })) ?? {};
     if (!Array.isArray(providers) || !providers.length || !providers.every(usableProvider)) {
       throw fail('invalid_config', "The broker's /v1/config lists no usable provider");
     }
@@ -98,26 +118,25 @@ export class ConnectMedicare {
 
   /** The providers this broker serves (from `/v1/config`). */
   get providers() {
-    return this.#providers.map(({ id, name, kind, revocation_supported }) => ({
-      id, name, kind, revocation_supported: revocation_supported === true,
-    }));
+    return this.#providers.map(providerOf);
   }
 
   /**
    * Starts a sign-in: registers the flow with the broker, validates the authorize request it
    * returns, keeps the verifier for the callback, and navigates (GET) or submits a form (POST).
    */
-  async connect({ provider, method, returnTo } = {}) {
+  async connect({ provider, method, returnTo, signal } = {}) {
     const p = this.#provider(provider);
     if (method !== undefined && method !== 'get' && method !== 'post') throw fail('invalid_config', 'method must be "get" or "post"');
     const post = method === 'post';
     if (post && !p.authorize_post) throw fail('invalid_config', 'This provider does not accept a form POST authorize request');
-    const sdk = await load(this.#wasm);
+    const sdk = await abortable(load(this.#wasm), signal);
     const signIn = wasm(() => new sdk.SignIn(post, returnTo == null ? undefined : String(returnTo)));
     const body = { provider: p.id, state: signIn.state, code_challenge: signIn.codeChallenge, redirect_uri: p.redirect_uri, method: post ? 'post' : 'get' };
     let answer;
     try {
-      answer = await this.#call('POST', '/v1/flows', body);
+      answer = await this.#call('POST', '/v1/flows', { body, signal });
+      signal?.throwIfAborted();
     } catch (e) {
       // `follow` spends the sign-in; one that never gets there is freed here.
       signIn.free();
@@ -130,10 +149,12 @@ export class ConnectMedicare {
 
   /**
    * On the callback route: `null` when the URL is not a callback; otherwise finishes the
-   * sign-in once, however often it is called.
+   * sign-in once, however often it is called. Aborting `signal` rejects this call only: the
+   * sign-in itself is finished for the other callers (a component unmounted under StrictMode
+   * does not cancel it).
    */
-  handleRedirect(url) {
-    return finishRedirect({
+  handleRedirect(url, { signal } = {}) {
+    return abortable(finishRedirect({
       url,
       storage: this.#storage,
       completions,
@@ -141,69 +162,87 @@ export class ConnectMedicare {
       complete: async (body, provider, returnTo) => {
         const proof = proofOf(this.#base);
         const session_proof = proof();
-        const { session_proof: next, ...session } = await this.#call('POST', '/v1/flows/complete', session_proof ? { ...body, session_proof } : body);
+        const { session_proof: next, ...wire } = await this.#call('POST', '/v1/flows/complete', { body: session_proof ? { ...body, session_proof } : body });
         if (isString(next)) proof(next);
-        return { provider, returnTo, session };
+        const done = { provider, returnTo, session: sessionOf(wire) };
+        this.#emit('connected', done);
+        return done;
       },
       here: () => globalThis.location?.href,
       replace: (url) => history.replaceState(history.state, '', url),
-    });
+    }), signal);
   }
 
   /** The browser's connections. */
-  session() {
-    return this.#call('GET', '/v1/session');
+  async session({ signal } = {}) {
+    return sessionOf(await this.#call('GET', '/v1/session', { signal }));
   }
 
   /** Disconnects one provider (revoking upstream), or every one when none is named. */
-  async disconnect(provider) {
+  async disconnect(opts) {
+    const { provider, signal } = options(opts);
     const body = provider === undefined ? {} : { provider: this.#provider(provider).id };
-    const answer = await this.#call('POST', '/v1/session/disconnect', body);
+    const answer = disconnectOf(await this.#call('POST', '/v1/session/disconnect', { body, signal }));
     if (provider === undefined) proofOf(this.#base)(null);
+    this.#emit('disconnected', answer);
     return answer;
   }
 
   /** The provider's userinfo (OpenID Connect). */
-  async userinfo(provider) {
-    return this.#call('GET', '/v1/userinfo/' + this.#provider(provider).id);
+  async userinfo(opts) {
+    const { provider, signal } = options(opts);
+    const p = this.#provider(provider);
+    return this.#call('GET', '/v1/userinfo/' + p.id, { signal, provider: p.id });
   }
 
   /** The signed-in beneficiary's Patient resource. */
-  async patient(provider) {
-    const page = await this.#search(this.#provider(provider), 'Patient', []);
+  async patient(opts) {
+    const page = await this.search('Patient', [], options(opts));
     const [patient] = page.resources;
     if (!patient) throw fail('not_found', 'The provider returned no Patient');
     return patient;
   }
 
   /** Every Coverage resource of the signed-in beneficiary. */
-  async coverage(provider) {
-    const page = await this.#search(this.#provider(provider), 'Coverage', []);
-    return page.all();
+  async coverage(opts) {
+    return (await this.search('Coverage', [], options(opts))).all();
   }
 
   /** The first page of the beneficiary's claims (ExplanationOfBenefit), with `next()` and async iteration. */
-  async explanationOfBenefit({ provider, types, since, until, pageSize } = {}) {
+  async explanationOfBenefit({ provider, types, since, until, pageSize, signal } = {}) {
     const p = this.#provider(provider);
-    return this.#search(p, 'ExplanationOfBenefit', eobQuery(p, { types, since, until, pageSize }));
+    return this.search('ExplanationOfBenefit', eobQuery(p, { types, since, until, pageSize }), { provider: p.id, signal });
+  }
+
+  /** Every page of the claims, one after another: `for await (const page of cm.claimPages(query))`. */
+  async *claimPages(query) {
+    yield* await this.explanationOfBenefit(query);
   }
 
   /** Every claim: the pages after the first are fetched in parallel (at most `concurrency`) when the Bundle's `last` link plans them. */
-  async allClaims({ concurrency, ...search } = {}) {
-    const page = await this.explanationOfBenefit(search);
-    return page.all({ concurrency });
+  async allClaims({ concurrency, onPage, ...search } = {}) {
+    return (await this.explanationOfBenefit(search)).all({ concurrency, onPage });
   }
 
   /** The first page of a search of any type the broker serves for the provider (US Core types on a SMART server), with `next()` and async iteration. */
-  async search(type, params, { provider } = {}) {
-    return this.#search(this.#provider(provider), fhirType(type), params ?? []);
+  async search(type, params, { provider, signal } = {}) {
+    const p = this.#provider(provider);
+    const path = `/v1/fhir/${p.id}/${fhirType(type)}`;
+    const get = (query, signal) => this.#call('GET', query.size ? `${path}?${query}` : path, { signal, provider: p.id });
+    const first = new URLSearchParams(params ?? []);
+    return new SearchPage(type, get, first, await bundle(get(first, signal)), 0, signal);
+  }
+
+  /** Every page of a search, one after another: `for await (const page of cm.pages('Observation', params))`. */
+  async *pages(type, params, opts) {
+    yield* await this.search(type, params, opts);
   }
 
   /** One resource of the connected patient, by type and id. */
-  async read(type, id, { provider } = {}) {
+  async read(type, id, { provider, signal } = {}) {
     const p = this.#provider(provider);
     if (!isString(id) || !id) throw fail('invalid_request', 'A resource id is required');
-    return this.#call('GET', `/v1/fhir/${p.id}/${fhirType(type)}/${encodeURIComponent(id)}`);
+    return this.#call('GET', `/v1/fhir/${p.id}/${fhirType(type)}/${encodeURIComponent(id)}`, { signal, provider: p.id });
   }
 
   #provider(id) {
@@ -212,14 +251,12 @@ export class ConnectMedicare {
     return found;
   }
 
-  async #search(provider, type, query) {
-    const path = `/v1/fhir/${provider.id}/${type}`;
-    const get = (params) => this.#call('GET', params.size ? `${path}?${params}` : path);
-    const first = new URLSearchParams(query);
-    return new SearchPage(type, get, first, await bundle(get(first)), 0);
+  #emit(type, detail) {
+    this.dispatchEvent(Object.assign(new Event(type), { detail }));
   }
 
-  async #call(method, path, body) {
+  async #call(method, path, { body, signal, provider } = {}) {
+    signal?.throwIfAborted();
     let response;
     try {
       const headers = { ...CSRF };
@@ -230,17 +267,25 @@ export class ConnectMedicare {
         body: body === undefined ? undefined : JSON.stringify(body),
         credentials: 'include',
         cache: 'no-store',
+        signal,
       });
     } catch (e) {
+      signal?.throwIfAborted();
       throw new ConnectMedicareError('broker_unreachable', 'The broker could not be reached', undefined, { cause: e });
     }
     let json;
     try {
       json = await response.json();
     } catch {
+      signal?.throwIfAborted();
       json = undefined;
     }
-    if (!response.ok) throw brokerError(response.status, json, response.headers.get('retry-after') ?? undefined);
+    if (!response.ok) {
+      const error = brokerError(response.status, json, response.headers.get('retry-after') ?? undefined);
+      if (error.code === 'reconnect_required') this.#emit('reconnectRequired', { provider, error });
+      if (error.code === 'rate_limited') this.#emit('rateLimited', { provider, retryAfter: error.retryAfter, error });
+      throw error;
+    }
     if (json === undefined) throw fail('upstream_error', 'The broker answered with a body that is not JSON');
     return json;
   }
@@ -272,20 +317,26 @@ function at(query, page) {
   return params;
 }
 
-const sleep = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+/** Waits `seconds`, or rejects with the signal's reason as soon as it aborts. */
+const sleep = (seconds, signal) => abortable(new Promise((resolve) => setTimeout(resolve, seconds * 1000)), signal);
 
-/** One page of search results. Iterate with `for await (const page of firstPage)`. */
+/**
+ * One page of search results. Iterate with `for await (const page of firstPage)`. The signal
+ * it was fetched with goes on to the pages after it, unless one is given.
+ */
 class SearchPage {
   #type;
   #get;
   #query;
   #start;
+  #signal;
 
-  constructor(type, get, query, bundle, start) {
+  constructor(type, get, query, bundle, start, signal) {
     this.#type = type;
     this.#get = get;
     this.#query = query;
     this.#start = start;
+    this.#signal = signal;
     /** The search Bundle, as the server sent it. */
     this.bundle = bundle;
   }
@@ -306,11 +357,11 @@ class SearchPage {
   }
 
   /** The next page, or `null` on the last one. */
-  async next() {
+  async next({ signal = this.#signal } = {}) {
     const page = nextPage(this.bundle);
     if (page === null) return null;
     if (page.token === undefined && page.startIndex <= this.#start) throw fail('upstream_error', "The Bundle's next link does not move forward");
-    return this.#page(page, await bundle(this.#get(at(this.#query, page))));
+    return this.#page(page, await bundle(this.#get(at(this.#query, page), signal)), signal);
   }
 
   async *[Symbol.asyncIterator]() {
@@ -320,35 +371,51 @@ class SearchPage {
     }
   }
 
-  /** The resources of this page and of every page after it, in order. */
-  async all({ concurrency = DEFAULT_CONCURRENCY } = {}) {
+  /**
+   * The resources of this page and of every page after it, in order; `onPage({ loaded, total,
+   * page })` after each page (this one first), for a progress bar.
+   */
+  async all({ concurrency = DEFAULT_CONCURRENCY, onPage, signal = this.#signal } = {}) {
+    let loaded = 0;
+    const seen = (b) => {
+      loaded += resourcesOf(b, this.#type).length;
+      onPage?.({ loaded, total: this.total, page: b });
+    };
     const plan = pagePlan(this.bundle, this.#start);
     const bundles = [this.bundle];
+    seen(this.bundle);
     if (plan === null) {
-      for await (const page of this) if (page !== this) bundles.push(page.bundle);
+      for (let page = await this.next({ signal }), n = 1; page; page = await page.next({ signal })) {
+        if (++n > MAX_PAGES) throw fail('upstream_error', 'The search has too many pages');
+        bundles.push(page.bundle);
+        seen(page.bundle);
+      }
     } else {
-      bundles.push(...(await this.#parallel(plan, Math.min(Math.max(1, concurrency | 0), MAX_CONCURRENCY))));
+      bundles.push(...(await this.#parallel(plan, Math.min(Math.max(1, concurrency | 0), MAX_CONCURRENCY), signal, seen)));
     }
     return bundles.flatMap((b) => resourcesOf(b, this.#type));
   }
 
-  #page(page, b) {
-    return new SearchPage(this.#type, this.#get, this.#query, b, page.startIndex ?? this.#start);
+  #page(page, b, signal) {
+    return new SearchPage(this.#type, this.#get, this.#query, b, page.startIndex ?? this.#start, signal);
   }
 
-  /** Fetches every planned page with at most `width` requests in flight, waiting out `rate_limited` answers. */
-  async #parallel(plan, width) {
+  /**
+   * Fetches every planned page with at most `width` requests in flight, waiting out
+   * `rate_limited` answers; none is started once `signal` aborts or a page failed.
+   */
+  async #parallel(plan, width, signal, seen) {
     const out = new Array(plan.length);
     let next = 0;
     let failed = false;
     const fetchOne = async (page) => {
       for (let attempt = 1; ; attempt++) {
         try {
-          return await bundle(this.#get(at(this.#query, page)));
+          return await bundle(this.#get(at(this.#query, page), signal));
         } catch (e) {
           const wait = e?.retryAfter ?? 1;
           if (e?.code !== 'rate_limited' || attempt >= 3 || wait > MAX_RETRY_AFTER) throw e;
-          await sleep(wait);
+          await sleep(wait, signal);
         }
       }
     };
@@ -357,6 +424,7 @@ class SearchPage {
         const i = next++;
         try {
           out[i] = await fetchOne(plan[i]);
+          seen(out[i]);
         } catch (e) {
           failed = true;
           throw e;

@@ -103,6 +103,37 @@ test('happy path: connect, see the data, page and filter claims, disconnect', as
   const amounts = await page.locator('#claims tbody td.amount').allTextContents();
   assert.ok(amounts.length > 0 && amounts.every((a) => /^\$[\d,]+\.\d\d$/.test(a)), amounts.join(' '));
   await shot('3-filtered');
+  // Every claim added up, with a progress bar: each page is reported ("Loaded N of T"), the sum
+  // is of every claim (pages of 50 through the broker), and "Stop" aborts a run with no request
+  // after it.
+  await page.uncheck('#filters input[value=pde]');
+  if (await page.locator('#filters input[value=carrier]').count()) await page.uncheck('#filters input[value=carrier]');
+  await page.waitForFunction(() => document.querySelectorAll('#filters input:checked').length === 0);
+  await page.evaluate(() => {
+    globalThis.progressSeen = [];
+    new MutationObserver(() => globalThis.progressSeen.push(document.querySelector('#summary').textContent))
+      .observe(document.querySelector('#summary'), { childList: true, characterData: true, subtree: true });
+  });
+  await page.click('#add-up');
+  await page.waitForFunction(() => document.querySelector('#summary').textContent.includes('paid in total'));
+  const seen = await page.evaluate(() => globalThis.progressSeen);
+  const loadedLines = seen.filter((line) => line.startsWith('Loaded'));
+  const total = Number(/ of (\d+) claims/.exec(loadedLines[0] ?? '')?.[1]);
+  // Progress shown page by page (React may fold the last one into the summary), only growing.
+  const loaded = loadedLines.map((line) => Number(/^Loaded (\d+)/.exec(line)[1]));
+  assert.ok(total > 100 && loaded.length >= 2 && loaded.every((n, i) => i === 0 || n > loaded[i - 1]), seen.join(' | '));
+  assert.match(await text('#summary'), new RegExp(`^${total} claims, \\$[\\d,]+\\.\\d\\d paid in total\\.$`));
+  await shot('3b-every-claim');
+  const fhirCalls = [];
+  page.on('request', (r) => r.url().includes('/v1/fhir/') && fhirCalls.push(r.url()));
+  await page.click('#add-up');
+  await page.click('#stop');
+  await page.waitForFunction(() => document.querySelector('#summary').textContent === 'Stopped.');
+  const sent = fhirCalls.length;
+  // A round trip of the page's own: a run that went on would have asked for its next page by then.
+  await page.evaluate(() => fetch('/v1/session', { headers: { 'x-connect-medicare': '1' } }).then((r) => r.json()));
+  assert.equal(fhirCalls.length, sent, 'nothing is asked for after Stop');
+  assert.ok(sent < Math.ceil(total / 50), `${sent} of ${Math.ceil(total / 50)} pages asked for before Stop`);
 
   await page.click('connect-medicare-button button[part=disconnect]');
   await page.locator('connect-medicare-button button[part=button]').waitFor();

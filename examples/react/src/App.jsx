@@ -1,14 +1,15 @@
 // The React example: the same app as examples/vanilla — the button, the callback route, the
 // beneficiary (or "personal information not shared"), coverage, a claims table with type
-// filters and paging, the reconnect prompt when the grant ends, and disconnect — on top of
-// the useConnectMedicare hook.
+// filters and paging, every claim added up with a progress bar, the reconnect prompt when the
+// grant ends, and disconnect — on top of the package's React entry, `connect-medicare/react`.
+import { useConnectMedicare } from 'connect-medicare/react';
 import { useEffect, useRef } from 'react';
 
 import { Beneficiary } from './Beneficiary.jsx';
 import { Claims } from './Claims.jsx';
 import { ConnectButton } from './ConnectButton.jsx';
 import { Coverage } from './Coverage.jsx';
-import { useConnectMedicare } from './useConnectMedicare.js';
+import { EveryClaim } from './EveryClaim.jsx';
 
 function statusLine({ waiting, error, notice }) {
   if (waiting !== null) return `Medicare is busy; trying again in ${waiting} s…`;
@@ -32,8 +33,8 @@ export function App() {
       <header>
         <h1>My Medicare claims</h1>
         <p className="lede">
-          A Vite + React app using <code>connect-medicare</code> and its broker, through a{' '}
-          <code>useConnectMedicare</code> hook.
+          A Vite + React app using <code>connect-medicare</code> and its broker, through its{' '}
+          <code>useConnectMedicare</code> hook (<code>connect-medicare/react</code>).
         </p>
       </header>
       <main>
@@ -62,6 +63,7 @@ export function App() {
             <Beneficiary cm={cm} />
             <Coverage cm={cm} />
             <Claims cm={cm} />
+            <EveryClaim cm={cm} />
           </section>
         )}
       </main>

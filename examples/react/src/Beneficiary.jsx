@@ -7,7 +7,7 @@ import { useLoad } from './useLoad.js';
 export function Beneficiary({ cm }) {
   const { client, connection, patiently, fail } = cm;
   // The session says whether demographics were shared: no Patient read (a 403) when not.
-  const shared = connection.demographics_shared;
+  const shared = connection.demographicsShared;
   const { loading, value: patient, error } = useLoad(
     async () => (shared ? patiently(() => client.patient(connection.provider)) : null),
     [client, connection.provider, connection.patient, shared, patiently],

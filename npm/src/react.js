@@ -1,9 +1,12 @@
-// useConnectMedicare: one ConnectMedicare client for the page, the callback handled once, and
-// the browser's connection as React state.
+// connect-medicare/react — `useConnectMedicare`: one ConnectMedicare client for the page, the
+// callback handled once, and the browser's connection as React state. React is an optional
+// peer dependency: only this entry imports it. Server rendering is safe: nothing here touches a
+// browser global until an effect runs, and on the server the hook reports `loading`.
 //
-//   const cm = useConnectMedicare({ broker: location.origin });
+//   import { useConnectMedicare } from 'connect-medicare/react';
+//   const cm = useConnectMedicare({ broker: '/cm' });
 //   cm.status      'loading' | 'disconnected' | 'connected' | 'reconnect_required'
-//   cm.connection  the provider's Connection (patient id, scopes, demographics_shared, ...)
+//   cm.connection  the provider's Connection (patient id, scopes, demographicsShared, ...)
 //   cm.client      the ConnectMedicare client, once it is ready (null before)
 //   cm.loading     true while the client is made, a callback finished and the session read
 //   cm.error       the last ConnectMedicareError nobody handled (access_denied, state_used, ...)
@@ -18,9 +21,10 @@
 // client is made once per broker for the page (a module-level cache, not a ref: StrictMode
 // throws away the first mount's refs and state). handleRedirect() may be called by both
 // mounts and by the button: the SDK gives every caller the one completion of a callback, so
-// the broker sees a single POST /v1/flows/complete.
+// the broker sees a single POST /v1/flows/complete; an unmounted component's call is aborted
+// without cancelling that completion.
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import { ConnectMedicare, ConnectMedicareError } from 'connect-medicare';
+import { ConnectMedicare, ConnectMedicareError } from './index.js';
 
 const clients = new Map();
 
@@ -57,12 +61,14 @@ export function useConnectMedicare({ broker = globalThis.location?.origin, provi
   }), []);
 
   useEffect(() => {
-    let ignore = false;
-    const apply = (patch) => ignore || update(patch);
+    const stop = new AbortController();
+    const { signal } = stop;
+    const apply = (patch) => signal.aborted || update(patch);
     (async () => {
       const client = await clientFor(broker);
-      // Called on every mount (twice under StrictMode): the calls share one completion.
-      const finishing = client.handleRedirect();
+      // Called on every mount (twice under StrictMode): the calls share one completion, and
+      // aborting an unmounted one's call leaves the completion to the other.
+      const finishing = client.handleRedirect(undefined, { signal });
       apply({ client });
       let redirect = null;
       let error = null;
@@ -71,24 +77,23 @@ export function useConnectMedicare({ broker = globalThis.location?.origin, provi
       } catch (e) {
         error = e;
       }
-      if (ignore) return;
+      if (signal.aborted) return;
       // Off the callback route: where connect() asked to return, or home after a failure.
       if (redirect) history.replaceState(history.state, '', redirect.returnTo ?? '/');
       else if (error) history.replaceState(history.state, '', '/');
       let session = redirect?.session;
       if (!session) {
         try {
-          session = await client.session();
+          session = await client.session({ signal });
         } catch (e) {
+          if (signal.aborted) return;
           if (!isCode(e, 'not_connected')) error ??= e;
           session = NO_SESSION;
         }
       }
       apply({ session, redirect, error, loading: false });
     })().catch((error) => apply({ error, loading: false }));
-    return () => {
-      ignore = true;
-    };
+    return () => stop.abort();
   }, [broker, update]);
 
   const { client, session } = state;
