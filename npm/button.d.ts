@@ -1,3 +1,8 @@
+/**
+ * `connect-medicare/button`: `<connect-medicare-button>`. Importing it registers the element.
+ *
+ * @module connect-medicare/button
+ */
 // Types of `connect-medicare/button`. Importing it registers <connect-medicare-button>.
 import type { Connection, ConnectMedicare, ConnectMedicareError, DisconnectResult } from './index.js';
 

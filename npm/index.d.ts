@@ -1,3 +1,9 @@
+/**
+ * `connect-medicare`: the client of a Connect Medicare broker — sign-in, the session, FHIR
+ * reads and searches with paging, disconnect — and its error type.
+ *
+ * @module connect-medicare
+ */
 // Types of `connect-medicare`. FHIR resources are typed with @types/fhir (`fhir/r4`).
 import type { Bundle, Coverage, ExplanationOfBenefit, FhirResource, Patient } from 'fhir/r4.js';
 

@@ -1,3 +1,9 @@
+/**
+ * `connect-medicare/react`: the `useConnectMedicare` hook, and JSX types for
+ * `<connect-medicare-button>`.
+ *
+ * @module connect-medicare/react
+ */
 // Types of `connect-medicare/react`: the `useConnectMedicare` hook, and JSX types for
 // <connect-medicare-button> in React (19's custom-element props and events). React is an
 // optional peer dependency of the package: install `react` and `@types/react` to use this entry.

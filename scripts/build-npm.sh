@@ -61,6 +61,11 @@ grep -q 'new URL("connect_medicare_bg.wasm",import.meta.url)' npm/dist/signin.js
 # So does the React entry; React itself is the app's (an optional peer dependency).
 "$esbuild" npm/src/react.js "${common[@]}" --external:./index.js --external:react --outfile=npm/dist/react.js
 
+# The API reference, generated from the types (npm/docs/api/, shipped in the package).
+log "typedoc $(npm/node_modules/.bin/typedoc --version | head -1): the API reference in npm/docs/api"
+rm -rf npm/docs/api
+(cd npm && node_modules/.bin/typedoc --logLevel Warn)
+
 # Both checks always print their figures; either one failing fails the build.
 status=0
 node tests/npm/payload.mjs npm || status=1

@@ -1,5 +1,8 @@
 // A React app's use of the package, as TSX: `tsc --noEmit` must accept the hook's types and
-// <connect-medicare-button> as a JSX element with its attributes, properties and events.
+// <connect-medicare-button> as a JSX element with its attributes, properties and events. The
+// tsconfigs pin `react` to tests/node_modules: the package is linked from ../npm, whose own
+// devDependencies hold a second @types/react (for its API reference), which an installed
+// package would not bring.
 import { ConnectMedicare } from 'connect-medicare';
 import type { Connection } from 'connect-medicare';
 import { useConnectMedicare } from 'connect-medicare/react';

@@ -52,13 +52,16 @@ after(() => work && rmSync(work, { recursive: true, force: true }));
 test('the tarball holds the package files and nothing else', () => {
   assert.deepEqual(files, [
     'README.md', 'button.d.ts', 'dist/button.js', 'dist/button.js.map', 'dist/connect_medicare_bg.wasm',
-    'dist/index.js', 'dist/index.js.map', 'dist/signin.js', 'dist/signin.js.map', 'index.d.ts', 'package.json',
+    'dist/index.js', 'dist/index.js.map', 'dist/react.js', 'dist/react.js.map', 'dist/signin.js', 'dist/signin.js.map',
+    'docs/api/README.md', 'docs/api/connect-medicare.md', 'docs/api/connect-medicare/button.md',
+    'docs/api/connect-medicare/react.md', 'index.d.ts', 'package.json', 'react.d.ts',
   ]);
   const manifest = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8'));
   assert.equal(manifest.name, 'connect-medicare');
   assert.equal(manifest.type, 'module');
-  assert.deepEqual(Object.keys(manifest.exports), ['.', './button', './package.json']);
-  for (const entry of ['.', './button']) assert.equal(Object.keys(manifest.exports[entry])[0], 'types', 'types first');
+  assert.deepEqual(Object.keys(manifest.exports), ['.', './button', './react', './package.json']);
+  for (const entry of ['.', './button', './react']) assert.equal(Object.keys(manifest.exports[entry])[0], 'types', 'types first');
+  assert.deepEqual(manifest.peerDependenciesMeta, { '@types/fhir': { optional: true }, react: { optional: true } });
   assert.deepEqual(manifest.sideEffects, ['./dist/button.js']);
   // The main entry imports the sign-in chunk only when a sign-in needs it, and the chunk loads
   // the wasm next to itself (bundlers and <script type="module"> alike).
@@ -66,6 +69,17 @@ test('the tarball holds the package files and nothing else', () => {
   assert.match(entry, /import\("\.\/signin\.js"\)/);
   assert.doesNotMatch(entry, /^import|connect_medicare_bg/m);
   assert.match(readFileSync(join(installed, 'dist', 'signin.js'), 'utf8'), /new URL\("connect_medicare_bg\.wasm",import\.meta\.url\)/);
+});
+
+test('the API reference shipped in the package documents every method of the client', () => {
+  const types = readFileSync(join(installed, 'index.d.ts'), 'utf8');
+  const body = types.slice(types.indexOf('export class ConnectMedicare extends EventTarget'));
+  const methods = [...new Set([...body.slice(0, body.indexOf('\n}\n')).matchAll(/^  (?:static )?(\w+)[<(]/gm)].map((m) => m[1]))];
+  assert.ok(methods.length >= 15, methods.join());
+  const reference = readFileSync(join(installed, 'docs', 'api', 'connect-medicare.md'), 'utf8');
+  for (const name of methods) assert.match(reference, new RegExp(`^#+ ${name}\\(\\)$`, 'm'), name);
+  const react = readFileSync(join(installed, 'docs', 'api', 'connect-medicare', 'react.md'), 'utf8');
+  assert.match(react, /^#+ useConnectMedicare\(\)$/m);
 });
 
 test('importing the main entry in Node touches no browser global', () => {
