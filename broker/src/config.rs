@@ -321,8 +321,10 @@ impl AllowLists {
         }
     }
 
-    /// The SMART scopes that ask for what the lists name: `patient/<type>.r`, `.s` or `.rs`.
-    fn scopes(&self) -> Vec<String> {
+    /// The SMART scopes that ask for what the lists name: `patient/<type>.r`, `.s` or `.rs` — or,
+    /// for a server that lists only SMART v1 scopes (`v1`), `patient/<type>.read`, the one v1
+    /// spelling that grants reading (it covers searching too).
+    fn scopes(&self, v1: bool) -> Vec<String> {
         let mut names: Vec<&'static str> = Vec::new();
         for t in self.read.iter().chain(&self.search).flatten() {
             if !names.contains(&t.name()) {
@@ -336,6 +338,9 @@ impl AllowLists {
         names
             .into_iter()
             .map(|name| {
+                if v1 {
+                    return format!("patient/{name}.read");
+                }
                 let r = if has(&self.read, name) { "r" } else { "" };
                 let s = if has(&self.search, name) { "s" } else { "" };
                 format!("patient/{name}.{r}{s}")
@@ -611,8 +616,14 @@ impl ProviderConfig {
                     .filter(|s| !s.is_resource())
                     .cloned()
                     .collect();
-                // Checked below against what the server supports, like configured scopes.
-                for raw in self.resources.scopes() {
+                // In the server's own spelling: SMART v1 when it lists resource scopes and none
+                // of them is v2. Checked below against what it supports, like configured scopes.
+                let v1 = provider.scopes_supported().is_some_and(|supported| {
+                    let mut resource = supported.iter().filter(|s| s.is_resource()).peekable();
+                    resource.peek().is_some()
+                        && resource.all(connect_medicare_protocol::Scope::is_v1)
+                });
+                for raw in self.resources.scopes(v1) {
                     let scope = connect_medicare_protocol::Scope::parse(&raw)
                         .map_err(|e| problem("read", e.to_string()))?;
                     scopes.insert(scope);
@@ -2472,6 +2483,19 @@ redirect_uri = "http://localhost:8080/callback"
         assert_eq!(
             lists.scopes().to_string(),
             "openid fhirUser launch/patient offline_access patient/Patient.r patient/Coverage.rs"
+        );
+        // A server that lists only SMART v1 scopes is asked in its own spelling.
+        let mut v1 = smart_config();
+        v1.scopes_supported = vec![
+            "openid".into(),
+            "launch/patient".into(),
+            "patient/*.read".into(),
+            "offline_access".into(),
+        ];
+        let in_v1 = ehr.resolve(Some(&v1)).unwrap();
+        assert_eq!(
+            in_v1.scopes().to_string(),
+            "openid launch/patient offline_access patient/Patient.read patient/Coverage.read"
         );
         let read: Vec<&str> = lists
             .resources()

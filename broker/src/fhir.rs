@@ -230,7 +230,7 @@ pub(crate) async fn search(
             let mut pairs = allowed_query(provider, resource, query.as_deref())?;
             // The search is always the connection's own patient's.
             let (name, value) = resource
-                .pin(patient.as_str())
+                .pin_on(profile.kind(), patient.as_str())
                 .ok_or_else(|| not_allowed("this resource type is read by id only"))?;
             pairs.push((name.to_owned(), value));
             let mut query = form_urlencoded::Serializer::new(String::new());
@@ -290,14 +290,15 @@ pub(crate) async fn read(
         return Err(ApiError::new(ErrorCode::NotFound, "no such resource"));
     }
     // Blue Button keeps its reads to the token's beneficiary itself; any other provider's
-    // resource is checked here before the browser sees it.
-    let check = match (&patient, resource.patient_element()) {
-        (Some(patient), Some(_))
-            if provider.resolved.provider().kind() != ProviderKind::BlueButton =>
-        {
-            Some((resource, id.clone(), patient.clone()))
+    // patient data is checked here before the browser sees it — and not read at all without a
+    // patient to check it against (a token response that named none).
+    let patient_data = resource.is_patient() || resource.patient_element().is_some();
+    let check = match &patient {
+        _ if provider.resolved.provider().kind() == ProviderKind::BlueButton || !patient_data => {
+            None
         }
-        _ => None,
+        Some(patient) => Some((resource, id.clone(), patient.clone())),
+        None => return Err(not_allowed("this connection has no patient")),
     };
     let encoded: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
     let url = provider
@@ -677,7 +678,12 @@ async fn relay_sealed(
         resource: sealing.resource,
     };
     let body = pages::reseal(&body, &binding, &page).inspect_err(|e| {
-        tracing::warn!(provider = %provider.resolved.id().as_str(), code = %e.code().as_str(), "a search page could not be relayed");
+        tracing::warn!(
+            provider = %provider.resolved.id().as_str(),
+            resource = sealing.resource.name(),
+            code = %e.code().as_str(),
+            "a search page could not be relayed"
+        );
     })?;
     Ok(pages::bundle_response(status, body, permit))
 }

@@ -280,8 +280,8 @@ pub(crate) struct Page<'a> {
 }
 
 /// Rewrites a search Bundle's links for the browser (see the module docs), after checking its
-/// entries are the patient's (`compartment.rs`). A body that is JSON but not a Bundle is
-/// relayed as it came; one that is not a JSON object is refused.
+/// entries are the patient's (`compartment.rs`). Anything but a Bundle — another resource, an
+/// object without a `resourceType`, what is not JSON — is refused: it could hold anyone's data.
 pub(crate) fn reseal(
     body: &[u8],
     binding: &Binding<'_>,
@@ -295,7 +295,9 @@ pub(crate) fn reseal(
             && serde_json::from_str::<String>(value.get()).is_ok_and(|t| t == "Bundle")
     });
     if !is_bundle {
-        return Ok(body.to_vec());
+        return Err(upstream(
+            "the provider answered a search with something other than a Bundle",
+        ));
     }
     let fetched = Url::parse(page.fetched).ok();
     let mut replaced: Vec<Option<Box<RawValue>>> = Vec::with_capacity(members.0.len());
@@ -605,11 +607,17 @@ mod tests {
         let escaped = br#"{"resourceType":"Bund\u006ce","link":[{"relation":"self","url":"https://ehr.example/fhir?_getpages=abc"}]}"#;
         let out = String::from_utf8(reseal(escaped, &binding, &page).unwrap()).unwrap();
         assert!(!out.contains("getpages"), "{out}");
-        // Not a Bundle: as it came. Not a JSON object: refused.
-        let outcome = br#"{"resourceType":"OperationOutcome","issue":[]}"#;
-        assert_eq!(reseal(outcome, &binding, &page).unwrap(), outcome);
-        for bad in [&b"<html>"[..], b"[]"] {
-            assert!(reseal(bad, &binding, &page).is_err());
+        // Anything but a Bundle is refused: a bare resource, entries without a resourceType,
+        // what is not a JSON object.
+        for bad in [
+            &br#"{"resourceType":"OperationOutcome","issue":[]}"#[..],
+            br#"{"resourceType":"Observation","subject":{"reference":"Patient/p2"}}"#,
+            br#"{"entry":[{"resource":{"resourceType":"Observation","subject":{"reference":"Patient/p2"}}}]}"#,
+            b"<html>",
+            b"[]",
+        ] {
+            let error = reseal(bad, &binding, &page).unwrap_err();
+            assert_eq!(error.code(), ErrorCode::UpstreamError);
         }
     }
 }

@@ -16,6 +16,11 @@ fn resources(reply: &Reply) -> Vec<Value> {
         .unwrap_or_default()
 }
 
+/// The path and query of a link the broker wrote (`{APP_ORIGIN}/v1/…`).
+fn own_path(url: &str) -> &str {
+    &url[url.find("/v1/fhir/").expect("the broker's own link")..]
+}
+
 fn patient_of(resource: &Value) -> String {
     let element = if resource.get("patient").is_some() {
         "patient"
@@ -38,6 +43,11 @@ struct Connected {
 /// A broker serving Medicare and the SMART face with `settings`, and a browser connected to
 /// both as user 4 (the SMART face as user 4 too).
 async fn connected(settings: &str) -> Connected {
+    connected_as(settings, true).await
+}
+
+/// As [`connected`]; `with_patient`: whether the SMART connection has a patient in context.
+async fn connected_as(settings: &str, with_patient: bool) -> Connected {
     let sandbox = sandbox_with(|c| c.admin = true).await;
     let mut setup = BrokerSetup::new(&sandbox);
     with_ehr_config(&mut setup, &sandbox, settings);
@@ -53,8 +63,9 @@ async fn connected(settings: &str) -> Connected {
         .find(|c| c["provider"] == "ehr")
         .unwrap()["patient"]
         .as_str()
-        .unwrap()
-        .to_owned();
+        .map(str::to_owned);
+    assert_eq!(patient.is_some(), with_patient, "{session}");
+    let patient = patient.unwrap_or_default();
     Connected {
         sandbox,
         _setup: setup,
@@ -173,11 +184,29 @@ async fn the_types_a_grant_allows_are_searched_for_the_patient_with_us_core_para
         .await;
     assert_eq!(smuggled.status, 200);
     assert!(resources(&smuggled).is_empty());
-    // The allowed _include passes.
+    // The allowed _include passes, and the Medications it brings are relayed with the requests.
     let included = browser
         .get("/v1/fhir/ehr/MedicationRequest?_include=MedicationRequest:medication&status=active")
         .await;
-    assert_eq!(resources(&included).len(), 2);
+    let kinds: Vec<String> = resources(&included)
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap(),
+                r["id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "MedicationRequest/mrq-4-0",
+            "MedicationRequest/mrq-4-1",
+            "Medication/med-860975",
+            "Medication/med-314076"
+        ]
+    );
 }
 
 #[tokio::test]
@@ -314,6 +343,31 @@ async fn what_a_server_answers_about_another_patient_never_reaches_the_browser()
         assert_eq!(reply.code(), ErrorCode::UpstreamError, "{path}");
         assert!(!String::from_utf8_lossy(&reply.body).contains("resourceType"));
     }
+    // …and when the other patient shows up only on a later page, reached through the broker's
+    // sealed links, that page fails the same way.
+    let mut reply = browser.get("/v1/fhir/ehr/Observation?_count=10").await;
+    let mut pages = 1;
+    while reply.status == 200 {
+        assert!(
+            resources(&reply)
+                .iter()
+                .all(|r| patient_of(r) == resources(&reply)[0]["subject"]["reference"])
+        );
+        let next = reply.json()["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .map(|l| l["url"].as_str().unwrap().to_owned())
+            .expect("the leak is found before the last page");
+        reply = browser.get(own_path(&next)).await;
+        pages += 1;
+    }
+    assert_eq!(reply.code(), ErrorCode::UpstreamError);
+    assert_eq!(
+        pages, 4,
+        "the own 32 fill three pages of 10; the fourth mixes another patient in"
+    );
     // The patient's own read still passes.
     assert_eq!(
         browser.get("/v1/fhir/ehr/Observation/obs-4-0").await.status,
@@ -321,6 +375,39 @@ async fn what_a_server_answers_about_another_patient_never_reaches_the_browser()
     );
     set_faults(&sandbox, json!({"leak_patients": false})).await;
     assert_eq!(browser.get("/v1/fhir/ehr/Condition").await.status, 200);
+}
+
+#[tokio::test]
+async fn without_a_patient_in_context_no_patient_data_is_read() {
+    // A grant without `launch/patient`: the token response names no patient.
+    let Connected {
+        mut browser,
+        patient: _patient,
+        sandbox: _sandbox,
+        broker: _broker,
+        _setup,
+    } = connected_as(
+        r#"scopes = "openid fhirUser offline_access patient/Observation.rs patient/Medication.rs""#,
+        false,
+    )
+    .await;
+    for path in [
+        "Observation/obs-4-0",
+        "Observation/obs-5-0",
+        "Observation?category=laboratory",
+    ] {
+        let reply = browser.get(&format!("/v1/fhir/ehr/{path}")).await;
+        assert_eq!(reply.code(), ErrorCode::NotAllowed, "{path}");
+        assert!(reply.error().message.contains("no patient"), "{path}");
+    }
+    // A resource outside any compartment needs no patient.
+    assert_eq!(
+        browser
+            .get("/v1/fhir/ehr/Medication/med-860975")
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -340,19 +427,29 @@ async fn hostile_paths_and_links_hold_for_every_new_type() {
         "MedicationRequest",
         "Medication",
     ] {
-        for tail in [
-            "/%2e%2e",
-            "/%2E",
-            "/..%2F..%2FPatient",
-            "/obs-4-0%2F_history",
-            "/x%00y",
-            "?_page=https%3A%2F%2Fevil.example%2Ffhir",
-            "?_getpages=abc&_getpagesoffset=0",
+        // A sealed-link forgery is refused as one by the searchable types; Medication is never
+        // searched at all.
+        let forged = if resource == "Medication" {
+            "not_allowed"
+        } else {
+            "invalid_request"
+        };
+        for (tail, code) in [
+            ("/%2e%2e", "not_allowed"),
+            ("/%2E", "not_allowed"),
+            ("/..%2F..%2FPatient", "not_allowed"),
+            ("/obs-4-0%2F_history", "not_allowed"),
+            ("/x%00y", "not_allowed"),
+            ("?_page=https%3A%2F%2Fevil.example%2Ffhir", forged),
+            ("?_getpages=abc&_getpagesoffset=0", "not_allowed"),
+            ("?patient=-19990000000001", "not_allowed"),
         ] {
             let path = format!("/v1/fhir/ehr/{resource}{tail}");
             let (status, body) = raw_get(&broker.base, &path, &browser).await;
             assert!(
-                (400..500).contains(&status) && !body.contains("resourceType"),
+                (400..500).contains(&status)
+                    && body.contains(&format!("\"code\":\"{code}\""))
+                    && !body.contains("resourceType"),
                 "{path}: {status} {body}"
             );
         }

@@ -49,8 +49,8 @@ pub enum ParamKind {
     /// A FHIR date or dateTime, optionally after one of the prefixes `eq ne gt lt ge le sa eb ap`.
     /// Repeatable once, for a range.
     Date,
-    /// A FHIR date or dateTime after `lt`, `le`, `gt` or `ge`, as Blue Button requires it.
-    /// Repeatable once, for a range.
+    /// A FHIR date or dateTime after `lt`, `le`, `gt` or `ge`, as Blue Button requires it (on
+    /// any other server, a [`ParamKind::Date`]). Repeatable once, for a range.
     PrefixedDate,
     /// Claim types: on Blue Button its own list ([`crate::EobType::parse_list`]); elsewhere a
     /// token.
@@ -85,6 +85,8 @@ impl ParamKind {
                     .unwrap_or(value);
                 date(rest).ok_or("must be a FHIR date or dateTime, after an optional prefix")
             }
+            // Blue Button insists on a prefix; any other server takes a date as FHIR does.
+            Self::PrefixedDate if !blue_button => Self::Date.check(value, false),
             Self::PrefixedDate => ["lt", "le", "gt", "ge"]
                 .iter()
                 .find_map(|p| value.strip_prefix(p))
@@ -439,6 +441,23 @@ impl ResourceType {
         }
     }
 
+    /// The parameter and value that pin a search to `patient` on a server of `kind`: as
+    /// [`Self::pin`], but a Coverage search on a server other than Blue Button names the patient
+    /// by `patient`, the parameter US Core requires servers to support (Blue Button's is
+    /// `beneficiary`).
+    pub fn pin_on(
+        &self,
+        kind: crate::ProviderKind,
+        patient: &str,
+    ) -> Option<(&'static str, String)> {
+        match self.pin {
+            Pin::Reference(_) if kind != crate::ProviderKind::BlueButton => {
+                Some(("patient", patient.to_owned()))
+            }
+            _ => self.pin(patient),
+        }
+    }
+
     /// The element that references the patient (`subject`, `patient`, `beneficiary`); `None`
     /// for Patient (its `id` is the patient) and for shared types.
     pub fn patient_element(&self) -> Option<&'static str> {
@@ -571,6 +590,15 @@ mod tests {
         );
         assert_eq!(pin("Condition"), Some(("patient", "p1".to_owned())));
         assert_eq!(pin("Medication"), None);
+        let coverage = ResourceType::get("Coverage").unwrap();
+        assert_eq!(
+            coverage.pin_on(crate::ProviderKind::Smart, "p1"),
+            Some(("patient", "p1".to_owned()))
+        );
+        assert_eq!(
+            coverage.pin_on(crate::ProviderKind::BlueButton, "p1"),
+            Some(("beneficiary", "Patient/p1".to_owned()))
+        );
     }
 
     #[test]
@@ -606,13 +634,17 @@ mod tests {
         ] {
             assert!(ParamKind::Date.check(bad, false).is_err(), "{bad}");
         }
-        assert!(ParamKind::PrefixedDate.check("2024-01-01", false).is_err());
+        assert!(ParamKind::PrefixedDate.check("2024-01-01", true).is_err());
+        assert!(ParamKind::PrefixedDate.check("eq2024-01-01", true).is_err());
+        assert!(ParamKind::PrefixedDate.check("le2024-01-01", true).is_ok());
+        // On any other server, as a FHIR date.
+        assert!(ParamKind::PrefixedDate.check("2024-01-01", false).is_ok());
+        assert!(ParamKind::PrefixedDate.check("eq2024-01-01", false).is_ok());
         assert!(
             ParamKind::PrefixedDate
-                .check("eq2024-01-01", false)
+                .check("xx2024-01-01", false)
                 .is_err()
         );
-        assert!(ParamKind::PrefixedDate.check("le2024-01-01", false).is_ok());
     }
 
     #[test]

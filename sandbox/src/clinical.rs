@@ -2,11 +2,13 @@
 //! Immunization and MedicationRequest for every user, searched as a HAPI FHIR server searches
 //! them.
 //!
+//! - Every search must name the caller's own patient (`patient=<id>` or `Patient/<id>`), as
+//!   EHRs require of patient-level tokens: without it a 400, with another patient a 403.
 //! - Each type honours the search parameters US Core requires of it (token parameters match
 //!   `code`, `system|code` or `|code`, several joined by `,`; date parameters take the FHIR
-//!   prefixes), `_sort` on its dates (`-` for descending) and `_count`; `patient` and
-//!   `_include` are accepted. Any other parameter is refused with HAPI's 400, "Unknown search
-//!   parameter".
+//!   prefixes), `_sort` on its dates (`-` for descending) and `_count`;
+//!   `_include=MedicationRequest:medication` adds the Medications a page's requests name. Any
+//!   other parameter is refused with HAPI's 400, "Unknown search parameter".
 //! - Pages are HAPI's opaque `_getpages` links (`fhir.rs`).
 //! - Reads find only the caller's own resources — unless the `leak_patients` fault is on: then
 //!   the face answers as a server that ignores the patient (HAPI in lenient mode, a token that
@@ -71,6 +73,7 @@ impl Kind {
                 ("code", Param::Token),
                 ("onset-date", Param::Date),
                 ("recorded-date", Param::Date),
+                ("abatement-date", Param::Date),
             ],
             Self::Immunization => &[("date", Param::Date), ("status", Param::Token)],
             Self::MedicationRequest => &[
@@ -260,17 +263,14 @@ pub(crate) fn records(user: &User, kind: Kind) -> Vec<Record> {
             for (n, (code, name, category, status)) in CONDITIONS.iter().enumerate() {
                 let onset = today - 400 * (n as i64 + 1);
                 let recorded = onset + 3;
-                out.push(Record {
-                    tokens: vec![
-                        ("category", CONDITION_CATEGORY, (*category).to_owned()),
-                        ("clinical-status", CONDITION_CLINICAL, (*status).to_owned()),
-                        ("code", SNOMED, (*code).to_owned()),
-                    ],
-                    dates: vec![
-                        ("onset-date", day_millis(onset)),
-                        ("recorded-date", day_millis(recorded)),
-                    ],
-                    body: json!({
+                // A resolved condition ended a month after it began.
+                let abated = (*status == "resolved").then_some(onset + 30);
+                let mut dates = vec![
+                    ("onset-date", day_millis(onset)),
+                    ("recorded-date", day_millis(recorded)),
+                ];
+                dates.extend(abated.map(|day| ("abatement-date", day_millis(day))));
+                let mut body = json!({
                         "resourceType": "Condition",
                         "id": id(n),
                         "meta": meta("us-core-condition-problems-health-concerns", recorded),
@@ -283,7 +283,18 @@ pub(crate) fn records(user: &User, kind: Kind) -> Vec<Record> {
                         "subject": subject,
                         "onsetDateTime": format_date(onset),
                         "recordedDate": format_date(recorded),
-                    }),
+                });
+                if let Some(day) = abated {
+                    body["abatementDateTime"] = json!(format_date(day));
+                }
+                out.push(Record {
+                    tokens: vec![
+                        ("category", CONDITION_CATEGORY, (*category).to_owned()),
+                        ("clinical-status", CONDITION_CLINICAL, (*status).to_owned()),
+                        ("code", SNOMED, (*code).to_owned()),
+                    ],
+                    dates,
+                    body,
                 });
             }
         }
@@ -339,13 +350,46 @@ pub(crate) fn records(user: &User, kind: Kind) -> Vec<Record> {
                         "meta": meta("us-core-medicationrequest", day),
                         "status": status,
                         "intent": "order",
-                        "medicationCodeableConcept": coding(RXNORM, code, name),
+                        "medicationReference": {"reference": format!("Medication/{}", medication_id(code)), "display": name},
                         "subject": subject,
                         "authoredOn": format_date(day),
                         "requester": {"display": "Example Clinic"},
                     }),
                 });
             }
+        }
+    }
+    out
+}
+
+/// The Medication a MedicationRequest names: `med-<RxNorm code>`.
+fn medication_id(code: &str) -> String {
+    format!("med-{code}")
+}
+
+/// A Medication by id (shared by every user, outside any compartment).
+pub(crate) fn medication(id: &str) -> Option<Value> {
+    MEDICATIONS.iter().find(|(code, ..)| medication_id(code) == id).map(|(code, name, _)| {
+        json!({
+            "resourceType": "Medication",
+            "id": medication_id(code),
+            "meta": {"profile": ["http://hl7.org/fhir/us/core/StructureDefinition/us-core-medication"]},
+            "code": coding(RXNORM, code, name),
+        })
+    })
+}
+
+/// The Medications `requests` name (for `_include=MedicationRequest:medication`), each once.
+pub(crate) fn included_medications(requests: &[Value]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for request in requests {
+        let id = request["medicationReference"]["reference"]
+            .as_str()
+            .and_then(|r| r.strip_prefix("Medication/"));
+        if let Some(found) = id.and_then(medication)
+            && !out.iter().any(|m| m["id"] == found["id"])
+        {
+            out.push(found);
         }
     }
     out
@@ -373,6 +417,7 @@ pub(crate) fn search(
     let mut sort: Option<String> = None;
     for (name, value) in pairs {
         match name.as_str() {
+            // `patient` is checked by the caller, `_include` applied after paging.
             "_count" | "startIndex" | "patient" | "_include" | "_lastUpdated" => {}
             "_sort" => sort = Some(value.clone()),
             _ => {
@@ -520,6 +565,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(active.len(), 3);
+        let ended = search(
+            Kind::Condition,
+            records(user, Kind::Condition),
+            &pairs("abatement-date=ge1900"),
+        )
+        .unwrap();
+        assert_eq!(ended.len(), 2, "the resolved ones");
         for bad in [
             "subject=Patient/x",
             "code:text=x",

@@ -494,10 +494,13 @@ fn run_search(
         total,
         links,
         entries,
+        Vec::new(),
     ))
 }
 
-/// A search Bundle of `entries` (one page of `total`), with `links`.
+/// A search Bundle of `entries` (one page of `total`), with `links`, and the `included`
+/// resources after them (search mode `include`).
+#[allow(clippy::too_many_arguments)]
 fn searchset(
     shared: &Shared,
     resource: &str,
@@ -506,6 +509,7 @@ fn searchset(
     total: usize,
     links: Vec<Value>,
     entries: Vec<Value>,
+    included: Vec<Value>,
 ) -> Response {
     let now = shared.clock.now_millis();
     // The backend stamps a bundle with its last load, or a newer resource's update.
@@ -527,6 +531,11 @@ fn searchset(
         bundle["entry"] = entries
             .into_iter()
             .map(|resource| json!({"resource": resource}))
+            .chain(
+                included
+                    .into_iter()
+                    .map(|resource| json!({"resource": resource, "search": {"mode": "include"}})),
+            )
             .collect();
     }
     fhir_json(&bundle)
@@ -548,6 +557,18 @@ fn clinical_search(
     let index = owner.as_ref().map_or(caller.index, |(index, _)| *index);
     let users = shared.data.users();
     let user = users.get(index).ok_or(Failure::NotFound)?;
+    // The patient, named as a patient-level token needs: the search's own (a stored search
+    // carries it), and no one else's.
+    let named = pairs
+        .iter()
+        .find(|(k, _)| k == "patient")
+        .map(|(_, v)| v.strip_prefix("Patient/").unwrap_or(v))
+        .ok_or_else(|| {
+            Failure::BadRequest("The search must name the patient (patient=)".to_owned())
+        })?;
+    if named != user.patient_id && !shared.faults.leak_patients() {
+        return Err(Failure::Forbidden);
+    }
     let mut candidates = clinical::records(user, kind);
     if shared.faults.leak_patients() {
         candidates.extend(clinical::records(&users[(index + 1) % users.len()], kind));
@@ -584,12 +605,20 @@ fn clinical_search(
         total,
         id,
     )?;
-    let entries = found
+    let entries: Vec<Value> = found
         .into_iter()
         .skip(start)
         .take(count)
         .map(|r| r.body)
         .collect();
+    let include = pairs
+        .iter()
+        .any(|(k, v)| k == "_include" && v == "MedicationRequest:medication");
+    let included = if include && kind == clinical::Kind::MedicationRequest {
+        clinical::included_medications(&entries)
+    } else {
+        Vec::new()
+    };
     Ok(searchset(
         shared,
         kind.name(),
@@ -598,6 +627,7 @@ fn clinical_search(
         total,
         links,
         entries,
+        included,
     ))
 }
 
@@ -781,6 +811,15 @@ fn read_inner(
     headers: &HeaderMap,
     limits: &mut Option<RateHeaders>,
 ) -> Result<Response, Failure> {
+    if profile == Profile::Smart && resource == "Medication" {
+        let caller = caller(shared, profile, headers)?;
+        if !allows(&caller.scopes, "Medication", false) {
+            return Err(Failure::Forbidden);
+        }
+        return clinical::medication(id)
+            .map(|m| fhir_json(&m))
+            .ok_or(Failure::NotFound);
+    }
     if let (Profile::Smart, Some(kind)) = (profile, clinical::Kind::parse(resource)) {
         let caller = caller(shared, profile, headers)?;
         if !allows(&caller.scopes, kind.name(), false) {

@@ -89,6 +89,7 @@ impl Profile {
                 "patient/AllergyIntolerance.rs",
                 "patient/Immunization.rs",
                 "patient/MedicationRequest.rs",
+                "patient/Medication.rs",
                 "patient/*.rs",
             ],
         }

@@ -325,7 +325,13 @@ fn issue(
     if let Some(refresh) = refresh {
         body["refresh_token"] = Value::String(refresh);
     }
-    body["patient"] = Value::String(patient);
+    // Blue Button always names the beneficiary; a SMART server gives the patient context only
+    // to a grant that asked for it (`launch/patient`), as SMART's reference server does.
+    let context =
+        profile == Profile::BlueButton || scopes.iter().any(|s| s.as_str() == "launch/patient");
+    if context {
+        body["patient"] = Value::String(patient);
+    }
     if profile == Profile::Smart {
         // As SMART's reference server answers: the launch context's display hints, and an
         // OpenID Connect id_token when `openid` was granted (RS256-shaped; the broker does not
