@@ -281,7 +281,15 @@ pub struct ProviderConfig {
     client_auth: ClientAuth,
     upstream: ProviderUpstream,
     resources: AllowLists,
+    requests_per_second: Option<u32>,
 }
+
+/// Upstream requests per second per connection when `requests_per_second` is not set: Blue
+/// Button throttles each access token at 10 per second, so one user's paging may use all of
+/// it; other servers publish no limit, so the broker allows twice that.
+pub(crate) const DEFAULT_REQUESTS_PER_SECOND_BLUE_BUTTON: u32 = 10;
+/// See [`DEFAULT_REQUESTS_PER_SECOND_BLUE_BUTTON`].
+pub(crate) const DEFAULT_REQUESTS_PER_SECOND_SMART: u32 = 20;
 
 /// A provider's `read` and `search` allow-lists: the resource types the browser may read by
 /// id and search. `None` (not configured) serves every type the broker can keep to the
@@ -382,6 +390,7 @@ pub struct ResolvedProvider {
     authorize_post: bool,
     sign_in_origins: Vec<Origin>,
     resources: AllowLists,
+    requests_per_second: u32,
 }
 
 impl Config {
@@ -655,6 +664,10 @@ impl ProviderConfig {
             authorize_post,
             sign_in_origins: self.sign_in_origins.clone(),
             resources: self.resources.clone(),
+            requests_per_second: self.requests_per_second.unwrap_or(match self.kind() {
+                ProviderKind::BlueButton => DEFAULT_REQUESTS_PER_SECOND_BLUE_BUTTON,
+                _ => DEFAULT_REQUESTS_PER_SECOND_SMART,
+            }),
         })
     }
 }
@@ -700,6 +713,11 @@ impl ResolvedProvider {
     /// The `read` and `search` allow-lists.
     pub fn resources(&self) -> &AllowLists {
         &self.resources
+    }
+
+    /// Upstream requests per second per connection (`requests_per_second`); 0 paces nothing.
+    pub fn requests_per_second(&self) -> u32 {
+        self.requests_per_second
     }
 
     /// The provider as `GET /v1/config` shows it to the browser (no secret).
@@ -884,6 +902,7 @@ struct RawProvider {
     client_auth: ClientAuth,
     read: Option<Vec<String>>,
     search: Option<Vec<String>>,
+    requests_per_second: Option<u32>,
     /// Set when the secret came from the environment (replaces both file fields).
     #[serde(skip)]
     env_secret: Option<SecretString>,
@@ -1466,6 +1485,12 @@ impl RawProvider {
                 .map_err(|e| problems.push(format!("{}: {e}", field("scopes"))))
                 .ok()
         });
+        if self.requests_per_second.is_some_and(|n| n > 1000) {
+            problems.push(format!(
+                "{}: must be 0 (no pacing) to 1000",
+                field("requests_per_second")
+            ));
+        }
         let blue_button = self.kind == RawKind::BlueButton;
         let resources = AllowLists {
             read: allow_list(
@@ -1551,6 +1576,7 @@ impl RawProvider {
             client_auth: self.client_auth,
             upstream: upstream?,
             resources,
+            requests_per_second: self.requests_per_second,
         };
         // Blue Button needs no discovery: check its scopes and POST preference now.
         if let ProviderUpstream::BlueButton { .. } = config.upstream
@@ -2470,6 +2496,30 @@ redirect_uri = "http://localhost:8080/callback"
             .resolve(Some(&smart_config()))
             .unwrap_err();
         assert!(err.to_string().contains("authorize_post"), "{err}");
+    }
+
+    #[test]
+    fn pacing_is_per_provider_with_defaults_at_the_upstream_limit() {
+        let config = parse(&smart_text("")).unwrap();
+        let medicare = config.providers()[0].resolve(None).unwrap();
+        let ehr = config.providers()[1]
+            .resolve(Some(&smart_config()))
+            .unwrap();
+        assert_eq!(
+            medicare.requests_per_second(),
+            10,
+            "Blue Button's own limit"
+        );
+        assert_eq!(ehr.requests_per_second(), 20);
+        let config = parse(&smart_text("requests_per_second = 0")).unwrap();
+        let ehr = config.providers()[1]
+            .resolve(Some(&smart_config()))
+            .unwrap();
+        assert_eq!(ehr.requests_per_second(), 0, "no pacing");
+        assert_problem(
+            parse(&smart_text("requests_per_second = 5000")),
+            "providers[1].requests_per_second: must be 0 (no pacing) to 1000",
+        );
     }
 
     #[test]

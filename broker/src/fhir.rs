@@ -35,9 +35,9 @@ use crate::{
     session,
 };
 
-/// Upstream requests per second per connection (Blue Button throttles per access token at
-/// roughly 10 per second): paced here so users rarely see a 429 at all.
-const REQUESTS_PER_SECOND: u32 = 8;
+/// Past this many connections in the pacing map, the ones whose slot has passed are forgotten
+/// (not on every request: that would scan every connection each time).
+const PRUNE_AT: usize = 4096;
 /// The longest a request waits for its turn before the broker answers `rate_limited`.
 const MAX_BUDGET_WAIT: Duration = Duration::from_secs(15);
 /// The longest upstream `Retry-After` the broker waits out itself, once.
@@ -47,7 +47,8 @@ const MAX_RETRIES: u32 = 2;
 /// Upper bound for `_count` when the provider names none.
 const DEFAULT_MAX_COUNT: u32 = 100;
 
-/// The per-connection pacing of upstream requests.
+/// The per-connection pacing of upstream requests, at each provider's `requests_per_second`
+/// (Blue Button throttles per access token: paced here, users rarely see a 429 at all).
 #[derive(Debug, Default)]
 pub(crate) struct Budget {
     next_slot: Mutex<HashMap<(SessionHash, String), Instant>>,
@@ -55,13 +56,18 @@ pub(crate) struct Budget {
 
 impl Budget {
     /// Waits for this connection's next slot, or answers how many seconds to retry after
-    /// when that would be longer than [`MAX_BUDGET_WAIT`].
-    async fn take(&self, key: (SessionHash, String)) -> Result<(), ApiError> {
-        let interval = Duration::from_secs(1) / REQUESTS_PER_SECOND;
+    /// when that would be longer than [`MAX_BUDGET_WAIT`]. `per_second` 0 paces nothing.
+    async fn take(&self, key: (SessionHash, String), per_second: u32) -> Result<(), ApiError> {
+        if per_second == 0 {
+            return Ok(());
+        }
+        let interval = Duration::from_secs(1) / per_second;
         let slot = {
             let mut map = self.next_slot.lock().unwrap_or_else(|p| p.into_inner());
             let now = Instant::now();
-            map.retain(|_, next| *next > now);
+            if map.len() > PRUNE_AT {
+                map.retain(|_, next| *next > now);
+            }
             let next = map.entry(key).or_insert(now);
             let slot = (*next).max(now);
             if slot - now > MAX_BUDGET_WAIT {
@@ -518,7 +524,10 @@ async fn proxy(
         return Err(demographics_withheld());
     }
     loop {
-        state.budget().take(key.clone()).await?;
+        state
+            .budget()
+            .take(key.clone(), provider.resolved.requests_per_second())
+            .await?;
         let mut request = state
             .upstream()
             .client()
@@ -969,6 +978,41 @@ impl std::io::Write for Capped {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn pacing_spaces_each_connections_requests_at_its_providers_rate() {
+        let budget = Budget::default();
+        let key = |n: u8| {
+            let hash = SessionHash::from_hex(&format!("{n:02x}").repeat(32)).unwrap();
+            (hash, "ehr".to_owned())
+        };
+        let start = Instant::now();
+        // Four per second: a burst of five is spread over a second.
+        let mut at = Vec::new();
+        for _ in 0..5 {
+            budget.take(key(1), 4).await.unwrap();
+            at.push((Instant::now() - start).as_millis());
+        }
+        assert_eq!(at, [0, 250, 500, 750, 1000]);
+        // Another connection has a budget of its own; 0 paces nothing.
+        let other = Instant::now();
+        budget.take(key(2), 4).await.unwrap();
+        for _ in 0..100 {
+            budget.take(key(3), 0).await.unwrap();
+        }
+        assert_eq!(Instant::now(), other);
+        // A slot further than MAX_BUDGET_WAIT away is not waited for: rate_limited, with
+        // the seconds to wait.
+        // (Sixteen requests take the slots of the next sixteen seconds, and give up at once.)
+        for _ in 0..16 {
+            let key = key(4);
+            let budget = &budget;
+            let _ = tokio::time::timeout(Duration::ZERO, budget.take(key, 1)).await;
+        }
+        let refused = budget.take(key(4), 1).await.unwrap_err();
+        assert_eq!(refused.code(), ErrorCode::RateLimited);
+        assert_eq!(refused.retry_after(), Some(16));
+    }
 
     #[test]
     fn retry_after_is_seconds_or_an_http_date() {

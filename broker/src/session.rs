@@ -62,14 +62,27 @@ pub(crate) async fn presented(
     let Some(record) = found else {
         return Ok(Presented::Invalid);
     };
-    let expires =
-        Timestamp::from_unix_seconds(now.unix_seconds() + state.config().session_ttl_seconds());
-    state
-        .store()
-        .touch_session(&record.session_hash, now, expires)
-        .await
-        .map_err(ApiError::from)?;
+    // The sliding expiry moves at most once per `touch_every`: a read is not a store write.
+    let ttl = state.config().session_ttl_seconds();
+    if now.unix_seconds() - record.last_seen_at.unix_seconds() >= touch_every(ttl) {
+        let expires = Timestamp::from_unix_seconds(now.unix_seconds() + ttl);
+        state
+            .store()
+            .touch_session(&record.session_hash, now, expires)
+            .await
+            .map_err(ApiError::from)?;
+    }
     Ok(Presented::Valid(record))
+}
+
+/// The longest a session's `last_seen_at` (and so its sliding expiry) lags behind its use: a
+/// write per request would make every proxied read a store write (a WAL commit on SQLite).
+pub(crate) const TOUCH_EVERY_SECONDS: i64 = 300;
+
+/// How often a session with a lifetime of `ttl` seconds is touched: every
+/// [`TOUCH_EVERY_SECONDS`], or a quarter of a shorter lifetime.
+fn touch_every(ttl: i64) -> i64 {
+    (ttl / 4).clamp(1, TOUCH_EVERY_SECONDS)
 }
 
 /// The session a request needs: `not_connected` without one, and — for a cookie known to be

@@ -247,3 +247,64 @@ async fn cookies_known_to_be_invalid_are_cleared_but_never_for_a_failing_store()
     assert_eq!(reply.status, 500);
     assert!(reply.set_cookies().is_empty());
 }
+
+/// SQLite's count of commits made by other connections to the database (`PRAGMA data_version`).
+async fn data_version(watcher: &mut sqlx::SqliteConnection) -> i64 {
+    sqlx::query_scalar("PRAGMA data_version")
+        .fetch_one(watcher)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_proxied_read_writes_nothing_to_the_store_and_the_session_still_slides() {
+    use sqlx::Connection as _;
+    let sandbox = sandbox().await;
+    let setup = BrokerSetup::new(&sandbox);
+    let broker = Broker::start(&setup).await;
+    let mut browser = Client::new(&broker);
+    connect(&mut browser, &sandbox, 23).await;
+    let mut watcher =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", setup.database().display()))
+            .await
+            .unwrap();
+    let before = data_version(&mut watcher).await;
+    for path in [
+        "/v1/session",
+        "/v1/fhir/medicare/Patient",
+        "/v1/fhir/medicare/Coverage",
+        "/v1/fhir/medicare/ExplanationOfBenefit?_count=5",
+        "/v1/fhir/medicare/ExplanationOfBenefit?_count=5&startIndex=5",
+    ] {
+        assert_eq!(browser.get(path).await.status, 200, "{path}");
+    }
+    assert_eq!(
+        data_version(&mut watcher).await,
+        before,
+        "a read committed to the store"
+    );
+    // Past the touch interval, the next request moves the session's expiry: one write.
+    use connect_medicare_broker::Store as _;
+    let session = browser.session().unwrap().hash();
+    let seen = |r: connect_medicare_broker::SessionRecord| r.expires_at;
+    let expires = seen(
+        broker
+            .store
+            .get_session(&session, broker.state.now())
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    broker.advance(301);
+    assert_eq!(browser.get("/v1/fhir/medicare/Coverage").await.status, 200);
+    assert!(data_version(&mut watcher).await > before);
+    let later = seen(
+        broker
+            .store
+            .get_session(&session, broker.state.now())
+            .await
+            .unwrap()
+            .unwrap(),
+    );
+    assert_eq!(later.unix_seconds() - expires.unix_seconds(), 301);
+}

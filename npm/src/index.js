@@ -219,9 +219,14 @@ export class ConnectMedicare extends EventTarget {
     yield* await this.explanationOfBenefit(query);
   }
 
-  /** Every claim: the pages after the first are fetched in parallel (at most `concurrency`) when the Bundle's `last` link plans them. */
-  async allClaims({ concurrency, onPage, ...search } = {}) {
-    return (await this.explanationOfBenefit(search)).all({ concurrency, onPage });
+  /**
+   * Every claim: the pages after the first are fetched in parallel (at most `concurrency`) when
+   * the Bundle's `last` link plans them, by default as large as the provider serves (50 for
+   * Blue Button: fewer round trips under its rate limit).
+   */
+  async allClaims({ concurrency, onPage, pageSize, ...search } = {}) {
+    pageSize ??= this.#provider(search.provider).max_page_size ?? undefined;
+    return (await this.explanationOfBenefit({ pageSize, ...search })).all({ concurrency, onPage });
   }
 
   /** The first page of a search of any type the broker serves for the provider (US Core types on a SMART server), with `next()` and async iteration. */

@@ -156,6 +156,17 @@ test('onPage reports every page with loaded and total, parallel or one after ano
   assert.deepEqual(steps, ['5/20', '10/20', '15/20', '20/20']);
 });
 
+test("allClaims pages at the provider's largest page size unless told otherwise", async () => {
+  const cm = await client();
+  requests = [];
+  assert.equal((await cm.allClaims()).length, CLAIMS);
+  const counts = requests.map((r) => new URL(r.split(' ')[1], base).searchParams.get('_count'));
+  assert.deepEqual(counts, ['50', '50'], 'two pages of 50, not ten of the server default');
+  requests = [];
+  await cm.allClaims({ pageSize: 25 });
+  assert.equal(requests.length, 4);
+});
+
 test('the page iterators yield every page once, in order', async () => {
   const cm = await client();
   requests = [];
