@@ -34,7 +34,6 @@ export interface ButtonStrings {
   disconnect(name: string): string;
   connected(name: string): string;
   ended(name: string): string;
-  checking: string;
   opening: string;
   disconnecting: string;
   /** After a disconnect the provider accepted. */

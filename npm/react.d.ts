@@ -20,7 +20,7 @@ import type {
 } from './index.js';
 
 export interface UseConnectMedicareOptions {
-  /** The broker's base URL (default: the page's origin). One client per broker for the page. */
+  /** The broker's base URL (default: the page's origin, read in an effect). One client per broker for the page. */
   broker?: string;
   /** The provider the hook follows (default: the broker's first). */
   provider?: string;
@@ -60,8 +60,8 @@ export interface ConnectMedicareState {
   fail(error: unknown): void;
   /** What <connect-medicare-button>'s `connect-medicare-connected` event reports. */
   connected(connection: Connection): void;
-  /** What <connect-medicare-button>'s `connect-medicare-disconnected` event reports. */
-  disconnected(): void;
+  /** What <connect-medicare-button>'s `connect-medicare-disconnected` event reports (its `detail`). */
+  disconnected(result?: DisconnectResult): void;
 }
 
 /**

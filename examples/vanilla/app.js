@@ -289,8 +289,12 @@ for (const provider of cm.providers.slice(1)) {
   $('#other-providers').append(box);
   $('#others').hidden = false;
 }
-button.addEventListener('connect-medicare-disconnected', () => {
-  status('Disconnected. Your data is no longer shared with this app.');
+button.addEventListener('connect-medicare-disconnected', (event) => {
+  // Only a provider that accepted the revocation has ended the app's access.
+  const revoked = event.detail.revocations.every((r) => r.status === 'revoked');
+  status(revoked
+    ? 'Disconnected. Your data is no longer shared with this app.'
+    : 'Disconnected here. Medicare could not confirm it ended this app\'s access: the button says more.');
   showDisconnected(false);
 });
 showData().catch(showError);

@@ -28,7 +28,6 @@ button { font: inherit; cursor: pointer; border: var(--cm-button-border, 0); bor
 button[part=disconnect] { background: transparent; color: inherit; border: 1px solid currentColor; font-weight: 400; }
 button:focus-visible { outline: var(--cm-focus-ring, 3px solid #f9c642); outline-offset: 2px; }
 button[aria-disabled=true] { cursor: progress; opacity: .7; }
-[part=status]:empty { display: none; }
 p { margin: 0; font-weight: 400; }
 [part=attribution] { font-size: var(--cm-attribution-size, .75em); color: var(--cm-attribution-color, #5c5c5c); max-width: 36em; }
 `;
@@ -45,7 +44,6 @@ export const STRINGS = {
     disconnect: (n) => `Disconnect ${n}`,
     connected: (n) => `Connected to ${n}.`,
     ended: (n) => `Your ${n} connection ended: connect again.`,
-    checking: 'Checking your connection…',
     opening: 'Opening the sign-in page…',
     disconnecting: 'Disconnecting…',
     revoked: (n) => `Disconnected from ${n}: ${n} accepted the request to stop sharing your data with this app.`,
@@ -62,7 +60,6 @@ export const STRINGS = {
     disconnect: (n) => `Desconectar ${n}`,
     connected: (n) => `Conectado a ${n}.`,
     ended: (n) => `Su conexión con ${n} terminó: conéctese de nuevo.`,
-    checking: 'Comprobando su conexión…',
     opening: 'Abriendo la página de inicio de sesión…',
     disconnecting: 'Desconectando…',
     revoked: (n) => `Desconectado de ${n}: ${n} aceptó dejar de compartir sus datos con esta aplicación.`,
@@ -88,7 +85,7 @@ export class ConnectMedicareButton extends Base {
   #creating;
   #els;
   #strings;
-  #state;
+  #status;
   #busyNow = false;
 
   /** Text overrides, merged over the language's (`{ connect: (name) => 'Link ' + name }`). */
@@ -98,7 +95,7 @@ export class ConnectMedicareButton extends Base {
 
   set strings(strings) {
     this.#strings = strings;
-    if (this.#state) this.#show(...this.#state);
+    if (this.#els) this.#label();
   }
 
   /** The words in the element's language (its `lang`, or its nearest ancestor's), with the app's overrides. */
@@ -126,7 +123,7 @@ export class ConnectMedicareButton extends Base {
   attributeChangedCallback(name, before, after) {
     if (name === 'broker' && before !== after && this.#els) this.#creating = undefined;
     if (name === 'lang') {
-      if (this.#state) this.#show(...this.#state);
+      if (this.#els) this.#label();
     } else if (this.#els && this.isConnected) this.refresh();
   }
 
@@ -134,7 +131,8 @@ export class ConnectMedicareButton extends Base {
   async refresh() {
     // No client yet and no broker to make one from: wait for the `client` property.
     if (!this.#client && !this.hasAttribute('broker')) return;
-    this.#busy(true, this.#t().checking);
+    // Busy, silently: the live region speaks only of what the user did and what came of it.
+    this.#busy(true, '');
     try {
       const client = await this.#ready();
       // Shares the app's own handleRedirect() when it calls it too: one completion. A failed
@@ -201,29 +199,47 @@ export class ConnectMedicareButton extends Base {
     button.addEventListener('click', () => this.#busyNow || this.#connect());
     disconnect.addEventListener('click', () => this.#busyNow || this.#disconnect());
     this.#busy(false, '');
+    this.#label();
+  }
+
+  /**
+   * The words and the attribution for the state shown, in the current language: the buttons
+   * always have a name, and CMS's attribution shows for a Blue Button provider (the default
+   * until the broker's providers are known). The status line is left as it is.
+   */
+  #label() {
+    const { button, disconnect, attribution } = this.#els;
+    const t = this.#t();
+    const name = this.#name();
+    button.textContent = this.#status === 'reconnect_required' ? t.reconnect(name) : t.connect(name);
+    disconnect.textContent = t.disconnect(name);
+    attribution.textContent = t.attribution;
+    attribution.hidden = (this.#provider()?.kind ?? 'blue_button') !== 'blue_button';
   }
 
   #show(status) {
-    this.#state = [status];
-    const { button, disconnect, status: line, attribution } = this.#els;
+    this.#status = status;
+    const { button, disconnect, status: line } = this.#els;
     const t = this.#t();
     const name = this.#name();
+    const focused = this.shadowRoot.activeElement;
     this.#busy(false, '');
     const connected = status === 'connected';
     button.hidden = connected;
     disconnect.hidden = !connected;
-    button.textContent = status === 'reconnect_required' ? t.reconnect(name) : t.connect(name);
-    disconnect.textContent = t.disconnect(name);
+    this.#label();
     line.textContent = connected ? t.connected(name) : status === 'reconnect_required' ? t.ended(name) : '';
-    // CMS's attribution belongs to Blue Button providers only.
-    attribution.textContent = t.attribution;
-    attribution.hidden = (this.#provider()?.kind ?? 'blue_button') !== 'blue_button';
     this.toggleAttribute('connected', connected);
+    // A focused button that was just hidden hands the focus to the one shown instead.
+    if (focused?.hidden) (connected ? disconnect : button).focus();
   }
 
   #busy(on, message) {
     const { button, disconnect, status } = this.#els;
     this.#busyNow = on;
+    // On the host too, for the page's styles (`connect-medicare-button[busy]`).
+    this.toggleAttribute('busy', on);
+    this.shadowRoot.querySelector('[part=root]').setAttribute('aria-busy', String(on));
     for (const b of [button, disconnect]) {
       b.setAttribute('aria-disabled', String(on));
       b.setAttribute('aria-busy', String(on));
@@ -266,7 +282,7 @@ export class ConnectMedicareButton extends Base {
     const t = this.#t();
     this.#busy(false, '');
     this.#els.button.hidden = false;
-    this.#els.button.textContent ||= t.connect(this.#name());
+    this.#label();
     this.#els.status.textContent = t.error(error);
     this.#emit('connect-medicare-error', error);
   }

@@ -56,19 +56,30 @@ function proofOf(base) {
   };
 }
 
-/** `opts` as an options object: a bare string is the provider (0.1's `patient('medicare')`). */
-const options = (opts) => (isString(opts) ? { provider: opts } : opts ?? {});
+/**
+ * `opts` as an options object. Anything but an object or `undefined` is the provider, as 0.1's
+ * `patient('medicare')` (so `null` is an unknown provider, never "every provider").
+ */
+const options = (opts) => (opts === undefined ? {} : typeof opts === 'object' && opts ? opts : { provider: opts });
 
-/** The promise, or the signal's reason as soon as it aborts (the promise's work goes on). */
+/**
+ * The promise, or — rejected, never thrown — the signal's reason as soon as it aborts (the
+ * promise's work goes on; its own failure is then nobody's to handle).
+ */
 function abortable(promise, signal) {
   if (!signal) return promise;
-  signal.throwIfAborted();
   return new Promise((resolve, reject) => {
-    const stop = () => reject(signal.reason);
+    const stop = () => {
+      promise.catch(() => {});
+      reject(signal.reason);
+    };
+    if (signal.aborted) return stop();
     signal.addEventListener('abort', stop, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
   });
 }
+
+
 
 /**
  * A client of one Connect Medicare token broker. Make it with `ConnectMedicare.create`. It is
@@ -80,6 +91,8 @@ export class ConnectMedicare extends EventTarget {
   #storage;
   #providers;
   #wasm;
+  /** The sign-ins this client has told its listeners of (`connected`, once each). */
+  #told = new WeakSet();
 
   /** @private Use `ConnectMedicare.create()`. */
   constructor(base, storage, providers, wasm) {
@@ -164,12 +177,14 @@ export class ConnectMedicare extends EventTarget {
         const session_proof = proof();
         const { session_proof: next, ...wire } = await this.#call('POST', '/v1/flows/complete', { body: session_proof ? { ...body, session_proof } : body });
         if (isString(next)) proof(next);
-        const done = { provider, returnTo, session: sessionOf(wire) };
-        this.#emit('connected', done);
-        return done;
+        return { provider, returnTo, session: sessionOf(wire) };
       },
       here: () => globalThis.location?.href,
       replace: (url) => history.replaceState(history.state, '', url),
+    }).then((done) => {
+      // Every client that handles the callback tells its own listeners, once.
+      if (done && !this.#told.has(done)) this.#emit('connected', this.#told.add(done) && done);
+      return done;
     }), signal);
   }
 
@@ -246,7 +261,7 @@ export class ConnectMedicare extends EventTarget {
   /** One resource of the connected patient, by type and id. */
   async read(type, id, { provider, signal } = {}) {
     const p = this.#provider(provider);
-    if (!isString(id) || !id) throw fail('invalid_request', 'A resource id is required');
+    // The id is the broker's to check (a FHIR id, never a dot segment): encoded, it stays one segment.
     return this.#call('GET', `/v1/fhir/${p.id}/${fhirType(type)}/${encodeURIComponent(id)}`, { signal, provider: p.id });
   }
 
@@ -298,7 +313,7 @@ export class ConnectMedicare extends EventTarget {
 
 /** A FHIR resource type name, checked before it becomes part of a path. */
 function fhirType(type) {
-  if (!/^[A-Z][A-Za-z]{1,63}$/.test(type)) throw fail('invalid_request', 'Not a FHIR resource type: ' + type);
+  if (!/^[A-Z][A-Za-z]{1,63}$/.test(type)) throw fail('invalid_request', 'Not a FHIR resource type');
   return type;
 }
 
@@ -369,8 +384,13 @@ class SearchPage {
     return this.#page(page, await bundle(this.#get(at(this.#query, page), signal)), signal);
   }
 
-  async *[Symbol.asyncIterator]() {
-    for (let page = this, n = 0; page; page = await page.next()) {
+  [Symbol.asyncIterator]() {
+    return this.#pages(this.#signal);
+  }
+
+  /** This page and every page after it, fetched one after another with `signal`. */
+  async *#pages(signal) {
+    for (let page = this, n = 0; page; page = await page.next({ signal })) {
       if (++n > MAX_PAGES) throw fail('upstream_error', 'The search has too many pages');
       yield page;
     }
@@ -390,10 +410,8 @@ class SearchPage {
     const bundles = [this.bundle];
     seen(this.bundle);
     if (plan === null) {
-      for (let page = await this.next({ signal }), n = 1; page; page = await page.next({ signal })) {
-        if (++n > MAX_PAGES) throw fail('upstream_error', 'The search has too many pages');
-        bundles.push(page.bundle);
-        seen(page.bundle);
+      for await (const page of this.#pages(signal)) {
+        if (page !== this) bundles.push(page.bundle), seen(page.bundle);
       }
     } else {
       bundles.push(...(await this.#parallel(plan, Math.min(Math.max(1, concurrency | 0), MAX_CONCURRENCY), signal, seen)));
@@ -415,6 +433,9 @@ class SearchPage {
     let failed = false;
     const fetchOne = async (page) => {
       for (let attempt = 1; ; attempt++) {
+        // A retry after another page failed, or after an abort, is not sent.
+        if (failed) throw failed;
+        signal?.throwIfAborted();
         try {
           return await bundle(this.#get(at(this.#query, page), signal));
         } catch (e) {
@@ -431,7 +452,7 @@ class SearchPage {
           out[i] = await fetchOne(plan[i]);
           seen(out[i]);
         } catch (e) {
-          failed = true;
+          failed ||= e;
           throw e;
         }
       }

@@ -40,10 +40,12 @@ function clientFor(broker) {
 }
 
 const NO_SESSION = { connections: [] };
+/** Whether every provider of a disconnect accepted to end the app's access (`revoked`). */
+const revokedEverywhere = (result) => (result?.revocations ?? []).every((r) => r.status === 'revoked');
 const sleep = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
 const isCode = (error, ...codes) => error instanceof ConnectMedicareError && codes.includes(error.code);
 
-export function useConnectMedicare({ broker = globalThis.location?.origin, provider } = {}) {
+export function useConnectMedicare({ broker, provider } = {}) {
   const [state, setState] = useState({
     client: null,
     session: null,
@@ -65,7 +67,8 @@ export function useConnectMedicare({ broker = globalThis.location?.origin, provi
     const { signal } = stop;
     const apply = (patch) => signal.aborted || update(patch);
     (async () => {
-      const client = await clientFor(broker);
+      // The page's origin by default, read here: an effect never runs on a server.
+      const client = await clientFor(broker ?? location.origin);
       // Called on every mount (twice under StrictMode): the calls share one completion, and
       // aborting an unmounted one's call leaves the completion to the other.
       const finishing = client.handleRedirect(undefined, { signal });
@@ -153,10 +156,16 @@ export function useConnectMedicare({ broker = globalThis.location?.origin, provi
     [client, providerId, update],
   );
 
+  /**
+   * The connection is gone here; the notice says whether the provider ended the app's access
+   * too (`result`: what `disconnect()` or the button's event reported).
+   */
   const disconnected = useCallback(
-    () => update((s) => ({
+    (result) => update((s) => ({
       error: null,
-      notice: 'Disconnected. Your data is no longer shared with this app.',
+      notice: revokedEverywhere(result)
+        ? 'Disconnected. Your data is no longer shared with this app.'
+        : "Disconnected here. The provider could not confirm it ended this app's access: you can end it in your account with them.",
       session: { connections: (s.session ?? NO_SESSION).connections.filter((c) => c.provider !== providerId) },
     })),
     [providerId, update],
@@ -165,8 +174,7 @@ export function useConnectMedicare({ broker = globalThis.location?.origin, provi
   const disconnect = useCallback(async () => {
     if (!client) return;
     try {
-      await client.disconnect(providerId);
-      disconnected();
+      disconnected(await client.disconnect(providerId));
     } catch (error) {
       update({ error });
     }

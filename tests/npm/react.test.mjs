@@ -24,7 +24,8 @@ const { createElement } = await import('react');
 const { renderToString } = await import('react-dom/server');
 const { useConnectMedicare } = await import('connect-medicare/react');
 function App() {
-  const cm = useConnectMedicare({ broker: '/cm' });
+  // No broker: the default (the page's origin) must not be read while rendering.
+  const cm = useConnectMedicare();
   return createElement('p', null, cm.status + ' ' + (cm.client === null) + ' ' + (cm.connection === null));
 }
 console.log(JSON.stringify({ html: renderToString(createElement(App)), touched }));
