@@ -544,20 +544,12 @@ async fn a_second_sign_in_elsewhere_ends_the_first_connection_with_its_reason() 
             .find(|l| l.starts_with("cm_broker_refresh_failures_total "))
             .map(str::to_owned)
     };
-    let metrics = || async {
-        reqwest::get(format!("{}/metrics", broker.base))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
-    let before = refreshes(&metrics().await);
+    let before = refreshes(&metrics_text(&broker).await);
     assert_eq!(
         first.get("/v1/fhir/medicare/Coverage").await.code(),
         ErrorCode::ReconnectRequired
     );
-    assert_eq!(refreshes(&metrics().await), before);
+    assert_eq!(refreshes(&metrics_text(&broker).await), before);
     // The second browser is unaffected.
     assert_eq!(second.get("/v1/fhir/medicare/Coverage").await.status, 200);
 }

@@ -286,25 +286,19 @@ async fn a_proxied_read_writes_nothing_to_the_store_and_the_session_still_slides
     // Past the touch interval, the next request moves the session's expiry: one write.
     use connect_medicare_broker::Store as _;
     let session = browser.session().unwrap().hash();
-    let seen = |r: connect_medicare_broker::SessionRecord| r.expires_at;
-    let expires = seen(
+    let expires_at = || async {
         broker
             .store
             .get_session(&session, broker.state.now())
             .await
             .unwrap()
-            .unwrap(),
-    );
+            .unwrap()
+            .expires_at
+    };
+    let expires = expires_at().await;
     broker.advance(301);
     assert_eq!(browser.get("/v1/fhir/medicare/Coverage").await.status, 200);
     assert!(data_version(&mut watcher).await > before);
-    let later = seen(
-        broker
-            .store
-            .get_session(&session, broker.state.now())
-            .await
-            .unwrap()
-            .unwrap(),
-    );
+    let later = expires_at().await;
     assert_eq!(later.unix_seconds() - expires.unix_seconds(), 301);
 }

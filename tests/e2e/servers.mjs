@@ -8,6 +8,7 @@
 //
 // The binaries come from the shared cargo target directory (built by scripts/test.sh):
 // CM_TARGET_DIR (or CARGO_TARGET_DIR) overrides it. Nothing here reaches beyond loopback.
+import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -180,4 +181,40 @@ function stop(child) {
     child.once('exit', () => done());
     child.kill('SIGTERM');
   });
+}
+
+/**
+ * The examples' "Every claim" section, on a connected page: with no type filter, "Add up every
+ * claim" reports each page ("Loaded N of T claims…", only growing) and ends with the sum of
+ * every claim; "Stop" aborts a run with no request after it. Returns the claims' total.
+ */
+export async function addUpEveryClaim(page) {
+  await page.uncheck('#filters input[value=pde]');
+  if (await page.locator('#filters input[value=carrier]').count()) await page.uncheck('#filters input[value=carrier]');
+  await page.waitForFunction(() => document.querySelectorAll('#filters input:checked').length === 0);
+  await page.evaluate(() => {
+    globalThis.progressSeen = [];
+    new MutationObserver(() => globalThis.progressSeen.push(document.querySelector('#summary').textContent))
+      .observe(document.querySelector('#summary'), { childList: true, characterData: true, subtree: true });
+  });
+  await page.click('#add-up');
+  await page.waitForFunction(() => document.querySelector('#summary').textContent.includes('paid in total'));
+  const seen = await page.evaluate(() => globalThis.progressSeen);
+  const loadedLines = seen.filter((line) => line.startsWith('Loaded'));
+  const total = Number(/ of (\d+) claims/.exec(loadedLines[0] ?? '')?.[1]);
+  // Progress shown page by page (React may fold the last one into the summary), only growing.
+  const loaded = loadedLines.map((line) => Number(/^Loaded (\d+)/.exec(line)[1]));
+  assert.ok(total > 100 && loaded.length >= 2 && loaded.every((n, i) => i === 0 || n > loaded[i - 1]), seen.join(' | '));
+  assert.match(await page.locator('#summary').innerText(), new RegExp(`^${total} claims, \\$[\\d,]+\\.\\d\\d paid in total\\.$`));
+  const fhirCalls = [];
+  page.on('request', (r) => r.url().includes('/v1/fhir/') && fhirCalls.push(r.url()));
+  await page.click('#add-up');
+  await page.click('#stop');
+  await page.waitForFunction(() => document.querySelector('#summary').textContent === 'Stopped.');
+  const sent = fhirCalls.length;
+  // A round trip of the page's own: a run that went on would have asked for its next page by then.
+  await page.evaluate(() => fetch('/v1/session', { headers: { 'x-connect-medicare': '1' } }).then((r) => r.json()));
+  assert.equal(fhirCalls.length, sent, 'nothing is asked for after Stop');
+  assert.ok(sent < Math.ceil(total / 50), `${sent} of ${Math.ceil(total / 50)} pages asked for before Stop`);
+  return total;
 }

@@ -186,7 +186,7 @@ test('a form POST authorize request works too, where the provider accepts one', 
     await page.click('#login-submit');
     await page.locator('#allow').click();
     await waitState('shown');
-    await page.locator('connect-medicare-button button[part=disconnect]').click();
+    await page.locator('connect-medicare-button button[part=disconnect][aria-busy=false]').click();
     await waitState('disconnected');
   });
 });

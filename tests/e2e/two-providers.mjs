@@ -142,7 +142,7 @@ test('the same app connected to Medicare and to a SMART server at once', async (
   await page.screenshot({ path: join(artifacts, 'vanilla-10-two-providers.png'), fullPage: true });
 
   // Disconnecting the EHR leaves Medicare, and says the server ended the app's access.
-  await ehr.locator('connect-medicare-button button[part=disconnect]').click();
+  await ehr.locator('connect-medicare-button button[part=disconnect][aria-busy=false]').click();
   await ehr.locator('connect-medicare-button button[part=button]').waitFor();
   await ehr.locator('connect-medicare-button [part=status]')
     .filter({ hasText: 'Example Health accepted the request to stop sharing your data with this app.' }).waitFor();
