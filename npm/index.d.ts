@@ -233,7 +233,7 @@ export interface PageProgress<T extends FhirResource = FhirResource> {
 
 /** Options of the all-pages calls. */
 export interface AllOptions<T extends FhirResource = FhirResource> extends Cancellable {
-  /** Pages fetched at once when the Bundle's links plan them (default 4, at most 10). */
+  /** Pages fetched at once when the Bundle's links plan them (10 at most, and by default). */
   concurrency?: number;
   /** Called after each page, the first one included. */
   onPage?: (progress: PageProgress<T>) => void;
@@ -316,7 +316,7 @@ export class ConnectMedicare extends EventTarget {
    * for await (const page of cm.claimPages({ pageSize: 50, signal })) render(page.resources);
    */
   claimPages(query?: ClaimsQuery): AsyncGenerator<SearchPage<ExplanationOfBenefit>, void, undefined>;
-  /** Every claim, pages fetched in parallel where the links plan them (at most `concurrency`, default 4, at most 10); `onPage` after each. */
+  /** Every claim, pages fetched in parallel where the links plan them (at most `concurrency`, 10 at most, and by default); `onPage` after each. */
   allClaims(query?: ClaimsQuery & AllOptions<ExplanationOfBenefit>): Promise<ExplanationOfBenefit[]>;
   /**
    * The first page of a search of any type the broker serves for the provider: on a SMART

@@ -3,12 +3,15 @@
 # already there: the wasm target, cargo-nextest, the pinned wasm-bindgen-cli, Debian's Chromium,
 # ChromeDriver and PostgreSQL (the broker's tests start private servers of it), the Node
 # packages of tests/ (playwright-core, TypeScript, @types/fhir) and the npm package's own build
-# tools in npm/ (esbuild, binaryen's wasm-opt).
+# tools in npm/ (esbuild, binaryen's wasm-opt). With --bench, also what the benchmark needs
+# (scripts/bench.sh): Debian's nginx-light and wrk, and the peers in bench/.
 # Safe to run again and again; the test and demo commands call it first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '==> %s\n' "$*" >&2; }
+bench=0
+[ "${1:-}" = --bench ] && bench=1
 
 # The CLI must equal the crate exactly ("these two schema versions must exactly match").
 wasm_bindgen_version=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)"/\1/p' Cargo.toml)
@@ -33,6 +36,7 @@ fi
 # Debian packages, installed only when missing. Never Debian's binaryen: its wasm-opt 108
 # produces broken modules; wasm-opt comes from the npm `binaryen` package instead.
 apt_packages=(chromium chromium-driver postgresql systemd)
+[ "$bench" = 0 ] || apt_packages+=(nginx-light wrk)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -49,7 +53,9 @@ fi
 
 # Node packages, each project from its lockfile, when missing or stale: the browser-test
 # project, and the npm package's build tools (its devDependencies, for scripts/build-npm.sh).
-for dir in tests npm; do
+node_dirs=(tests npm)
+[ "$bench" = 0 ] || node_dirs+=(bench)
+for dir in "${node_dirs[@]}"; do
   if [ ! -f "$dir/node_modules/.package-lock.json" ] \
     || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     log "installing the Node packages of $dir/"

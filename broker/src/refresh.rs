@@ -185,19 +185,14 @@ fn decrypt_access(
         .map_err(ApiError::internal)
 }
 
-/// The access token for `session`'s connection to `provider`, refreshed first when it
-/// expires within the configured skew.
+/// The access token of `session`'s connection to `provider` (just read from the store),
+/// refreshed first when it expires within the configured skew.
 pub(crate) async fn live(
     state: &AppState,
     session: &SessionHash,
     provider: &ServedProvider,
+    connection: ConnectionRecord,
 ) -> Result<Live, ApiError> {
-    let connection = state
-        .store()
-        .get_connection(session, provider.resolved.id())
-        .await
-        .map_err(ApiError::from)?
-        .ok_or_else(not_connected)?;
     usable(state, &connection).await?;
     // Refreshing early (the skew) needs something to refresh with; without a refresh token the
     // access token is served until it actually expires, then the user reconnects.

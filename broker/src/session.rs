@@ -62,7 +62,41 @@ pub(crate) async fn presented(
     let Some(record) = found else {
         return Ok(Presented::Invalid);
     };
-    // The sliding expiry moves at most once per `touch_every`: a read is not a store write.
+    slide(state, &record, now).await?;
+    Ok(Presented::Valid(record))
+}
+
+/// The session a proxied read needs and its connection to `provider` if it has one, in one
+/// store lookup: `not_connected` without a session (and, for a cookie known to be invalid, a
+/// `Set-Cookie` that expires it).
+pub(crate) async fn current_connection(
+    state: &AppState,
+    headers: &HeaderMap,
+    provider: &ProviderId,
+) -> Result<(SessionHash, Option<ConnectionRecord>), ApiError> {
+    let id = match cookies::session_cookie(headers) {
+        SessionCookie::Absent => return Err(not_connected()),
+        SessionCookie::Malformed => return Err(invalid_cookie()),
+        SessionCookie::Id(id) => id,
+    };
+    let now = state.now();
+    let started = std::time::Instant::now();
+    let found = state
+        .store()
+        .get_session_connection(&id.hash(), provider, now)
+        .await
+        .map_err(ApiError::from)?;
+    state.metrics().store(started.elapsed());
+    let Some((record, connection)) = found else {
+        return Err(invalid_cookie());
+    };
+    slide(state, &record, now).await?;
+    Ok((record.session_hash, connection))
+}
+
+/// Moves a session's sliding expiry, at most once per `touch_every`: a read is not a store
+/// write.
+async fn slide(state: &AppState, record: &SessionRecord, now: Timestamp) -> Result<(), ApiError> {
     let ttl = state.config().session_ttl_seconds();
     if now.unix_seconds() - record.last_seen_at.unix_seconds() >= touch_every(ttl) {
         let expires = Timestamp::from_unix_seconds(now.unix_seconds() + ttl);
@@ -72,7 +106,7 @@ pub(crate) async fn presented(
             .await
             .map_err(ApiError::from)?;
     }
-    Ok(Presented::Valid(record))
+    Ok(())
 }
 
 /// The longest a session's `last_seen_at` (and so its sliding expiry) lags behind its use: a
@@ -83,19 +117,6 @@ pub(crate) const TOUCH_EVERY_SECONDS: i64 = 300;
 /// [`TOUCH_EVERY_SECONDS`], or a quarter of a shorter lifetime.
 fn touch_every(ttl: i64) -> i64 {
     (ttl / 4).clamp(1, TOUCH_EVERY_SECONDS)
-}
-
-/// The session a request needs: `not_connected` without one, and — for a cookie known to be
-/// invalid — with a `Set-Cookie` that expires it.
-pub(crate) async fn current(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<SessionHash, ApiError> {
-    match presented(state, headers).await? {
-        Presented::Valid(record) => Ok(record.session_hash),
-        Presented::Absent => Err(not_connected()),
-        Presented::Invalid => Err(invalid_cookie()),
-    }
 }
 
 fn invalid_cookie() -> ApiError {

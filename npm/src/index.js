@@ -30,7 +30,7 @@ function load(module_or_path) {
 const CSRF = { 'x-connect-medicare': '1' };
 /** The completion of each callback, shared by every client on the page (React StrictMode may build two). */
 const completions = new Map();
-const DEFAULT_CONCURRENCY = 4;
+/** Pages fetched at once, at most and by default: the broker keeps them to the provider's rate. */
 const MAX_CONCURRENCY = 10;
 const MAX_RETRY_AFTER = 30;
 
@@ -400,7 +400,7 @@ class SearchPage {
    * The resources of this page and of every page after it, in order; `onPage({ loaded, total,
    * page })` after each page (this one first), for a progress bar.
    */
-  async all({ concurrency = DEFAULT_CONCURRENCY, onPage, signal = this.#signal } = {}) {
+  async all({ concurrency = MAX_CONCURRENCY, onPage, signal = this.#signal } = {}) {
     let loaded = 0;
     const seen = (b) => {
       loaded += resourcesOf(b, this.#type).length;

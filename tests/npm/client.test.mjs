@@ -174,6 +174,27 @@ test("allClaims pages at the provider's largest page size unless told otherwise"
   assert.equal(requests.length, 4);
 });
 
+test('allClaims fetches up to ten pages at once by default', async () => {
+  const cm = await client();
+  requests = [];
+  gate = null;
+  let open;
+  // The first page arrives; the eighteen planned after it are held at the broker.
+  const run = cm.allClaims({
+    pageSize: 5,
+    onPage: ({ loaded }) => {
+      if (loaded === 5) gate = new Promise((resolve) => (open = resolve));
+    },
+  });
+  await arrived(11);
+  // A round trip of the client's own: an eleventh page in flight would have been sent before it.
+  await cm.session();
+  assert.equal(requests.filter((r) => r.includes('/ExplanationOfBenefit')).length, 11, requests.join(' '));
+  open();
+  gate = null;
+  assert.equal((await run).length, CLAIMS);
+});
+
 test('the page iterators yield every page once, in order', async () => {
   const cm = await client();
   requests = [];

@@ -366,6 +366,22 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Option<SessionRecord>>;
 
+    /// The session the cookie id with this hash reaches (as [`Store::get_session`]) with its
+    /// connection to `provider`, if it has one: what every proxied read needs, in one lookup
+    /// (one statement in the SQL stores).
+    async fn get_session_connection(
+        &self,
+        cookie: &SessionHash,
+        provider: &ProviderId,
+        now: Timestamp,
+    ) -> Result<Option<(SessionRecord, Option<ConnectionRecord>)>> {
+        let Some(session) = self.get_session(cookie, now).await? else {
+            return Ok(None);
+        };
+        let connection = self.get_connection(&session.session_hash, provider).await?;
+        Ok(Some((session, connection)))
+    }
+
     /// Gives a session a new id, in one transaction, if its proof is still `expected_proof`
     /// (so of two concurrent rotations one wins): the new id is added, the proof replaced, and
     /// every id it had before stays valid until `old_ids_until` at most. `false` when the

@@ -20,6 +20,24 @@ pub(super) const FLOW_COLUMNS: &str = "key, provider, code_challenge, redirect_u
 pub(super) const CONNECTION_COLUMNS: &str = "session_hash, provider, patient, scopes, \
      demographics_shared, grant_expires_at, access_token_ct, refresh_token_ct, \
      access_expires_at, generation, status, updated_at";
+/// A session (by the hash of a cookie id: `$1`, valid at `$2`) with its connection to the
+/// provider `$3` if it has one — [`Store::get_session_connection`](super::Store::get_session_connection)'s
+/// one statement. The connection's columns are NULL without one.
+pub(super) static SESSION_CONNECTION: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        let connection: Vec<String> = CONNECTION_COLUMNS
+            .split(',')
+            .map(|column| format!("k.{}", column.trim()))
+            .collect();
+        format!(
+            "SELECT s.hash, s.created_at, s.last_seen_at, s.expires_at, s.proof_hash, {} \
+         FROM session_cookies c JOIN sessions s ON s.hash = c.session_hash \
+         LEFT JOIN connections k ON k.session_hash = s.hash AND k.provider = $3 \
+         WHERE c.cookie_hash = $1 AND s.expires_at > $2 \
+         AND (c.valid_until IS NULL OR c.valid_until > $2)",
+            connection.join(", ")
+        )
+    });
 pub(super) const REVOCATION_COLUMNS: &str =
     "id, session_hash, provider, token_kind, token_ct, attempts, next_attempt_at, created_at";
 

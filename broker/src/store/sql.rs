@@ -223,6 +223,28 @@ macro_rules! sql_store {
                 .transpose()
             }
 
+            async fn get_session_connection(
+                &self,
+                cookie: &SessionHash,
+                provider: &ProviderId,
+                now: Timestamp,
+            ) -> Result<Option<(SessionRecord, Option<ConnectionRecord>)>> {
+                let row = sqlx::query(&SESSION_CONNECTION)
+                    .bind(cookie.to_hex())
+                    .bind(seconds(now))
+                    .bind(provider.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let connection = match decode::Columns::opt_text(&row, "provider")? {
+                    Some(_) => Some(decode::connection(&row)?),
+                    None => None,
+                };
+                Ok(Some((decode::session(&row)?, connection)))
+            }
+
             async fn rotate_session(&self, rotation: &Rotation, now: Timestamp) -> Result<bool> {
                 let mut tx = self.begin_write().await?;
                 // The compare-and-set that makes one of two concurrent rotations win: the

@@ -23,7 +23,7 @@ use super::{
     BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, LeaseHolder, NewRevocation,
     PendingRevocation, RevokePolicy, Rotation, SessionRecord, Store, TokenUpdate, classify,
     rows::{
-        self as decode, CONNECTION_COLUMNS, FLOW_COLUMNS, REVOCATION_COLUMNS,
+        self as decode, CONNECTION_COLUMNS, FLOW_COLUMNS, REVOCATION_COLUMNS, SESSION_CONNECTION,
         is_foreign_key_violation, is_unique_violation, seconds, status_str,
     },
     sql::sql_store,

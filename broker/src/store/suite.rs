@@ -680,6 +680,54 @@ async fn connections_round_trip(h: impl Harness) {
     assert_eq!(store.list_connections(&s).await.unwrap().len(), 1);
 }
 
+async fn session_and_connection_in_one_lookup(h: impl Harness) {
+    let store = h.store();
+    let s = session(1);
+    store
+        .create_session(&s, Some(&proof(1)), at(0), at(1_000))
+        .await
+        .unwrap();
+    let mut stored = connection(s, medicare());
+    stored.generation = store.upsert_connection(&stored).await.unwrap();
+    // Reached by a rotated cookie id too: the connection is the session's, not the id's.
+    let rotation = Rotation {
+        session: s,
+        expected_proof: proof(1),
+        new_cookie: session(2),
+        new_proof: proof(2),
+        old_ids_until: at(60),
+    };
+    assert!(store.rotate_session(&rotation, at(1)).await.unwrap());
+    for cookie in [s, session(2)] {
+        let record = store.get_session(&cookie, at(30)).await.unwrap().unwrap();
+        assert_eq!(
+            store
+                .get_session_connection(&cookie, &medicare(), at(30))
+                .await
+                .unwrap(),
+            Some((record.clone(), Some(stored.clone())))
+        );
+        // A provider the session has no connection to: the session alone.
+        assert_eq!(
+            store
+                .get_session_connection(&cookie, &epic(), at(30))
+                .await
+                .unwrap(),
+            Some((record, None))
+        );
+    }
+    // The old id after its grace, an unknown id, and an expired session reach nothing.
+    for (cookie, now) in [(s, at(61)), (session(3), at(30)), (session(2), at(1_000))] {
+        assert_eq!(
+            store
+                .get_session_connection(&cookie, &medicare(), now)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+}
+
 async fn connection_needs_a_session(h: impl Harness) {
     let store = h.store();
     let err = store
@@ -1431,6 +1479,7 @@ macro_rules! store_suite {
                 session_ids_rotate,
                 concurrent_rotations_have_one_winner,
                 connections_round_trip,
+                session_and_connection_in_one_lookup,
                 connection_needs_a_session,
                 token_updates_compare_and_set,
                 concurrent_refreshes_have_one_winner,

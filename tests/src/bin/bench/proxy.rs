@@ -1,0 +1,189 @@
+//! The proxy part: the same pages read directly from the static upstream, through nginx
+//! attaching a token, and through the broker; and the broker's memory under 64 streams.
+
+use anyhow::Result;
+
+use crate::{
+    report::{Table, ratio},
+    stack::{GZIP_PAGE, HUGE_PAGE, LARGE_PAGE, LOAD_CPU, PATIENT_READ, PROXY_CPU, Stack},
+    system::{cpu_seconds, median, status_bytes},
+    wrk::{Load, Measured},
+};
+
+/// Settings of one part's runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Runs {
+    pub seconds: u32,
+    pub repeats: usize,
+}
+
+/// The medians of several runs, and the CPU time per request of the process serving them.
+struct Figures {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    cpu_us: f64,
+}
+
+fn measure(load: &Load<'_>, pid: u32, runs: Runs) -> Result<Figures> {
+    load.check()?;
+    // One short run first: connections open, caches warm.
+    Load {
+        seconds: 1,
+        ..*load
+    }
+    .run()?;
+    let mut rates = Vec::new();
+    let mut p50 = Vec::new();
+    let mut p99 = Vec::new();
+    let mut cpu = Vec::new();
+    for _ in 0..runs.repeats {
+        let before = cpu_seconds(pid)?;
+        let Measured {
+            requests,
+            per_second,
+            p50_ms,
+            p99_ms,
+        } = load.run()?;
+        let used = cpu_seconds(pid)? - before;
+        rates.push(per_second);
+        p50.push(p50_ms);
+        p99.push(p99_ms);
+        cpu.push(used * 1e6 / requests as f64);
+    }
+    Ok(Figures {
+        per_second: median(&mut rates),
+        p50_ms: median(&mut p50),
+        p99_ms: median(&mut p99),
+        cpu_us: median(&mut cpu),
+    })
+}
+
+pub fn proxy(stack: &mut Stack, runs: Runs) -> Result<Table> {
+    let sizes = stack.sizes;
+    let pages = [
+        (
+            format!("{:.1} KB Patient read", sizes.patient as f64 / 1024.0),
+            PATIENT_READ,
+            false,
+        ),
+        (
+            format!(
+                "{:.0} KB gzip page ({:.0} KB inflated), passed through",
+                sizes.gzip_page as f64 / 1024.0,
+                sizes.gzip_page_inflated as f64 / 1024.0
+            ),
+            GZIP_PAGE,
+            true,
+        ),
+        (
+            format!(
+                "{:.2} MB identity page",
+                sizes.large_page as f64 / 1048576.0
+            ),
+            LARGE_PAGE,
+            false,
+        ),
+    ];
+    let mut table = Table::new(
+        "Proxy: req/s and CPU per request, broker vs nginx as a token-attaching proxy (static upstream)",
+        &[
+            "what",
+            "direct req/s",
+            "nginx req/s",
+            "broker req/s",
+            "broker / nginx req/s",
+            "p50 ms nginx → broker",
+            "p99 ms nginx → broker",
+            "CPU µs/req nginx worker → broker",
+            "broker / nginx CPU",
+        ],
+    );
+    let reference_pid = stack.reference_worker()?;
+    let upstream_pid = stack.upstream_worker()?;
+    let broker_pid = stack.broker.pid();
+    for (label, page, gzip) in pages {
+        let [direct_url, reference_url, broker_url] = stack.urls(page);
+        let mut plain = Vec::new();
+        if gzip {
+            plain.push("Accept-Encoding: gzip".to_owned());
+        }
+        let mut with_session = stack.broker_headers.clone();
+        with_session.extend(plain.iter().cloned());
+        let load = |url, headers, cpu| Load {
+            url,
+            headers,
+            connections: 32,
+            seconds: runs.seconds,
+            cpu,
+        };
+        // Direct: the upstream on its core, the load on the other.
+        let direct = measure(&load(&direct_url, &plain, PROXY_CPU), upstream_pid, runs)?;
+        let reference = measure(&load(&reference_url, &plain, LOAD_CPU), reference_pid, runs)?;
+        let broker = measure(
+            &load(&broker_url, &with_session, LOAD_CPU),
+            broker_pid,
+            runs,
+        )?;
+        stack.broker.check_alive()?;
+        table.row(vec![
+            label,
+            format!("{:.0}", direct.per_second),
+            format!("{:.0}", reference.per_second),
+            format!("{:.0}", broker.per_second),
+            ratio(broker.per_second / reference.per_second),
+            format!("{:.2} → {:.2}", reference.p50_ms, broker.p50_ms),
+            format!("{:.2} → {:.2}", reference.p99_ms, broker.p99_ms),
+            format!("{:.0} → {:.0}", reference.cpu_us, broker.cpu_us),
+            ratio(broker.cpu_us / reference.cpu_us),
+        ]);
+    }
+    Ok(table)
+}
+
+/// RSS of the broker idle, and its peak while 64 clients each stream the largest page.
+pub fn memory(stack: &mut Stack, runs: Runs) -> Result<Table> {
+    let pid = stack.broker.pid();
+    let [_, _, url] = stack.urls(HUGE_PAGE);
+    let idle = status_bytes(pid, "VmRSS:")?;
+    // Resets the peak (VmHWM) to the current RSS (proc(5), clear_refs "5").
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")?;
+    let measured = Load {
+        url: &url,
+        headers: &stack.broker_headers,
+        connections: 64,
+        seconds: runs.seconds,
+        cpu: LOAD_CPU,
+    }
+    .run()?;
+    let peak = status_bytes(pid, "VmHWM:")?;
+    let after = status_bytes(pid, "VmRSS:")?;
+    stack.broker.check_alive()?;
+    let mb = |b: u64| b as f64 / 1048576.0;
+    let mut table = Table::new(
+        "Memory: the broker's RSS while 64 clients stream a large page each",
+        &[
+            "what",
+            "idle MB",
+            "peak MB",
+            "peak − idle MB",
+            "target",
+            "after MB",
+            "pages streamed",
+        ],
+    );
+    table.row(vec![
+        format!(
+            "64 × {:.1} MB identity pages, {} s",
+            stack.sizes.huge_page as f64 / 1048576.0,
+            runs.seconds
+        ),
+        format!("{:.1}", mb(idle)),
+        format!("{:.1}", mb(peak)),
+        format!("{:.1}", mb(peak) - mb(idle)),
+        "≤ 20".to_owned(),
+        format!("{:.1}", mb(after)),
+        measured.requests.to_string(),
+    ]);
+    Ok(table)
+}
