@@ -9,6 +9,7 @@
 #   paging  — every claim of one beneficiary, 200 ms latency, Blue Button's throttle (cm-bench
 #             driving bench/paging.mjs)
 #   payload — a SPA's bytes beside fhirclient, oidc-client-ts, oauth4webapi (bench/payload.mjs)
+#   profile — where the broker spends a small read: perf samples of it (cm-bench)
 #
 #   scripts/bench.sh [parts…]          e.g. scripts/bench.sh proxy paging
 #   CM_BENCH_WRITE=1 scripts/bench.sh  also writes the tables into BENCHMARKS.md
@@ -27,14 +28,14 @@ log "building the npm package"
 scripts/build-npm.sh >/dev/null
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(proxy memory store paging payload)
+[ ${#parts[@]} -gt 0 ] || parts=(proxy memory store paging payload profile)
 native=()
 payload=0
 for part in "${parts[@]}"; do
   case "$part" in
-    proxy | memory | store | paging) native+=("$part") ;;
+    proxy | memory | store | paging | profile) native+=("$part") ;;
     payload) payload=1 ;;
-    *) echo "bench: unknown part $part (proxy, memory, store, paging, payload)" >&2; exit 2 ;;
+    *) echo "bench: unknown part $part (proxy, memory, store, paging, payload, profile)" >&2; exit 2 ;;
   esac
 done
 

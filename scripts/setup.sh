@@ -4,7 +4,7 @@
 # ChromeDriver and PostgreSQL (the broker's tests start private servers of it), the Node
 # packages of tests/ (playwright-core, TypeScript, @types/fhir) and the npm package's own build
 # tools in npm/ (esbuild, binaryen's wasm-opt). With --bench, also what the benchmark needs
-# (scripts/bench.sh): Debian's nginx-light and wrk, and the peers in bench/.
+# (scripts/bench.sh): Debian's nginx-light, wrk and linux-perf, and the peers in bench/.
 # Safe to run again and again; the test and demo commands call it first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +36,7 @@ fi
 # Debian packages, installed only when missing. Never Debian's binaryen: its wasm-opt 108
 # produces broken modules; wasm-opt comes from the npm `binaryen` package instead.
 apt_packages=(chromium chromium-driver postgresql systemd)
-[ "$bench" = 0 ] || apt_packages+=(nginx-light wrk)
+[ "$bench" = 0 ] || apt_packages+=(nginx-light wrk linux-perf)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

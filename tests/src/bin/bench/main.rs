@@ -2,7 +2,7 @@
 //! Markdown table per part, every figure beside its reference measured in the same run.
 //!
 //! ```text
-//! cm-bench <broker binary> [proxy] [memory] [paging] [store]
+//! cm-bench <broker binary> [proxy] [memory] [paging] [store] [profile]
 //! ```
 //!
 //! `CM_BENCH_SECONDS` (default 5) is the length of each load run, `CM_BENCH_REPEATS` (default
@@ -43,7 +43,7 @@ async fn main() -> Result<()> {
     );
     let mut parts: Vec<String> = args.collect();
     if parts.is_empty() {
-        parts = ["proxy", "memory", "paging", "store"]
+        parts = ["proxy", "memory", "profile", "store", "paging"]
             .map(str::to_owned)
             .to_vec();
     }
@@ -52,22 +52,22 @@ async fn main() -> Result<()> {
         repeats: env_number("CM_BENCH_REPEATS", 3)? as usize,
     };
     let wants = |part: &str| parts.iter().any(|p| p == part);
-    if wants("proxy") || wants("memory") {
+    if wants("proxy") || wants("memory") || wants("profile") {
         let mut stack = stack::Stack::start(&broker).await?;
-        let (mut s, r) = (&mut stack, runs);
+        let stack = &mut stack;
         // The load runs block this thread; the emulator (sign-in only) is idle meanwhile.
+        let mut tables = Vec::new();
         if wants("proxy") {
-            println!(
-                "{}",
-                tokio::task::block_in_place(|| proxy::proxy(s, r))?.markdown()
-            );
-            s = &mut stack;
+            tables.push(tokio::task::block_in_place(|| proxy::proxy(stack, runs))?);
         }
         if wants("memory") {
-            println!(
-                "{}",
-                tokio::task::block_in_place(|| proxy::memory(s, r))?.markdown()
-            );
+            tables.push(tokio::task::block_in_place(|| proxy::memory(stack, runs))?);
+        }
+        if wants("profile") {
+            tables.extend(tokio::task::block_in_place(|| proxy::profile(stack, runs))?);
+        }
+        for table in tables {
+            println!("{}", table.markdown());
         }
     }
     if wants("store") {

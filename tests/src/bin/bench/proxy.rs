@@ -1,7 +1,7 @@
 //! The proxy part: the same pages read directly from the static upstream, through nginx
 //! attaching a token, and through the broker; and the broker's memory under 64 streams.
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use crate::{
     report::{Table, ratio},
@@ -186,4 +186,79 @@ pub fn memory(stack: &mut Stack, runs: Runs) -> Result<Table> {
         measured.requests.to_string(),
     ]);
     Ok(table)
+}
+
+/// Where the broker spends a small read: `perf` samples of the broker while it serves the
+/// Patient read, by thread and code (kernel, the broker, libc), and its heaviest symbols.
+pub fn profile(stack: &mut Stack, runs: Runs) -> Result<Vec<Table>> {
+    let pid = stack.broker.pid();
+    let [_, _, url] = stack.urls(PATIENT_READ);
+    let data = std::env::temp_dir().join(format!("cm-bench-{pid}.perf"));
+    let data_arg = data.display().to_string();
+    let seconds = runs.seconds.to_string();
+    let mut perf = std::process::Command::new("perf")
+        .args([
+            "record",
+            "-q",
+            "-F",
+            "2999",
+            "-p",
+            &pid.to_string(),
+            "-o",
+            &data_arg,
+        ])
+        .args(["--", "sleep", &seconds])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("running perf (Debian's linux-perf)")?;
+    Load {
+        url: &url,
+        headers: &stack.broker_headers,
+        connections: 32,
+        seconds: runs.seconds,
+        cpu: LOAD_CPU,
+    }
+    .run()?;
+    perf.wait()?;
+    let report = |sort: &str| -> Result<Vec<(f64, String)>> {
+        let output = std::process::Command::new("perf")
+            .args([
+                "report",
+                "-i",
+                &data_arg,
+                "--no-children",
+                "--stdio",
+                "--sort",
+                sort,
+            ])
+            .output()?;
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (share, rest) = l.trim().split_once('%')?;
+                Some((
+                    share.parse().ok()?,
+                    rest.split_whitespace().collect::<Vec<_>>().join(" "),
+                ))
+            })
+            .collect())
+    };
+    let mut by_code = Table::new(
+        "Profile: the broker's samples on the Patient read, by thread and code",
+        &["share of samples", "thread and code"],
+    );
+    for (share, what) in report("comm,dso")?.into_iter().take(8) {
+        by_code.row(vec![format!("{share:.1}%"), what]);
+    }
+    let mut by_symbol = Table::new(
+        "Profile: the broker's heaviest symbols on the Patient read",
+        &["share of samples", "symbol"],
+    );
+    for (share, what) in report("sym")?.into_iter().take(15) {
+        by_symbol.row(vec![format!("{share:.1}%"), format!("`{what}`")]);
+    }
+    let _ = std::fs::remove_file(&data);
+    Ok(vec![by_code, by_symbol])
 }

@@ -188,18 +188,19 @@ fn eob_page(n: usize) -> Vec<u8> {
             let mut claim = sample.clone();
             claim["id"] = json!(format!("carrier-{}", next() % 10_000_000_000));
             let text = serde_json::to_string(&claim).expect("serializes");
-            // Vary every number the way different claims do.
+            // Vary every digit the way different claims do (1 to 9: a JSON number never gets a
+            // leading zero, so the claim still parses).
             let varied: String = text
                 .chars()
                 .map(|c| {
                     if c.is_ascii_digit() {
-                        char::from(b'0' + (next() % 10) as u8)
+                        char::from(b'1' + (next() % 9) as u8)
                     } else {
                         c
                     }
                 })
                 .collect();
-            let mut claim: Value = serde_json::from_str(&varied).unwrap_or(claim);
+            let mut claim: Value = serde_json::from_str(&varied).expect("still JSON");
             claim["id"] = json!(format!("carrier-{i}"));
             json!({ "resource": claim })
         })
