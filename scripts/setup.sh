@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian 12 machine, and skips whatever is
-# already there: the wasm target, cargo-nextest, the pinned wasm-bindgen-cli, Debian's Chromium,
-# ChromeDriver and PostgreSQL (the broker's tests start private servers of it), the Node
+# already there: the wasm target, cargo-nextest, the pinned wasm-bindgen-cli and cargo-fuzz, a C++
+# compiler (libFuzzer), Debian's Chromium, ChromeDriver and PostgreSQL (the broker's tests start private servers of it), the Node
 # packages of tests/ (playwright-core, TypeScript, @types/fhir) and the npm package's own build
 # tools in npm/ (esbuild, binaryen's wasm-opt). With --bench, also what the benchmark needs
 # (scripts/bench.sh): Debian's nginx-light, wrk and linux-perf, and the peers in bench/.
@@ -27,6 +27,13 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 
+# The fuzz targets' driver (scripts/fuzz.sh), pinned like wasm-bindgen-cli.
+cargo_fuzz_version=0.13.2
+if ! cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $cargo_fuzz_version"; then
+  log "installing cargo-fuzz $cargo_fuzz_version"
+  cargo install cargo-fuzz --version "$cargo_fuzz_version" --locked --force
+fi
+
 if ! wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $wasm_bindgen_version"; then
   # No --locked: its lockfile pins a crate version the registry mirror lacks (seen with 0.2.130).
   log "installing wasm-bindgen-cli $wasm_bindgen_version (several minutes, once)"
@@ -35,7 +42,7 @@ fi
 
 # Debian packages, installed only when missing. Never Debian's binaryen: its wasm-opt 108
 # produces broken modules; wasm-opt comes from the npm `binaryen` package instead.
-apt_packages=(chromium chromium-driver postgresql systemd)
+apt_packages=(chromium chromium-driver postgresql systemd g++)
 [ "$bench" = 0 ] || apt_packages+=(nginx-light wrk linux-perf)
 missing=()
 for pkg in "${apt_packages[@]}"; do

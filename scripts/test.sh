@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project, installing what is missing first (scripts/setup.sh):
 # formatting, clippy (native and wasm32), the native test suites (protocol, sandbox, broker),
-# the doc tests, the protocol's golden tests and the SDK's tests inside headless Chromium
+# the doc tests, the fuzz targets (scripts/fuzz.sh: every committed input, then 10 s each),
+# the protocol's golden tests and the SDK's tests inside headless Chromium
 # (wasm-bindgen-test), the npm package build with its size and canary checks, the package
 # as a consumer imports it, and the browser tests (the slice, the vanilla and React examples):
 # Playwright driving Debian's Chromium through the real sandbox and broker.
@@ -25,6 +26,10 @@ cargo fmt --all -- --check
 log "cargo clippy (native, all targets)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+log "cargo clippy (the broker's and the SDK's fuzzing entry points); the fuzz targets' formatting"
+cargo clippy -p connect-medicare-broker -p connect-medicare --features fuzzing --locked -- -D warnings
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+
 log "cargo clippy (wasm32: protocol and SDK; the SDK with its measure-only feature too)"
 cargo clippy -p connect-medicare-protocol -p connect-medicare --target wasm32-unknown-unknown \
   --locked -- -D warnings
@@ -36,6 +41,9 @@ cargo nextest run --workspace --locked --no-fail-fast
 
 log "doc tests"
 cargo test --workspace --doc --locked
+
+log "fuzzing: every committed input replayed, then each target for ${CM_FUZZ_SECONDS:-10} s (scripts/fuzz.sh)"
+scripts/fuzz.sh
 
 wasm_log=$(mktemp)
 trap 'rm -f "$wasm_log"' EXIT

@@ -45,6 +45,15 @@ pub(crate) struct ServedProvider {
 }
 
 impl ServedProvider {
+    /// `config`'s provider at `index`, resolved.
+    pub(crate) fn new(config: Arc<Config>, index: usize, resolved: ResolvedProvider) -> Self {
+        Self {
+            config,
+            index,
+            resolved,
+        }
+    }
+
     /// The provider's configuration (which holds its client secret).
     pub(crate) fn config(&self) -> &ProviderConfig {
         &self.config.providers()[self.index]
@@ -127,11 +136,7 @@ impl AppState {
                     )],
                 });
             }
-            providers.push(ServedProvider {
-                resolved,
-                config: config.clone(),
-                index,
-            });
+            providers.push(ServedProvider::new(config.clone(), index, resolved));
         }
         Ok(Self {
             inner: Arc::new(Inner {

@@ -258,23 +258,7 @@ pub(crate) async fn search(
             ));
         }
         Some(opened) => opened.url,
-        None => {
-            let mut pairs = allowed_query(provider, resource, query.as_deref())?;
-            // The search is always the connection's own patient's.
-            let (name, value) = resource
-                .pin_on(profile.kind(), patient.as_str())
-                .ok_or_else(|| not_allowed("this resource type is read by id only"))?;
-            pairs.push((name.to_owned(), value));
-            let mut query = form_urlencoded::Serializer::new(String::new());
-            for (k, v) in &pairs {
-                query.append_pair(k, v);
-            }
-            format!(
-                "{}?{}",
-                profile.fhir_base().join(resource.name()),
-                query.finish()
-            )
-        }
+        None => search_url(provider, resource, query.as_deref(), patient.as_str())?,
     };
     let target = Target {
         url,
@@ -294,22 +278,7 @@ pub(crate) async fn read(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let provider = state.provider_by_name(&provider)?;
-    let resource = resource_type(&resource)?;
-    served(provider, resource, Access::Read)?;
-    if query.is_some() {
-        return Err(not_allowed("a read takes no parameters"));
-    }
-    // `id` arrives percent-decoded: it must be a FHIR id, and never a dot segment.
-    let valid = !id.is_empty()
-        && id.len() <= 64
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        && id != "."
-        && id != "..";
-    if !valid {
-        return Err(not_allowed("not a FHIR resource id"));
-    }
+    let (resource, url) = read_url(provider, &resource, &id, query.as_deref())?;
     let live = connected(&state, &headers, provider).await?;
     let session = live.connection.session_hash;
     granted(provider, &live, resource, Access::Read)?;
@@ -332,12 +301,6 @@ pub(crate) async fn read(
         Some(patient) => Some((resource, id.clone(), patient.clone())),
         None => return Err(not_allowed("this connection has no patient")),
     };
-    let encoded: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
-    let url = provider
-        .resolved
-        .provider()
-        .fhir_base()
-        .join(&format!("{}/{encoded}", resource.name()));
     let target = Target {
         url,
         seal: None,
@@ -346,6 +309,39 @@ pub(crate) async fn read(
         accept: "application/fhir+json",
     };
     proxy(&state, &headers, provider, &session, live, &target).await
+}
+
+/// A read's resource type and upstream URL, from the path segments and query the browser sent
+/// (`id` percent-decoded): the type served for reads, no query, and an id that is a FHIR id —
+/// never a dot segment — sent percent-encoded.
+pub(crate) fn read_url(
+    provider: &ServedProvider,
+    resource: &str,
+    id: &str,
+    query: Option<&str>,
+) -> Result<(&'static ResourceType, String), ApiError> {
+    let resource = resource_type(resource)?;
+    served(provider, resource, Access::Read)?;
+    if query.is_some() {
+        return Err(not_allowed("a read takes no parameters"));
+    }
+    let valid = !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        && id != "."
+        && id != "..";
+    if !valid {
+        return Err(not_allowed("not a FHIR resource id"));
+    }
+    let encoded: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    let url = provider
+        .resolved
+        .provider()
+        .fhir_base()
+        .join(&format!("{}/{encoded}", resource.name()));
+    Ok((resource, url))
 }
 
 /// The sealed link of a query that is exactly `_page=<sealed>`.
@@ -397,6 +393,46 @@ async fn connected(
         session::current_connection(state, headers, provider.resolved.id()).await?;
     let connection = connection.ok_or_else(refresh::not_connected)?;
     refresh::live(state, &session, provider, connection).await
+}
+
+/// What the search handler checks before it looks at the session, then [`search_url`]: for
+/// the fuzz targets (`fuzzing.rs`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn search_target(
+    provider: &ServedProvider,
+    resource: &str,
+    query: Option<&str>,
+    patient: &str,
+) -> Result<String, ApiError> {
+    let resource = resource_type(resource)?;
+    served(provider, resource, Access::Search)?;
+    search_url(provider, resource, query, patient)
+}
+
+/// A search's upstream URL: the browser's query on the allow-list ([`allowed_query`]), pinned
+/// to the connection's `patient`.
+pub(crate) fn search_url(
+    provider: &ServedProvider,
+    resource: &'static ResourceType,
+    query: Option<&str>,
+    patient: &str,
+) -> Result<String, ApiError> {
+    let profile = provider.resolved.provider();
+    let mut pairs = allowed_query(provider, resource, query)?;
+    // The search is always the connection's own patient's.
+    let (name, value) = resource
+        .pin_on(profile.kind(), patient)
+        .ok_or_else(|| not_allowed("this resource type is read by id only"))?;
+    pairs.push((name.to_owned(), value));
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in &pairs {
+        query.append_pair(k, v);
+    }
+    Ok(format!(
+        "{}?{}",
+        profile.fhir_base().join(resource.name()),
+        query.finish()
+    ))
 }
 
 /// The request's query, checked against the allow-list of `resource` on `provider`: paging

@@ -66,6 +66,9 @@ mod crypto;
 mod error;
 mod fhir;
 mod flows;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod ids;
 mod metrics;
 mod origin;

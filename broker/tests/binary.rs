@@ -8,6 +8,7 @@ use std::{
 };
 
 use common::*;
+use connect_medicare_sandbox::driver::Consent;
 
 struct Running(Child);
 
@@ -51,6 +52,12 @@ impl Served {
             addresses,
             log,
         }
+    }
+
+    /// Kills the process as `kill -9` does: no shutdown, no flush.
+    fn kill(&mut self) {
+        self._process.0.kill().unwrap();
+        self._process.0.wait().unwrap();
     }
 
     /// The next address the log names under `field`.
@@ -101,19 +108,38 @@ redirect_uri = "{REDIRECT_URI}"
     path
 }
 
-#[tokio::test]
-async fn serve_answers_the_api_and_never_prints_the_secret() {
-    let sandbox = sandbox().await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), sandbox.origin(), "");
+/// A browser of the broker at `address`.
+fn browser_at(address: &str) -> Client {
+    Client {
+        base: format!("http://{address}"),
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        cookies: std::collections::HashMap::new(),
+        proof: None,
+    }
+}
+
+/// `serve` with `config` and the client secret in the environment.
+fn serve_command(config: &std::path::Path) -> Command {
     let mut command = binary();
     command
         .args(["serve", "--config", config.to_str().unwrap()])
         .env(
             "CM_BROKER_PROVIDERS__MEDICARE__CLIENT_SECRET",
             CLIENT_SECRET,
-        )
-        .env("CM_BROKER_LOG", "trace");
+        );
+    command
+}
+
+#[tokio::test]
+async fn serve_answers_the_api_and_never_prints_the_secret() {
+    let sandbox = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), sandbox.origin(), "");
+    let mut command = serve_command(&config);
+    command.env("CM_BROKER_LOG", "trace");
     let served = Served::start(command);
     let address = served.address("address=");
     let log = served.log.clone();
@@ -351,4 +377,137 @@ fn the_systemd_unit_verifies_and_stays_hardened() {
         "{}",
         String::from_utf8_lossy(&security.stdout)
     );
+}
+
+/// `kill -9` while browsers read and sign in: every sign-in the broker acknowledged before the
+/// kill is a working session after the restart, and no read answered anything but its data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_under_load_loses_no_acknowledged_session() {
+    let sandbox = sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), sandbox.origin(), "");
+    let mut served = Served::start(serve_command(&config));
+    let address = served.address("address=");
+
+    // Readers: four signed-in browsers reading their Patient in a loop.
+    let mut readers = Vec::new();
+    for user in 0..4 {
+        let mut browser = browser_at(&address);
+        let session = connect(&mut browser, &sandbox, user).await;
+        let patient = session.connections[0].patient.clone().unwrap();
+        readers.push((browser, patient));
+    }
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut load = Vec::new();
+    for (browser, patient) in &readers {
+        let (browser, stop) = (browser.clone(), stop.clone());
+        let path = format!("/v1/fhir/medicare/Patient/{}", patient.as_str());
+        load.push(tokio::spawn(async move {
+            let mut answered = 0_u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let request = browser
+                    .http
+                    .get(format!("{}{path}", browser.base))
+                    .header("x-connect-medicare", "1")
+                    .header(
+                        "cookie",
+                        format!("__Host-cm-session={}", browser.cookies["__Host-cm-session"]),
+                    )
+                    .send()
+                    .await;
+                match request {
+                    Ok(response) => {
+                        // Until the kill, every read is the browser's own data.
+                        assert_eq!(response.status(), 200);
+                        answered += 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+            answered
+        }));
+    }
+    // Sign-ins, one after another, until enough are acknowledged: then the kill.
+    let mut acknowledged = Vec::new();
+    for user in 4..12 {
+        let mut browser = browser_at(&address);
+        connect(&mut browser, &sandbox, user).await;
+        acknowledged.push(browser);
+    }
+    // One more in flight at the kill: it counts only if the broker acknowledged it.
+    let in_flight = {
+        let mut browser = browser_at(&address);
+        let flow = start_flow(&mut browser, "get").await;
+        let callback = sign_in(&sandbox, &flow, 12, Consent::ALLOW).await;
+        let code = code_from(&callback, &flow);
+        let cookies: Vec<String> = browser
+            .cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        let body = serde_json::json!({
+            "state": flow.state.as_str(),
+            "code": code,
+            "code_verifier": flow.verifier.expose_secret(),
+        });
+        tokio::spawn(async move {
+            // Not `complete`: the broker may die under this request, and that is no failure.
+            let response = browser
+                .http
+                .post(format!("{}/v1/flows/complete", browser.base))
+                .header("x-connect-medicare", "1")
+                .header("cookie", cookies.join("; "))
+                .json(&body)
+                .send()
+                .await
+                .ok()?;
+            let session = response
+                .headers()
+                .get_all("set-cookie")
+                .iter()
+                .filter_map(|v| v.to_str().ok()?.strip_prefix("__Host-cm-session="))
+                .find_map(|v| v.split(';').next().filter(|v| !v.is_empty()))
+                .map(str::to_owned);
+            let session = session.filter(|_| response.status() == 200)?;
+            browser
+                .cookies
+                .insert("__Host-cm-session".to_owned(), session);
+            Some(browser)
+        })
+    };
+    served.kill();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    if let Ok(Some(browser)) = in_flight.await {
+        acknowledged.push(browser);
+    }
+    let mut reads = 0;
+    for task in load {
+        reads += task.await.unwrap();
+    }
+    assert!(reads > 0, "the readers never read");
+
+    let restarted = Served::start(serve_command(&config));
+    let address = restarted.address("address=");
+    let mut lost = 0;
+    for browser in readers
+        .iter()
+        .map(|(browser, _)| browser)
+        .chain(&acknowledged)
+    {
+        let mut browser = browser.clone();
+        browser.base = format!("http://{address}");
+        let reply = browser.get("/v1/session").await;
+        let connected = reply.status == 200
+            && reply.json()["connections"]
+                .as_array()
+                .is_some_and(|c| c.len() == 1);
+        if !connected || browser.get("/v1/fhir/medicare/Coverage").await.status != 200 {
+            lost += 1;
+        }
+    }
+    eprintln!(
+        "hostile: durability | kill -9 under load ({reads} reads, {} sessions) | sessions lost: {lost}",
+        readers.len() + acknowledged.len()
+    );
+    assert_eq!(lost, 0, "sessions lost to a kill -9");
 }

@@ -52,6 +52,12 @@ extern crate alloc;
 
 mod browser;
 mod flow;
+/// The flow rules, for the fuzz targets in `fuzz/`.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::flow::{Completed, callback_state, complete, is_return_path};
+}
 #[cfg(feature = "measure-gloo-net")]
 pub mod measure;
 pub mod out;

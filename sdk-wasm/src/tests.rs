@@ -158,9 +158,14 @@ fn start_makes_256_bit_secrets_and_checks_return_to() {
     assert_ne!(a.0.as_str(), b.0.as_str());
     assert_ne!(a.1.expose_secret(), b.1.expose_secret());
     assert!(start(&[7; 64], Some("/claims?tab=1")).is_ok());
+    // Percent-encoded, a tab stays in the path: a browser never decodes it into `//`.
+    assert!(start(&[7; 64], Some("/%09/evil.example")).is_ok());
     for bad in [
         "//evil.example/x",
         "/\\evil.example",
+        // Browsers strip tabs and newlines from URLs: these become `//evil.example`.
+        "/\t/evil.example",
+        "/\n/evil.example",
         "https://evil.example/",
         "claims",
         "/a b",

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cm-bench <broker binary> [proxy] [memory] [paging] [store] [profile]
+//! cm-bench bare-proxy <port> <upstream origin>    (started by the proxy part, see bare.rs)
 //! ```
 //!
 //! `CM_BENCH_SECONDS` (default 5) is the length of each load run, `CM_BENCH_REPEATS` (default
@@ -11,6 +12,7 @@
 
 #![allow(clippy::print_stdout, missing_docs, unreachable_pub)]
 
+mod bare;
 mod paging;
 mod proxy;
 mod report;
@@ -37,10 +39,16 @@ fn env_number(name: &str, default: u32) -> Result<u32> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let broker = PathBuf::from(
-        args.next()
-            .context("usage: cm-bench <broker binary> [parts]")?,
-    );
+    let first = args
+        .next()
+        .context("usage: cm-bench <broker binary> [parts]")?;
+    if first == "bare-proxy" {
+        let (Some(port), Some(upstream)) = (args.next(), args.next()) else {
+            anyhow::bail!("usage: cm-bench bare-proxy <port> <upstream origin>");
+        };
+        return bare::serve(port.parse()?, upstream).await;
+    }
+    let broker = PathBuf::from(first);
     let mut parts: Vec<String> = args.collect();
     if parts.is_empty() {
         parts = ["proxy", "memory", "profile", "store", "paging"]

@@ -91,18 +91,23 @@ pub fn proxy(stack: &mut Stack, runs: Runs) -> Result<Table> {
             "what",
             "direct req/s",
             "nginx req/s",
+            "axum + reqwest req/s",
             "broker req/s",
             "broker / nginx req/s",
+            "axum + reqwest / nginx req/s",
             "p50 ms nginx → broker",
             "p99 ms nginx → broker",
-            "CPU µs/req nginx worker → broker",
+            "CPU µs/req nginx worker → axum + reqwest → broker",
             "broker / nginx CPU",
+            "broker / axum + reqwest CPU",
         ],
     );
     let reference_pid = stack.reference_worker()?;
     let upstream_pid = stack.upstream_worker()?;
     let broker_pid = stack.broker.pid();
+    let bare_pid = stack.bare.pid();
     for (label, page, gzip) in pages {
+        let bare_url = stack.bare_url(page);
         let [direct_url, reference_url, broker_url] = stack.urls(page);
         let mut plain = Vec::new();
         if gzip {
@@ -125,32 +130,37 @@ pub fn proxy(stack: &mut Stack, runs: Runs) -> Result<Table> {
             broker_pid,
             runs,
         )?;
+        let bare = measure(&load(&bare_url, &plain, LOAD_CPU), bare_pid, runs)?;
         stack.broker.check_alive()?;
         table.row(vec![
             label,
             format!("{:.0}", direct.per_second),
             format!("{:.0}", reference.per_second),
+            format!("{:.0}", bare.per_second),
             format!("{:.0}", broker.per_second),
             ratio(broker.per_second / reference.per_second),
+            ratio(bare.per_second / reference.per_second),
             format!("{:.2} → {:.2}", reference.p50_ms, broker.p50_ms),
             format!("{:.2} → {:.2}", reference.p99_ms, broker.p99_ms),
-            format!("{:.0} → {:.0}", reference.cpu_us, broker.cpu_us),
+            format!(
+                "{:.0} → {:.0} → {:.0}",
+                reference.cpu_us, bare.cpu_us, broker.cpu_us
+            ),
             ratio(broker.cpu_us / reference.cpu_us),
+            ratio(broker.cpu_us / bare.cpu_us),
         ]);
     }
     Ok(table)
 }
 
-/// RSS of the broker idle, and its peak while 64 clients each stream the largest page.
-pub fn memory(stack: &mut Stack, runs: Runs) -> Result<Table> {
-    let pid = stack.broker.pid();
-    let [_, _, url] = stack.urls(HUGE_PAGE);
+/// RSS of `pid` idle, its peak while 64 clients each stream `url` for the run, and after.
+fn streaming_rss(pid: u32, url: &str, headers: &[String], runs: Runs) -> Result<[f64; 4]> {
     let idle = status_bytes(pid, "VmRSS:")?;
     // Resets the peak (VmHWM) to the current RSS (proc(5), clear_refs "5").
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5")?;
     let measured = Load {
-        url: &url,
-        headers: &stack.broker_headers,
+        url,
+        headers,
         connections: 64,
         seconds: runs.seconds,
         cpu: LOAD_CPU,
@@ -158,10 +168,19 @@ pub fn memory(stack: &mut Stack, runs: Runs) -> Result<Table> {
     .run()?;
     let peak = status_bytes(pid, "VmHWM:")?;
     let after = status_bytes(pid, "VmRSS:")?;
-    stack.broker.check_alive()?;
     let mb = |b: u64| b as f64 / 1048576.0;
+    Ok([mb(idle), mb(peak), mb(after), measured.requests as f64])
+}
+
+/// RSS of the broker idle, and its peak while 64 clients each stream the largest page; the
+/// same for the bare axum + reqwest proxy (`bare.rs`), the floor of the broker's stack.
+pub fn memory(stack: &mut Stack, runs: Runs) -> Result<Table> {
+    let [_, _, broker_url] = stack.urls(HUGE_PAGE);
+    let bare = streaming_rss(stack.bare.pid(), &stack.bare_url(HUGE_PAGE), &[], runs)?;
+    let broker = streaming_rss(stack.broker.pid(), &broker_url, &stack.broker_headers, runs)?;
+    stack.broker.check_alive()?;
     let mut table = Table::new(
-        "Memory: the broker's RSS while 64 clients stream a large page each",
+        "Memory: RSS while 64 clients stream a large page each, the broker vs axum + reqwest alone",
         &[
             "what",
             "idle MB",
@@ -172,19 +191,25 @@ pub fn memory(stack: &mut Stack, runs: Runs) -> Result<Table> {
             "pages streamed",
         ],
     );
-    table.row(vec![
-        format!(
-            "64 × {:.1} MB identity pages, {} s",
-            stack.sizes.huge_page as f64 / 1048576.0,
-            runs.seconds
-        ),
-        format!("{:.1}", mb(idle)),
-        format!("{:.1}", mb(peak)),
-        format!("{:.1}", mb(peak) - mb(idle)),
-        "≤ 20".to_owned(),
-        format!("{:.1}", mb(after)),
-        measured.requests.to_string(),
-    ]);
+    let what = format!(
+        "64 × {:.1} MB identity pages, {} s",
+        stack.sizes.huge_page as f64 / 1048576.0,
+        runs.seconds
+    );
+    for (who, [idle, peak, after, pages], target) in [
+        ("broker", broker, "≤ 20"),
+        ("axum + reqwest alone", bare, "—"),
+    ] {
+        table.row(vec![
+            format!("{who}: {what}"),
+            format!("{idle:.1}"),
+            format!("{peak:.1}"),
+            format!("{:.1}", peak - idle),
+            target.to_owned(),
+            format!("{after:.1}"),
+            format!("{pages:.0}"),
+        ]);
+    }
     Ok(table)
 }
 

@@ -59,6 +59,9 @@ pub struct Stack {
     pub reference_origin: String,
     pub broker: Process,
     pub broker_origin: String,
+    /// The design's floor (`bare.rs`): axum and reqwest passing reads through, nothing else.
+    pub bare: Process,
+    pub bare_origin: String,
     /// The broker's session cookie and CSRF header, as a signed-in browser sends them.
     pub broker_headers: Vec<String>,
     pub patient: String,
@@ -117,6 +120,16 @@ impl Stack {
         )?;
         wait_ready(&format!("{broker_origin}/readyz")).await?;
         let (cookie, patient) = sign_in(&broker_origin, &sandbox, &redirect_uri).await?;
+
+        let bare_port = free_port()?;
+        let bare_origin = format!("http://127.0.0.1:{bare_port}");
+        let bare = Process::pinned(
+            "bare-proxy",
+            PROXY_CPU,
+            &std::env::current_exe()?,
+            &["bare-proxy", &bare_port.to_string(), &upstream_origin],
+        )?;
+        wait_ready(&format!("{bare_origin}/v1/fhir/medicare/Patient/x")).await?;
         let broker_headers = vec![
             format!("Cookie: {cookie}"),
             format!("{CSRF_HEADER}: {CSRF_VALUE}"),
@@ -130,6 +143,8 @@ impl Stack {
             reference_origin,
             broker,
             broker_origin,
+            bare,
+            bare_origin,
             broker_headers,
             patient,
             _sandbox: sandbox,
@@ -149,6 +164,12 @@ impl Stack {
             format!("{}{upstream_path}", self.reference_origin),
             format!("{}/v1/fhir/medicare/{page}", self.broker_origin),
         ]
+    }
+
+    /// The URL of `page` through the bare axum + reqwest proxy.
+    pub fn bare_url(&self, page: &str) -> String {
+        let page = page.replace("{patient}", &self.patient);
+        format!("{}/v1/fhir/medicare/{page}", self.bare_origin)
     }
 
     /// The pid whose CPU time is the reference proxy's: its one worker.

@@ -81,6 +81,15 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        // nginx's workers outlive a killed master (and keep using CPU): they go first.
+        if let Ok(children) = self.children()
+            && !children.is_empty()
+        {
+            let _ = Command::new("kill")
+                .arg("-KILL")
+                .args(children.iter().map(u32::to_string))
+                .status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
