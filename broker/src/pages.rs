@@ -396,7 +396,6 @@ pub(crate) fn bundle_response(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/fhir+json"),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let once = futures_util::stream::once(async move {
         let _held = permit;
         Ok::<_, std::convert::Infallible>(axum::body::Bytes::from(body))

@@ -3,7 +3,7 @@
 
 use axum::{
     extract::State,
-    http::{HeaderMap, HeaderValue, header},
+    http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
 use connect_medicare_protocol::{
@@ -164,11 +164,7 @@ pub(crate) async fn session_response(
     session: &SessionHash,
 ) -> Result<Response, ApiError> {
     let connections = connections(state, session).await?;
-    let mut response = ApiJson(SessionResponse { connections }).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(ApiJson(SessionResponse { connections }).into_response())
 }
 
 /// `GET /v1/session`: the browser's connections — none without a session, and none for a
@@ -183,10 +179,10 @@ pub(crate) async fn get_session(
         return session_response(&state, &record.session_hash).await;
     }
     let mut response = ApiJson(SessionResponse::default()).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Presented::Invalid = presented {
-        headers.insert(header::SET_COOKIE, cookies::clear_session());
+        response
+            .headers_mut()
+            .insert(header::SET_COOKIE, cookies::clear_session());
     }
     Ok(response)
 }
@@ -216,10 +212,10 @@ pub(crate) async fn disconnect(
         revocations,
     };
     let mut response = ApiJson(answer).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if request.provider.is_none() || matches!(presented, Presented::Invalid) {
-        headers.insert(header::SET_COOKIE, cookies::clear_session());
+        response
+            .headers_mut()
+            .insert(header::SET_COOKIE, cookies::clear_session());
     }
     Ok(response)
 }

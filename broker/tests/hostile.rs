@@ -473,6 +473,21 @@ async fn every_hostile_request_gets_its_safe_outcome() {
         if !case.reaches_provider && after != before {
             problems.push("the provider was asked".to_owned());
         }
+        // Nothing the API answers may be cached (a preflight is CORS's own answer).
+        let api = request
+            .split(' ')
+            .nth(1)
+            .is_some_and(|t| t.starts_with("/v1/"));
+        if api
+            && !request.starts_with("OPTIONS")
+            && answer.status != 431
+            && answer.header("cache-control") != ["no-store"]
+        {
+            problems.push(format!(
+                "Cache-Control {:?}",
+                answer.header("cache-control")
+            ));
+        }
         // No answer lets another origin read it.
         let allowed = answer.header("access-control-allow-origin");
         if allowed.iter().any(|o| *o != APP_ORIGIN) {

@@ -365,15 +365,28 @@ impl Inner {
     }
 }
 
-/// A UUID-shaped string (version 4, variant a) from the first 16 bytes of a digest.
+/// A version-4 UUID from the first 16 bytes of a digest: the emulator's ids follow its seed, so
+/// the `uuid` crate only sets the version and variant bits and writes the text.
 pub(crate) fn uuid_from_digest(digest: &[u8]) -> String {
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-4{}-a{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[13..16],
-        &hex[17..20],
-        &hex[20..32]
-    )
+    let mut bytes = [0; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use sha2::{Digest as _, Sha256};
+
+    #[test]
+    fn ids_from_a_digest_are_version_4_uuids_and_follow_the_digest() {
+        let digest = Sha256::digest(b"seed");
+        let id = super::uuid_from_digest(&digest);
+        let parsed = uuid::Uuid::parse_str(&id).unwrap();
+        assert_eq!(parsed.get_version_num(), 4);
+        assert_eq!(parsed.get_variant(), uuid::Variant::RFC4122);
+        assert_eq!(id, super::uuid_from_digest(&digest));
+        assert_ne!(id, super::uuid_from_digest(&Sha256::digest(b"other")));
+    }
 }
