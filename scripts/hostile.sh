@@ -39,7 +39,8 @@ all=$(IFS='|'; passed "${files[*]}")
 faults=$(IFS='|'; passed "${fault_files[*]}")
 cases=$(grep -c '^hostile: ' "$out/tests.log" | tr -d ' ')
 held=$(grep -cE '^hostile: .*\| (held|sessions lost: 0)$' "$out/tests.log" | tr -d ' ')
-lost=$(sed -n 's/^hostile: durability .*sessions lost: \([0-9]*\)$/\1/p' "$out/tests.log")
+lost=$(sed -n 's/^hostile: durability .*sessions lost: \([0-9]*\)$/\1/p' "$out/tests.log" | awk '{ n += $1 } END { print n + 0 }')
+kills=$(grep -c '^hostile: durability ' "$out/tests.log" | tr -d ' ')
 fuzz_line=$(grep '^==> fuzzing: ' "$out/fuzz.log" | sed 's/^==> //')
 targets=$(grep -cE '^\| [a-z_]+ \| [0-9]' "$out/fuzz.log" | tr -d ' ')
 
@@ -48,13 +49,13 @@ targets=$(grep -cE '^\| [a-z_]+ \| [0-9]' "$out/fuzz.log" | tr -d ' ')
   echo
   echo "| what | total | held |"
   echo "| --- | --- | --- |"
-  echo "| attack cases of \`broker/tests/hostile.rs\` and the kill -9 test, each with its safe outcome | $cases | $held |"
+  echo "| attack cases of \`broker/tests/hostile.rs\` and the kill -9 tests, each with its safe outcome | $cases | $held |"
   echo "| hostile-class tests (${#files[@]} files of \`broker/tests/\`) | $all | $all |"
   echo "| of which upstream faults survived (throttling, 5xx, drops, timeouts, hostile bodies, races, replicas) | $faults | $faults |"
-  echo "| sessions lost to \`kill -9\` under load | ${lost:-?} | — |"
+  echo "| sessions lost to \`kill -9\` under load ($kills kills: the SQLite broker, one of two replicas on PostgreSQL) | $lost | — |"
   echo "| fuzz targets, every committed input replayed, then ${CM_FUZZ_SECONDS:-10} s each | $targets | $targets |"
   echo
-  echo "By class (\`broker/tests/hostile.rs\`; durability is \`binary.rs\`'s kill -9 test):"
+  echo "By class (\`broker/tests/hostile.rs\`; durability is the kill -9 tests of \`binary.rs\` and \`replicas.rs\`):"
   echo
   echo "| class | cases |"
   echo "| --- | --- |"

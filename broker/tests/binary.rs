@@ -398,35 +398,13 @@ async fn a_kill_9_under_load_loses_no_acknowledged_session() {
         readers.push((browser, patient));
     }
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut load = Vec::new();
-    for (browser, patient) in &readers {
-        let (browser, stop) = (browser.clone(), stop.clone());
-        let path = format!("/v1/fhir/medicare/Patient/{}", patient.as_str());
-        load.push(tokio::spawn(async move {
-            let mut answered = 0_u32;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let request = browser
-                    .http
-                    .get(format!("{}{path}", browser.base))
-                    .header("x-connect-medicare", "1")
-                    .header(
-                        "cookie",
-                        format!("__Host-cm-session={}", browser.cookies["__Host-cm-session"]),
-                    )
-                    .send()
-                    .await;
-                match request {
-                    Ok(response) => {
-                        // Until the kill, every read is the browser's own data.
-                        assert_eq!(response.status(), 200);
-                        answered += 1;
-                    }
-                    Err(_) => break,
-                }
-            }
-            answered
-        }));
-    }
+    let load: Vec<_> = readers
+        .iter()
+        .map(|(browser, patient)| {
+            let path = format!("/v1/fhir/medicare/Patient/{}", patient.as_str());
+            tokio::spawn(read_until_stopped(browser.clone(), path, stop.clone()))
+        })
+        .collect();
     // Sign-ins, one after another, until enough are acknowledged: then the kill.
     let mut acknowledged = Vec::new();
     for user in 4..12 {
@@ -487,21 +465,14 @@ async fn a_kill_9_under_load_loses_no_acknowledged_session() {
     assert!(reads > 0, "the readers never read");
 
     let restarted = Served::start(serve_command(&config));
-    let address = restarted.address("address=");
+    let address = format!("http://{}", restarted.address("address="));
     let mut lost = 0;
     for browser in readers
         .iter()
         .map(|(browser, _)| browser)
         .chain(&acknowledged)
     {
-        let mut browser = browser.clone();
-        browser.base = format!("http://{address}");
-        let reply = browser.get("/v1/session").await;
-        let connected = reply.status == 200
-            && reply.json()["connections"]
-                .as_array()
-                .is_some_and(|c| c.len() == 1);
-        if !connected || browser.get("/v1/fhir/medicare/Coverage").await.status != 200 {
+        if !still_connected(browser, &address).await {
             lost += 1;
         }
     }

@@ -107,6 +107,16 @@ impl Replica {
     fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
+
+    /// Kills the broker itself (not its watchdog shell) as `kill -9` does.
+    fn kill_9(&mut self) {
+        let shell = self.child.id();
+        let children =
+            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap();
+        let broker = children.split_whitespace().next().expect("the broker runs");
+        let killed = Command::new("kill").args(["-9", broker]).status().unwrap();
+        assert!(killed.success());
+    }
 }
 
 impl Drop for Replica {
@@ -317,4 +327,74 @@ async fn two_replicas_on_one_sqlite_file_refresh_once() {
     let url = format!("sqlite://{}", path.display());
     let open = || async { Box::new(SqliteStore::open(&path).await.unwrap()) as Box<dyn Store> };
     one_refresh_across_two_replicas(&url, open, 40, 17).await;
+}
+
+/// `kill -9` of one of two replicas on PostgreSQL while browsers read through it: every
+/// session, whichever replica signed it in, still works through the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_9_of_one_replica_on_postgres_loses_no_session() {
+    let sandbox = sandbox().await;
+    let db = test_postgres::TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sandbox);
+    let (mut a, mut b) = (
+        Replica::spawn(&config, &db.url_string()),
+        Replica::spawn(&config, &db.url_string()),
+    );
+    a.wait_ready();
+    b.wait_ready();
+    let mut browsers = Vec::new();
+    for user in 0..8 {
+        let mut browser = client_for(if user % 2 == 0 { &a.base } else { &b.base });
+        connect(&mut browser, &sandbox, user).await;
+        browsers.push(browser);
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = browsers
+        .iter()
+        .map(|browser| {
+            let mut browser = browser.clone();
+            browser.base = a.base.clone();
+            tokio::spawn(read_until_stopped(
+                browser,
+                "/v1/fhir/medicare/Coverage".to_owned(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    // Kill once the reads are under way (as many answered as there are readers).
+    while metric_at(&a.base).await < browsers.len() as f64 {
+        tokio::task::yield_now().await;
+    }
+    a.kill_9();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut reads = 0;
+    for task in load {
+        reads += task.await.unwrap();
+    }
+    let mut lost = 0;
+    for browser in &browsers {
+        if !still_connected(browser, &b.base).await {
+            lost += 1;
+        }
+    }
+    eprintln!(
+        "hostile: durability | kill -9 of one of two replicas on PostgreSQL under load ({reads} reads, {} sessions) | sessions lost: {lost}",
+        browsers.len()
+    );
+    assert_eq!(lost, 0, "sessions lost to a replica's kill -9");
+}
+
+/// How many proxied reads the replica at `base` has answered.
+async fn metric_at(base: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|line| line.starts_with("cm_broker_requests_total{method=\"GET\",route=\"/v1/fhir/{provider}/{resource}\",status=\"200\"}"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

@@ -634,3 +634,39 @@ pub async fn metric(broker: &Broker, sample: &str) -> f64 {
         .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(0.0)
 }
+
+/// Reads `path` as `browser` again and again until `stop` is set or the broker stops
+/// answering (it was killed); every answer before that must be a 200. Returns how many.
+pub async fn read_until_stopped(
+    browser: Client,
+    path: String,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> u32 {
+    let mut answered = 0;
+    let cookie = format!("__Host-cm-session={}", browser.cookies["__Host-cm-session"]);
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let sent = browser
+            .http
+            .get(format!("{}{path}", browser.base))
+            .header(CSRF_HEADER, CSRF_VALUE)
+            .header(header::COOKIE, &cookie)
+            .send()
+            .await;
+        let Ok(response) = sent else { break };
+        assert_eq!(response.status(), 200, "a read before the kill");
+        answered += 1;
+    }
+    answered
+}
+
+/// Whether `browser`'s session is still signed in and connected, read through `base`.
+pub async fn still_connected(browser: &Client, base: &str) -> bool {
+    let mut browser = browser.clone();
+    browser.base = base.to_owned();
+    let reply = browser.get("/v1/session").await;
+    let connected = reply.status == 200
+        && reply.json()["connections"]
+            .as_array()
+            .is_some_and(|c| c.len() == 1);
+    connected && browser.get("/v1/fhir/medicare/Coverage").await.status == 200
+}
