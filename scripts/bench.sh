@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The benchmark (separate from the tests): installs what it needs when missing (nginx-light,
-# wrk, the peers' npm packages), builds the release broker and the npm package, then prints one
+# wrk, linux-perf, the peers' npm packages), builds the release broker and the npm package, then prints one
 # Markdown table per part, every figure beside its reference measured in the same run:
 #
-#   proxy   — direct vs nginx attaching a token vs the broker, static upstream (cm-bench)
-#   memory  — the broker's RSS idle and at its peak under 64 streams (cm-bench)
+#   proxy   — direct vs nginx attaching a token vs axum + reqwest alone vs the broker, static
+#             upstream (cm-bench)
+#   memory  — RSS idle and at its peak under 64 streams, the broker and axum + reqwest alone
+#             (cm-bench)
 #   store   — session lookup with 100,000 sessions, SQLite and PostgreSQL (cm-bench)
 #   paging  — every claim of one beneficiary, 200 ms latency, Blue Button's throttle (cm-bench
 #             driving bench/paging.mjs)
@@ -16,7 +18,7 @@
 #
 # CM_BENCH_SECONDS (default 5) and CM_BENCH_REPEATS (default 3) set each load run's length
 # and how many runs a median is taken of. Linux, 2 CPUs or more: the proxies run on CPU 0, the
-# upstream and the load tool on CPU 1. About 10 minutes on 2 cores after the build.
+# upstream and the load tool on CPU 1. About 15 minutes on 2 cores after the build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf '==> %s\n' "$*" >&2; }
@@ -45,7 +47,8 @@ trap 'rm -f "$out"' EXIT
   echo "Measured $(date -u +%Y-%m-%d) on $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), $(nginx -v 2>&1 | sed 's/.*: //'), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), $(rustc --version | cut -d' ' -f1-2), Node $(node --version)."
   echo
   if [ ${#native[@]} -gt 0 ]; then
-    target/release/cm-bench target/release/connect-medicare-broker "${native[@]}"
+    release="${CARGO_TARGET_DIR:-target}/release"
+    "$release/cm-bench" "$release/connect-medicare-broker" "${native[@]}"
   fi
   if [ "$payload" = 1 ]; then
     node bench/payload.mjs
@@ -53,9 +56,5 @@ trap 'rm -f "$out"' EXIT
 } | tee "$out"
 
 if [ "${CM_BENCH_WRITE:-0}" = 1 ]; then
-  marker='<!-- scripts/bench.sh writes below this line -->'
-  grep -qF "$marker" BENCHMARKS.md || { echo "bench: BENCHMARKS.md has no marker line" >&2; exit 1; }
-  { awk -v m="$marker" '{ print } $0 == m { exit }' BENCHMARKS.md; echo; cat "$out"; } > BENCHMARKS.md.new
-  mv BENCHMARKS.md.new BENCHMARKS.md
-  log "wrote BENCHMARKS.md"
+  scripts/write-below-marker.sh BENCHMARKS.md '<!-- scripts/bench.sh writes below this line -->' "$out"
 fi

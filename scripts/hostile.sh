@@ -38,7 +38,6 @@ passed() { grep -cE "^ +PASS \[.*connect-medicare-broker::($1) " "$out/tests.log
 all=$(IFS='|'; passed "${files[*]}")
 faults=$(IFS='|'; passed "${fault_files[*]}")
 cases=$(grep -c '^hostile: ' "$out/tests.log" | tr -d ' ')
-held=$(grep -cE '^hostile: .*\| (held|sessions lost: 0)$' "$out/tests.log" | tr -d ' ')
 lost=$(sed -n 's/^hostile: durability .*sessions lost: \([0-9]*\)$/\1/p' "$out/tests.log" | awk '{ n += $1 } END { print n + 0 }')
 kills=$(grep -c '^hostile: durability ' "$out/tests.log" | tr -d ' ')
 fuzz_line=$(grep '^==> fuzzing: ' "$out/fuzz.log" | sed 's/^==> //')
@@ -47,13 +46,15 @@ targets=$(grep -cE '^\| [a-z_]+ \| [0-9]' "$out/fuzz.log" | tr -d ' ')
 {
   echo "Measured $(date -u +%Y-%m-%d) by \`scripts/hostile.sh\` (tests ${tests_seconds} s, fuzzing ${fuzz_seconds} s with its build)."
   echo
-  echo "| what | total | held |"
-  echo "| --- | --- | --- |"
-  echo "| attack cases of \`broker/tests/hostile.rs\` and the kill -9 tests, each with its safe outcome | $cases | $held |"
-  echo "| hostile-class tests (${#files[@]} files of \`broker/tests/\`) | $all | $all |"
-  echo "| of which upstream faults survived (throttling, 5xx, drops, timeouts, hostile bodies, races, replicas) | $faults | $faults |"
-  echo "| sessions lost to \`kill -9\` under load ($kills kills: the SQLite broker, one of two replicas on PostgreSQL) | $lost | — |"
-  echo "| fuzz targets, every committed input replayed, then ${CM_FUZZ_SECONDS:-10} s each | $targets | $targets |"
+  echo "Every line held: a test or a fuzz target that fails stops the command before this report."
+  echo
+  echo "| what | count |"
+  echo "| --- | --- |"
+  echo "| attack cases of \`broker/tests/hostile.rs\` and the kill -9 tests, each with its safe outcome | $cases |"
+  echo "| hostile-class tests (${#files[@]} files of \`broker/tests/\`) | $all |"
+  echo "| of which upstream faults survived (throttling, 5xx, drops, timeouts, hostile bodies, races, replicas) | $faults |"
+  echo "| sessions lost to \`kill -9\` under load ($kills kills: the SQLite broker, one of two replicas on PostgreSQL) | $lost |"
+  echo "| fuzz targets, every committed input replayed, then ${CM_FUZZ_SECONDS:-10} s each | $targets |"
   echo
   echo "By class (\`broker/tests/hostile.rs\`; durability is the kill -9 tests of \`binary.rs\` and \`replicas.rs\`):"
   echo
@@ -69,9 +70,5 @@ targets=$(grep -cE '^\| [a-z_]+ \| [0-9]' "$out/fuzz.log" | tr -d ' ')
 cat "$out/report"
 
 if [ "${CM_HOSTILE_WRITE:-0}" = 1 ]; then
-  marker='<!-- scripts/hostile.sh writes below this line -->'
-  grep -qF "$marker" SECURITY.md || { echo "hostile: SECURITY.md has no marker line" >&2; exit 1; }
-  { awk -v m="$marker" '{ print } $0 == m { exit }' SECURITY.md; echo; cat "$out/report"; } >SECURITY.md.new
-  mv SECURITY.md.new SECURITY.md
-  log "wrote SECURITY.md"
+  scripts/write-below-marker.sh SECURITY.md '<!-- scripts/hostile.sh writes below this line -->' "$out/report"
 fi

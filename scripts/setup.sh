@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the project needs on a fresh Debian 12 machine, and skips whatever is
-# already there: the wasm target, cargo-nextest, the pinned wasm-bindgen-cli and cargo-fuzz, a C++
-# compiler (libFuzzer), Debian's Chromium, ChromeDriver and PostgreSQL (the broker's tests start private servers of it), the Node
-# packages of tests/ (playwright-core, TypeScript, @types/fhir) and the npm package's own build
-# tools in npm/ (esbuild, binaryen's wasm-opt). With --bench, also what the benchmark needs
+# already there: the wasm target, cargo-nextest, the pinned wasm-bindgen-cli and cargo-fuzz, a
+# C++ compiler (libFuzzer), Debian's Chromium, ChromeDriver and PostgreSQL (the broker's tests
+# start private servers of it), the Node packages of tests/ (playwright-core, TypeScript,
+# @types/fhir) and the npm package's own build tools in npm/ (esbuild, binaryen's wasm-opt). With --bench, also what the benchmark needs
 # (scripts/bench.sh): Debian's nginx-light, wrk and linux-perf, and the peers in bench/.
 # Safe to run again and again; the test and demo commands call it first.
 set -euo pipefail

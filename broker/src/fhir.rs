@@ -52,15 +52,17 @@ const MAX_RETRIES: u32 = 2;
 const DEFAULT_MAX_COUNT: u32 = 100;
 
 /// The per-connection pacing of upstream requests: at most each provider's
-/// `requests_per_second` in any one-second window ([`WINDOW`]) — the sliding log Blue Button's throttle
-/// keeps per access token (Django REST framework's `SimpleRateThrottle`), so a burst of pages
-/// goes out at once and only the requests past the limit wait for the window to move.
+/// `requests_per_second` in any [`WINDOW`] (a second and a margin) — the sliding log Blue
+/// Button's throttle keeps per access token (Django REST framework's `SimpleRateThrottle`), so
+/// a burst of pages goes out at once and only the requests past the limit wait for the window
+/// to move.
 ///
 /// Hand-written rather than `governor`: a GCRA limiter admits its burst *and* its rate within
 /// one window (burst 9 at 9/s lets 17 through in a second), so to stay under a sliding log of
-/// 10 it must halve one of them. Measured with `scripts/bench.sh` (paging part): all 327
-/// claims of one beneficiary at 200 ms latency took 1.00 s paced evenly at 9/s and
-/// about half that with this window, the floor of two round trips.
+/// 10 it must halve one of them; and spacing requests evenly at 9/s would hold back a burst of
+/// six planned pages by up to 0.67 s. With this window, `scripts/bench.sh paging` reads all 327
+/// claims of one beneficiary at 200 ms latency in 0.65 s, near the floor of two round trips
+/// (`BENCHMARKS.md`).
 #[derive(Debug, Default)]
 pub(crate) struct Budget {
     /// Per connection, the times of its last requests (the last `requests_per_second` at

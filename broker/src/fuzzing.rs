@@ -62,7 +62,7 @@ const DISCOVERY: &str = r#"{
 }"#;
 
 /// The patient every target's connection belongs to.
-pub const PATIENT: &str = "-10000000000001";
+const PATIENT: &str = "-10000000000001";
 
 /// Parses a configuration file's text, with no environment overrides.
 pub fn config(text: &str) {
@@ -172,8 +172,8 @@ impl Proxy {
     }
 
     /// `GET /v1/fhir/{provider}/{resource}?{query}`'s validation (a search that is not a sealed
-    /// page): when it passes, the upstream URL is `{base}{Type}?…`, every parameter's name is
-    /// on the type's allow-list, and the search is pinned to the connection's patient once.
+    /// page): when it passes, the upstream URL is `{base}{Type}?…`, parses, is pinned to the
+    /// connection's patient, and carries no sealed-page parameter.
     pub fn search(&self, provider: usize, resource: &str, query: Option<&str>) {
         let provider = &self.providers[provider % self.providers.len()];
         let Ok(url) = fhir::search_target(provider, resource, query, PATIENT) else {
@@ -232,7 +232,8 @@ impl Proxy {
         let provider = &self.providers[1];
         let base = provider.resolved.provider().fhir_base();
         let binding = self.binding(provider.resolved.id(), "Observation");
-        let public = "https://app.example.com";
+        // As the proxy passes it (`relay_sealed`).
+        let public = self.config.public_base_url().as_str();
         let fetched = base.join("Observation?patient=x");
         let page = pages::Page {
             fetched: &fetched,
@@ -249,7 +250,10 @@ impl Proxy {
         for link in bundle["link"].as_array().into_iter().flatten() {
             let url = link["url"].as_str().expect("a link has a URL");
             let sealed = url
-                .strip_prefix(&format!("{public}/v1/fhir/ehr/Observation?{PAGE_PARAM}="))
+                .strip_prefix(&format!(
+                    "{}/v1/fhir/ehr/Observation?{PAGE_PARAM}=",
+                    public.trim_end_matches('/')
+                ))
                 .unwrap_or_else(|| panic!("a relayed link is not the broker's: {url}"));
             let opened = binding
                 .open(sealed, base)

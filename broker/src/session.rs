@@ -52,14 +52,7 @@ pub(crate) async fn presented(
         SessionCookie::Id(id) => id,
     };
     let now = state.now();
-    let started = std::time::Instant::now();
-    let found = state
-        .store()
-        .get_session(&id.hash(), now)
-        .await
-        .map_err(ApiError::from)?;
-    state.metrics().store(started.elapsed());
-    let Some(record) = found else {
+    let Some(record) = timed(state, state.store().get_session(&id.hash(), now)).await? else {
         return Ok(Presented::Invalid);
     };
     slide(state, &record, now).await?;
@@ -79,19 +72,24 @@ pub(crate) async fn current_connection(
         SessionCookie::Malformed => return Err(invalid_cookie()),
         SessionCookie::Id(id) => id,
     };
-    let now = state.now();
-    let started = std::time::Instant::now();
-    let found = state
-        .store()
-        .get_session_connection(&id.hash(), provider, now)
-        .await
-        .map_err(ApiError::from)?;
-    state.metrics().store(started.elapsed());
-    let Some((record, connection)) = found else {
+    let (now, hash) = (state.now(), id.hash());
+    let lookup = state.store().get_session_connection(&hash, provider, now);
+    let Some((record, connection)) = timed(state, lookup).await? else {
         return Err(invalid_cookie());
     };
     slide(state, &record, now).await?;
     Ok((record.session_hash, connection))
+}
+
+/// A session lookup, its latency recorded (`cm_broker_store_seconds`).
+async fn timed<T>(
+    state: &AppState,
+    lookup: impl Future<Output = Result<T>>,
+) -> Result<T, ApiError> {
+    let started = std::time::Instant::now();
+    let found = lookup.await.map_err(ApiError::from)?;
+    state.metrics().store(started.elapsed());
+    Ok(found)
 }
 
 /// Moves a session's sliding expiry, at most once per `touch_every`: a read is not a store

@@ -418,11 +418,6 @@ async fn a_kill_9_under_load_loses_no_acknowledged_session() {
         let flow = start_flow(&mut browser, "get").await;
         let callback = sign_in(&sandbox, &flow, 12, Consent::ALLOW).await;
         let code = code_from(&callback, &flow);
-        let cookies: Vec<String> = browser
-            .cookies
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect();
         let body = serde_json::json!({
             "state": flow.state.as_str(),
             "code": code,
@@ -430,27 +425,10 @@ async fn a_kill_9_under_load_loses_no_acknowledged_session() {
         });
         tokio::spawn(async move {
             // Not `complete`: the broker may die under this request, and that is no failure.
-            let response = browser
-                .http
-                .post(format!("{}/v1/flows/complete", browser.base))
-                .header("x-connect-medicare", "1")
-                .header("cookie", cookies.join("; "))
-                .json(&body)
-                .send()
-                .await
-                .ok()?;
-            let session = response
-                .headers()
-                .get_all("set-cookie")
-                .iter()
-                .filter_map(|v| v.to_str().ok()?.strip_prefix("__Host-cm-session="))
-                .find_map(|v| v.split(';').next().filter(|v| !v.is_empty()))
-                .map(str::to_owned);
-            let session = session.filter(|_| response.status() == 200)?;
-            browser
-                .cookies
-                .insert("__Host-cm-session".to_owned(), session);
-            Some(browser)
+            let reply = browser
+                .try_send_with(reqwest::Method::POST, "/v1/flows/complete", Some(body), &[])
+                .await?;
+            (reply.status == 200).then_some(browser)
         })
     };
     served.kill();

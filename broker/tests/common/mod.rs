@@ -303,6 +303,19 @@ impl Client {
         body: Option<Value>,
         extra: &[(&str, &str)],
     ) -> Reply {
+        self.try_send_with(method, path, body, extra)
+            .await
+            .expect("the broker answers")
+    }
+
+    /// As [`Client::send_with`], `None` when the broker does not answer (it was killed).
+    pub async fn try_send_with(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        extra: &[(&str, &str)],
+    ) -> Option<Reply> {
         let mut request = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -322,11 +335,11 @@ impl Client {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.unwrap();
+        let response = request.send().await.ok()?;
         let reply = Reply {
             status: response.status(),
             headers: response.headers().clone(),
-            body: response.bytes().await.unwrap().to_vec(),
+            body: response.bytes().await.ok()?.to_vec(),
         };
         for cookie in reply.set_cookies() {
             let (pair, attributes) = cookie.split_once(';').unwrap_or((&cookie, ""));
@@ -337,7 +350,7 @@ impl Client {
                 self.cookies.insert(name.to_owned(), value.to_owned());
             }
         }
-        reply
+        Some(reply)
     }
 
     pub async fn get(&mut self, path: &str) -> Reply {
