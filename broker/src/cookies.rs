@@ -4,7 +4,12 @@
 //! to make them less strict: Chromium treats `http://localhost` as a secure context, and
 //! Rust tests send the `Cookie` header themselves.
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use std::convert::Infallible;
+
+use axum::{
+    extract::FromRequestParts,
+    http::{HeaderMap, HeaderValue, header, request::Parts},
+};
 use connect_medicare_protocol::contract::{FLOW_COOKIE, SESSION_COOKIE};
 use cookie::{Cookie, SameSite, time::Duration};
 
@@ -66,7 +71,9 @@ fn get<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     found
 }
 
-/// The session cookie the browser sent.
+/// The session cookie the browser sent, read from the request's headers (an extractor that
+/// never rejects: what the cookie amounts to is for the store to say, see
+/// `session::CurrentSession`).
 pub(crate) enum SessionCookie {
     /// None (or the name twice: counted as none).
     Absent,
@@ -76,19 +83,29 @@ pub(crate) enum SessionCookie {
     Id(SessionId),
 }
 
-/// The session cookie the browser sent.
-pub(crate) fn session_cookie(headers: &HeaderMap) -> SessionCookie {
-    match get(headers, SESSION_COOKIE) {
-        None => SessionCookie::Absent,
-        Some(value) => SessionId::parse(value).map_or(SessionCookie::Malformed, SessionCookie::Id),
+impl SessionCookie {
+    /// The session cookie among `headers`.
+    pub(crate) fn read(headers: &HeaderMap) -> Self {
+        match get(headers, SESSION_COOKIE) {
+            None => Self::Absent,
+            Some(value) => SessionId::parse(value).map_or(Self::Malformed, Self::Id),
+        }
+    }
+
+    /// The session id, if the cookie is well formed.
+    pub(crate) fn id(self) -> Option<SessionId> {
+        match self {
+            Self::Id(id) => Some(id),
+            Self::Absent | Self::Malformed => None,
+        }
     }
 }
 
-/// The session id the browser sent, if well formed.
-pub(crate) fn session_id(headers: &HeaderMap) -> Option<SessionId> {
-    match session_cookie(headers) {
-        SessionCookie::Id(id) => Some(id),
-        SessionCookie::Absent | SessionCookie::Malformed => None,
+impl<S: Send + Sync> FromRequestParts<S> for SessionCookie {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
+        Ok(Self::read(&parts.headers))
     }
 }
 
@@ -131,17 +148,20 @@ mod tests {
             HeaderValue::from_str(&format!("a=1; __Host-cm-session={}", id.expose_secret()))
                 .unwrap(),
         );
-        assert_eq!(session_id(&headers).unwrap().hash(), id.hash());
+        assert_eq!(
+            SessionCookie::read(&headers).id().unwrap().hash(),
+            id.hash()
+        );
         headers.append(
             header::COOKIE,
             HeaderValue::from_str(&format!("__Host-cm-session={}", id.expose_secret())).unwrap(),
         );
-        assert!(session_id(&headers).is_none());
+        assert!(SessionCookie::read(&headers).id().is_none());
         let mut bad = HeaderMap::new();
         bad.insert(
             header::COOKIE,
             HeaderValue::from_static("__Host-cm-session=short"),
         );
-        assert!(session_id(&bad).is_none());
+        assert!(SessionCookie::read(&bad).id().is_none());
     }
 }

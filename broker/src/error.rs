@@ -5,12 +5,13 @@
 //! No message here ever carries a secret: configuration problems name the field, never its
 //! value; key and token failures describe, never echo.
 
-use std::{borrow::Cow, fmt, path::PathBuf};
+use std::{borrow::Cow, fmt, path::PathBuf, sync::Arc};
 
 use axum::{
     Json,
     extract::{FromRequest, Request, rejection::JsonRejection},
     http::{HeaderValue, StatusCode, header},
+    middleware::Next,
     response::{IntoResponse, Response},
 };
 use connect_medicare_protocol::contract::{ErrorBody, ErrorCode};
@@ -76,7 +77,7 @@ pub enum Error {
     TooManyFlows,
     /// A record with this key already exists (a flow for this `state`, or a session).
     #[error("a {0} with this key already exists")]
-    AlreadyExists(&'static str),
+    AlreadyExists(Record),
     /// A connection was written for a session that does not exist (or was just deleted).
     #[error("no such session")]
     SessionNotFound,
@@ -92,6 +93,28 @@ pub enum Error {
     /// A schema migration failed.
     #[error("database migration failed: {0}")]
     Migrate(sqlx::migrate::MigrateError),
+}
+
+/// The kinds of record a store keeps by a key of its own ([`Error::AlreadyExists`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Record {
+    /// A flow, keyed by its `state`.
+    Flow,
+    /// A session, keyed by its hash.
+    Session,
+    /// A session id (a cookie's hash) naming a session.
+    SessionId,
+}
+
+impl fmt::Display for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Flow => "flow",
+            Self::Session => "session",
+            Self::SessionId => "session id",
+        })
+    }
 }
 
 // Messages include their cause (they are logged with `%error`), so the causes are not also
@@ -130,15 +153,15 @@ impl fmt::Display for ProblemList<'_> {
 /// An HTTP failure: a stable [`ErrorCode`], a human message, and optionally `retry_after`.
 ///
 /// Its response is an [`ErrorBody`] with the code's status and `Cache-Control: no-store`.
-/// Internal errors ([`ApiError::internal`]) answer with a generic message; their cause is
-/// logged once, with `tracing::error!`, when the response is made (inside the request span),
-/// and never reaches the browser.
+/// Internal errors ([`ApiError::internal`]) answer with a generic message; their cause rides
+/// in the response's extensions ([`Failure`]) to the router's [`log_failures`] middleware,
+/// which logs it once, inside the request's span. It never reaches the browser.
 pub struct ApiError {
     code: ErrorCode,
     message: Cow<'static, str>,
     retry_after: Option<u64>,
-    clear_session: bool,
-    cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+    set_cookie: Option<HeaderValue>,
+    cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl ApiError {
@@ -149,27 +172,27 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
-            clear_session: false,
+            set_cookie: None,
             cause: None,
         }
     }
 
-    /// The same error, answered with a `Set-Cookie` that expires the session cookie: for a
-    /// cookie known to be invalid (malformed, or unknown to a store that answered).
-    pub(crate) fn clearing_session_cookie(mut self) -> Self {
-        self.clear_session = true;
+    /// The same error, answered with this `Set-Cookie` (the session's answers use it to expire
+    /// a cookie known to be invalid).
+    pub(crate) fn with_set_cookie(mut self, cookie: HeaderValue) -> Self {
+        self.set_cookie = Some(cookie);
         self
     }
 
     /// An internal error: the browser sees `internal` and a generic message; `cause` is
-    /// logged when the response is made.
+    /// logged by [`log_failures`].
     pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self {
             code: ErrorCode::Internal,
             message: Cow::Borrowed("internal error; it was logged"),
             retry_after: None,
-            clear_session: false,
-            cause: Some(cause.into()),
+            set_cookie: None,
+            cause: Some(Arc::from(cause.into())),
         }
     }
 
@@ -231,9 +254,6 @@ impl fmt::Display for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Some(cause) = &self.cause {
-            tracing::error!(code = %self.code, error = %cause, "request failed");
-        }
         let status = self.status();
         let mut response = (status, Json(self.body())).into_response();
         response
@@ -244,13 +264,36 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if self.clear_session {
-            response
-                .headers_mut()
-                .insert(header::SET_COOKIE, crate::cookies::clear_session());
+        if let Some(cookie) = self.set_cookie {
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+        }
+        if let Some(cause) = self.cause {
+            response.extensions_mut().insert(Failure {
+                code: self.code,
+                cause,
+            });
         }
         response
     }
+}
+
+/// The cause of an internal error, carried in its response's extensions from
+/// [`ApiError::into_response`] to [`log_failures`] (extensions never reach the wire).
+#[derive(Clone)]
+pub(crate) struct Failure {
+    code: ErrorCode,
+    cause: Arc<dyn std::error::Error + Send + Sync>,
+}
+
+/// Logs the cause of every internal error once, with `tracing::error!`, where the response
+/// passes by: the router runs it inside each request's span, so the line carries the request
+/// id. The message may name a store or key failure; it never holds a secret (see [`Error`]).
+pub(crate) async fn log_failures(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    if let Some(failure) = response.extensions_mut().remove::<Failure>() {
+        tracing::error!(code = %failure.code, error = %failure.cause, "request failed");
+    }
+    response
 }
 
 impl From<Error> for ApiError {
@@ -262,7 +305,7 @@ impl From<Error> for ApiError {
                 ErrorCode::TooManyFlows,
                 "too many sign-ins are in progress; try again in a minute",
             ),
-            Error::AlreadyExists("flow") => {
+            Error::AlreadyExists(Record::Flow) => {
                 Self::new(ErrorCode::StateUsed, "this state was already registered")
             }
             other => Self::internal(other),
@@ -366,6 +409,57 @@ mod tests {
         assert!(!body.message.contains("canary"), "{}", body.message);
     }
 
+    /// Log lines, captured for the current thread.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_internal_cause_is_logged_once_by_the_middleware() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let failing = || async { ApiError::internal("canary-store-failure") };
+        // Made into a response alone, the error logs nothing: the middleware does.
+        let response = failing().await.into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(lines.0.lock().unwrap().is_empty());
+        let app = Router::new()
+            .route("/fail", axum::routing::get(failing))
+            .layer(axum::middleware::from_fn(log_failures));
+        let response = app
+            .oneshot(Request::get("/fail").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.extensions().get::<Failure>().is_none());
+        assert!(!body_of(response).await.message.contains("canary"));
+        let logged = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(
+            logged.matches("canary-store-failure").count(),
+            1,
+            "{logged}"
+        );
+        assert!(
+            logged.contains("ERROR") && logged.contains("code=internal"),
+            "{logged}"
+        );
+    }
+
     #[test]
     fn store_errors_map_to_codes() {
         assert_eq!(
@@ -377,7 +471,7 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE
         );
         assert_eq!(
-            ApiError::from(Error::AlreadyExists("flow")).code(),
+            ApiError::from(Error::AlreadyExists(Record::Flow)).code(),
             ErrorCode::StateUsed
         );
         assert_eq!(

@@ -17,10 +17,9 @@ use connect_medicare_protocol::{
 use url::Url;
 
 use crate::{
-    Config, Env, FlowCookie, SessionHash, SessionId,
-    app::ServedProvider,
-    cookies, fhir,
+    Config, Env, FlowCookie, SessionHash, SessionId, cookies, fhir,
     pages::{self, Binding, PAGE_PARAM},
+    state::ServedProvider,
 };
 
 /// A configuration with a Blue Button provider and a SMART one: what the targets run against.
@@ -90,9 +89,8 @@ pub fn cookies(value: &str) {
     if let Ok(header) = HeaderValue::from_str(value) {
         let mut headers = HeaderMap::new();
         headers.insert(header::COOKIE, header);
-        let _ = cookies::session_cookie(&headers);
         // A cookie read from the header is a value the header sent, under its own name.
-        if let Some(id) = cookies::session_id(&headers) {
+        if let Some(id) = cookies::SessionCookie::read(&headers).id() {
             assert!(
                 value.contains(SESSION_COOKIE) && value.contains(id.expose_secret()),
                 "a session id the header did not send"

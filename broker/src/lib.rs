@@ -69,31 +69,35 @@ mod flows;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod http;
 mod ids;
 mod metrics;
+mod ops;
 mod origin;
 mod pages;
 mod refresh;
 mod server;
 mod session;
+mod site;
+mod state;
 mod store;
 mod upstream;
 
-pub use app::{
-    AppState, MAX_BODY_BYTES, OPENAPI, app, content_security_policy, form_action_sources,
-    install_panic_hook, metrics_app, probe_upstreams,
-};
+pub use app::{MAX_BODY_BYTES, app, install_panic_hook};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     ClientAuth, Config, DatabaseConfig, ENV_PREFIX, Env, PostgresUrl, ProviderConfig,
     ProviderUpstream, ResolvedProvider, UpstreamTimeouts,
 };
 pub use crypto::{Aad, Ciphertext, KeyId, KeyMaterial, KeyRing, TokenKind, new_key_id};
-pub use error::{ApiError, ApiJson, Error, Result};
+pub use error::{ApiError, ApiJson, Error, Record, Result};
 pub use ids::{FlowCookie, FlowCookieHash, FlowKey, ProofHash, SessionHash, SessionId};
+pub use ops::{OPENAPI, metrics_app, probe_upstreams};
 pub use origin::Origin;
 pub use server::{MAX_HEADER_BYTES, SHUTDOWN_GRACE, serve, serve_metrics};
 pub use session::drain_revocations;
+pub use site::{content_security_policy, form_action_sources};
+pub use state::AppState;
 pub use store::{
     BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, FlowStatus, LeaseHolder, MemoryStore,
     NewRevocation, PendingRevocation, PgStore, RevokePolicy, Rotation, SessionRecord, SqliteStore,

@@ -24,7 +24,11 @@ use hyper_util::{
 use tokio::{net::TcpListener, sync::Semaphore};
 use tower::ServiceExt as _;
 
-use crate::app::{AppState, app, housekeeping, metrics_app};
+use crate::{
+    app::app,
+    ops::{housekeeping, metrics_app},
+    state::AppState,
+};
 
 /// The largest request head (request line and headers) accepted; more is answered 431.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;

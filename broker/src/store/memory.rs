@@ -18,7 +18,7 @@ use super::{
     classify, token_to_revoke,
 };
 use crate::{
-    error::{Error, Result},
+    error::{Error, Record, Result},
     ids::{FlowCookieHash, FlowKey, ProofHash, SessionHash},
 };
 
@@ -114,7 +114,7 @@ impl Store for MemoryStore {
             return Err(Error::TooManyFlows);
         }
         if inner.flows.contains_key(&flow.key) {
-            return Err(Error::AlreadyExists("flow"));
+            return Err(Error::AlreadyExists(Record::Flow));
         }
         inner.flows.insert(flow.key, flow.clone());
         Ok(())
@@ -184,7 +184,7 @@ impl Store for MemoryStore {
     ) -> Result<()> {
         let mut inner = self.lock();
         if inner.sessions.contains_key(session) || inner.cookies.contains_key(session) {
-            return Err(Error::AlreadyExists("session"));
+            return Err(Error::AlreadyExists(Record::Session));
         }
         inner.sessions.insert(
             *session,
@@ -219,7 +219,7 @@ impl Store for MemoryStore {
     async fn rotate_session(&self, rotation: &Rotation, now: Timestamp) -> Result<bool> {
         let mut inner = self.lock();
         if inner.cookies.contains_key(&rotation.new_cookie) {
-            return Err(Error::AlreadyExists("session id"));
+            return Err(Error::AlreadyExists(Record::SessionId));
         }
         match inner.sessions.get_mut(&rotation.session) {
             Some(record)

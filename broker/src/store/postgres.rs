@@ -31,7 +31,7 @@ use super::{
 };
 use crate::{
     config::PostgresUrl,
-    error::{Error, Result},
+    error::{Error, Record, Result},
     ids::{FlowCookieHash, FlowKey, ProofHash, SessionHash},
 };
 

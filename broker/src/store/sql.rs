@@ -89,7 +89,7 @@ macro_rules! sql_store {
                     }
                     // Dropping the transaction rolls it back (and releases PostgreSQL's lock).
                     Ok(_) => Err(Error::TooManyFlows),
-                    Err(e) if is_unique_violation(&e) => Err(Error::AlreadyExists("flow")),
+                    Err(e) if is_unique_violation(&e) => Err(Error::AlreadyExists(Record::Flow)),
                     Err(e) => Err(e.into()),
                 }
             }
@@ -188,7 +188,7 @@ macro_rules! sql_store {
                 match result {
                     Ok(_) => {}
                     Err(e) if is_unique_violation(&e) => {
-                        return Err(Error::AlreadyExists("session"));
+                        return Err(Error::AlreadyExists(Record::Session));
                     }
                     Err(e) => return Err(e.into()),
                 }

@@ -30,7 +30,7 @@ use super::{
     token_to_revoke,
 };
 use crate::{
-    error::{Error, Result},
+    error::{Error, Record, Result},
     ids::{FlowCookieHash, FlowKey, ProofHash, SessionHash},
 };
 

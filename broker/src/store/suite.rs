@@ -231,7 +231,10 @@ async fn duplicate_flow_is_refused(h: impl Harness) {
         .insert_flow(&flow(1, 2, 600), 10, at(0))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::AlreadyExists("flow")), "{err}");
+    assert!(
+        matches!(err, Error::AlreadyExists(crate::error::Record::Flow)),
+        "{err}"
+    );
 }
 
 async fn flow_cap_counts_only_unexpired(h: impl Harness) {
@@ -577,7 +580,10 @@ async fn session_life(h: impl Harness) {
         .create_session(&s, None, at(0), at(100))
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::AlreadyExists("session")), "{err}");
+    assert!(
+        matches!(err, Error::AlreadyExists(crate::error::Record::Session)),
+        "{err}"
+    );
     let record = store.get_session(&s, at(50)).await.unwrap().unwrap();
     assert_eq!(
         record,

@@ -1,12 +1,16 @@
 //! `POST /v1/flows` and `POST /v1/flows/complete`: registering an authorization flow, and
 //! finishing it with the callback's code.
 
-use std::{collections::HashMap, sync::Mutex, time::Duration};
+pub(crate) mod replays;
+
+use std::time::Duration;
 
 use axum::{
+    Router,
     extract::State,
     http::{HeaderMap, header},
     response::{IntoResponse, Response},
+    routing::post,
 };
 use connect_medicare_protocol::{
     AuthorizeRequest, PkceChallenge, Timestamp,
@@ -16,15 +20,14 @@ use connect_medicare_protocol::{
     },
 };
 use secrecy::SecretString;
-use tokio::sync::watch;
 
 use crate::{
-    app::AppState,
-    cookies,
+    cookies::{self, SessionCookie},
     crypto::{Aad, TokenKind},
     error::{ApiError, ApiJson},
     ids::{FlowCookie, FlowKey, ProofHash, SessionHash, SessionId},
     session::{self, connections, session_response},
+    state::AppState,
     store::{BeginOutcome, ConnectionRecord, FlowRecord, FlowStatus, Rotation},
     upstream::UpstreamError,
 };
@@ -32,42 +35,16 @@ use crate::{
 /// How long a replayed completion waits for the first one to finish.
 const REPLAY_WAIT: Duration = Duration::from_secs(20);
 
-/// Completions in progress in this process, so a replay (React StrictMode, a double click)
-/// waits for the first one instead of failing.
-#[derive(Debug, Default)]
-pub(crate) struct Completions {
-    map: Mutex<HashMap<FlowKey, watch::Receiver<Option<SessionHash>>>>,
-}
-
-impl Completions {
-    fn start(&self, key: FlowKey) -> watch::Sender<Option<SessionHash>> {
-        let (tx, rx) = watch::channel(None);
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, rx);
-        tx
-    }
-
-    fn waiter(&self, key: &FlowKey) -> Option<watch::Receiver<Option<SessionHash>>> {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned()
-    }
-
-    fn finish(&self, key: &FlowKey) {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-    }
+/// The flow routes, under `/v1`.
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/flows", post(create))
+        .route("/flows/complete", post(complete))
 }
 
 /// `POST /v1/flows`: `{provider, state, code_challenge, redirect_uri, method?}` → the
 /// authorize request, built from configuration, and an HttpOnly flow cookie.
-pub(crate) async fn create(
+async fn create(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<CreateFlowRequest>,
 ) -> Result<Response, ApiError> {
@@ -137,8 +114,9 @@ pub(crate) async fn create(
 /// registered challenge — all before any token call. A replay of the same flow with the same
 /// cookie answers the session the first completion made; any other reuse is `state_used` or
 /// `flow_not_found`.
-pub(crate) async fn complete(
+async fn complete(
     State(state): State<AppState>,
+    session: SessionCookie,
     headers: HeaderMap,
     ApiJson(request): ApiJson<CompleteFlowRequest>,
 ) -> Result<Response, ApiError> {
@@ -174,7 +152,7 @@ pub(crate) async fn complete(
         BeginOutcome::NotFound | BeginOutcome::Expired => return Err(flow_not_found()),
     };
     let done = state.completions().start(key);
-    let result = redeem(&state, &headers, &flow, &request).await;
+    let result = redeem(&state, session, &flow, &request).await;
     match &result {
         Ok((session_hash, _, _)) => {
             if let Err(e) = state.store().complete_flow(&key, session_hash).await {
@@ -243,7 +221,7 @@ async fn wait_for(state: &AppState, key: &FlowKey) -> Result<SessionHash, ApiErr
 /// its new id for the cookie and its new proof ([`join_session`]).
 async fn redeem(
     state: &AppState,
-    headers: &HeaderMap,
+    session: SessionCookie,
     flow: &FlowRecord,
     request: &CompleteFlowRequest,
 ) -> Result<(SessionHash, SessionId, SessionProof), ApiError> {
@@ -313,7 +291,7 @@ async fn redeem(
 
     let now = state.now();
     let (session_hash, session_id, proof) =
-        join_session(state, headers, request.session_proof.as_ref()).await?;
+        join_session(state, session, request.session_proof.as_ref()).await?;
     let id = resolved.id();
     let scopes = tokens.scope().clone();
     let demographics_shared =
@@ -386,13 +364,13 @@ const ROTATION_GRACE_SECONDS: i64 = 60;
 /// and session rotation".
 async fn join_session(
     state: &AppState,
-    headers: &HeaderMap,
+    cookie: SessionCookie,
     shown: Option<&SessionProof>,
 ) -> Result<(SessionHash, SessionId, SessionProof), ApiError> {
     let now = state.now();
     let new_id = SessionId::generate().map_err(ApiError::from)?;
     let new_proof = ProofHash::new_proof().map_err(ApiError::from)?;
-    let current = match cookies::session_id(headers) {
+    let current = match cookie.id() {
         Some(id) => state
             .store()
             .get_session(&id.hash(), now)

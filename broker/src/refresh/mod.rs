@@ -21,11 +21,9 @@
 //! new access token is used. The refresh itself — upstream call, durable write, lease release —
 //! runs in its own task, so a browser that gives up mid-refresh cannot lose a rotated token.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, Weak},
-    time::Duration,
-};
+pub(crate) mod locks;
+
+use std::time::Duration;
 
 use connect_medicare_protocol::{
     OAuthError, ProviderKind, Timestamp,
@@ -35,10 +33,10 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
 use crate::{
-    app::{AppState, ServedProvider},
     crypto::{Aad, TokenKind},
     error::ApiError,
     ids::SessionHash,
+    state::{AppState, ServedProvider},
     store::{ConnectionRecord, LeaseHolder, TokenUpdate},
     upstream::UpstreamError,
 };
@@ -49,28 +47,6 @@ const LEASE_MARGIN: Duration = Duration::from_secs(10);
 const FIRST_POLL: Duration = Duration::from_millis(25);
 /// The longest pause between two looks at the store while another replica refreshes.
 const MAX_POLL: Duration = Duration::from_millis(250);
-
-type Key = (SessionHash, String);
-
-/// Per-connection refresh locks of this process.
-#[derive(Debug, Default)]
-pub(crate) struct Locks {
-    map: Mutex<HashMap<Key, Weak<tokio::sync::Mutex<()>>>>,
-}
-
-impl Locks {
-    fn get(&self, key: Key) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(lock) = map.get(&key).and_then(Weak::upgrade) {
-            return lock;
-        }
-        // Forget locks nobody holds any more, so the map stays as small as the traffic.
-        map.retain(|_, weak| weak.strong_count() > 0);
-        let lock = Arc::new(tokio::sync::Mutex::new(()));
-        map.insert(key, Arc::downgrade(&lock));
-        lock
-    }
-}
 
 /// An access token ready to use, and the connection it came from.
 pub(crate) struct Live {
@@ -518,8 +494,8 @@ mod tests {
 
     #[test]
     fn refresh_answers_are_decided_by_what_they_mean() {
-        let raw = include_str!("../../fixtures/bb2-observed/raw-bb2.json");
-        let extra = include_str!("../../fixtures/bb2-observed/raw-bb2-extra.json");
+        let raw = include_str!("../../../fixtures/bb2-observed/raw-bb2.json");
+        let extra = include_str!("../../../fixtures/bb2-observed/raw-bb2-extra.json");
         let ended =
             |e: &OAuthError| matches!(RefreshRefusal::of(e, true), RefreshRefusal::Ended(_));
         // The grant is gone: revoked, the sandbox helper, a spent token, an expired grant.

@@ -1,0 +1,29 @@
+//! Small HTTP pieces every router shares: the `Cache-Control: no-store` layer and the JSON
+//! answers for an unknown route or method.
+
+use axum::http::{HeaderValue, header};
+use connect_medicare_protocol::contract::ErrorCode;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::error::ApiError;
+
+/// `Cache-Control: no-store` on every answer of the routes it wraps: the whole `/v1` API (what
+/// it answers is about a session, and often personal data) and the health probes. The static
+/// site is not wrapped: its files may be cached. ([`ApiError`] sets it too, wherever it is
+/// answered.)
+pub(crate) fn no_store() -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))
+}
+
+/// The answer for a route that does not exist.
+pub(crate) async fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such route")
+}
+
+/// The answer for a route that exists, asked with another method.
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "this method is not allowed here",
+    )
+}
