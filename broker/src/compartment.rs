@@ -1,6 +1,6 @@
 //! The patient compartment, checked on what a provider answers.
 //!
-//! A search is pinned to the connection's patient before it leaves (`fhir.rs`, by the
+//! A search is pinned to the connection's patient before it leaves (`fhir/allow.rs`, by the
 //! parameter [`ResourceType::pin`] names), but a server may ignore a parameter it does not
 //! know (HAPI FHIR in its lenient mode does) or answer a read of any id its token can see. So
 //! for every provider but Blue Button (which keeps reads and searches to the token's
