@@ -13,7 +13,9 @@
 //! - [`KeyRing`]: tokens at rest, sealed with XChaCha20-Poly1305 and bound to their session
 //!   and field.
 //! - [`SessionId`], [`FlowCookie`] and the hashes the store keeps instead of them.
-//! - [`Store`]: flows, sessions, connections, refresh leases and the revocation queue;
+//! - [`Store`]: flows, sessions, connections with their refresh leases, and the revocation
+//!   queue, one role trait each ([`FlowStore`], [`SessionStore`], [`ConnectionStore`],
+//!   [`RevocationStore`]);
 //!   [`SqliteStore`] (WAL, migrated at start), [`PgStore`] (several replicas, which it keeps to
 //!   one refresh per connection between them) and [`MemoryStore`] (tests).
 //! - [`ApiError`] and [`ApiJson`]: one JSON error shape for every failure.
@@ -99,7 +101,8 @@ pub use session::drain_revocations;
 pub use site::{content_security_policy, form_action_sources};
 pub use state::AppState;
 pub use store::{
-    BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, FlowStatus, LeaseHolder, MemoryStore,
-    NewRevocation, PendingRevocation, PgStore, RevokePolicy, Rotation, SessionRecord, SqliteStore,
-    Store, TokenUpdate, open_store,
+    BeginOutcome, ConnectionRecord, ConnectionStore, Disconnected, FlowRecord, FlowStatus,
+    FlowStore, LeaseHolder, MemoryStore, NewRevocation, PendingRevocation, PgStore,
+    RevocationStore, RevokePolicy, Rotation, SessionRecord, SessionStore, SqliteStore, Store,
+    TokenUpdate, open_store,
 };

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use common::*;
 use connect_medicare_broker::{
-    AppState, BeginOutcome, ConnectionRecord, Disconnected, FlowCookieHash, FlowKey, FlowRecord,
-    LeaseHolder, ManualClock, NewRevocation, PendingRevocation, ProofHash, Result, RevokePolicy,
-    Rotation, SessionHash, SessionRecord, SqliteStore, Store, TokenUpdate, serve,
+    AppState, BeginOutcome, ConnectionRecord, ConnectionStore, Disconnected, FlowCookieHash,
+    FlowKey, FlowRecord, FlowStore, LeaseHolder, ManualClock, NewRevocation, PendingRevocation,
+    ProofHash, Result, RevocationStore, RevokePolicy, Rotation, SessionHash, SessionRecord,
+    SessionStore, SqliteStore, TokenUpdate, serve,
 };
 use connect_medicare_protocol::{
     Timestamp,
@@ -31,24 +32,7 @@ struct GatedStore {
 }
 
 #[async_trait]
-impl Store for GatedStore {
-    async fn update_tokens(
-        &self,
-        session: &SessionHash,
-        provider: &ProviderId,
-        expected_generation: i64,
-        update: &TokenUpdate,
-        now: Timestamp,
-    ) -> Result<bool> {
-        self.reached.notify_one();
-        let _open = self.gate.acquire().await.unwrap();
-        self.inner
-            .update_tokens(session, provider, expected_generation, update, now)
-            .await
-    }
-
-    // Everything else goes straight through.
-
+impl FlowStore for GatedStore {
     async fn insert_flow(&self, flow: &FlowRecord, max: usize, now: Timestamp) -> Result<()> {
         self.inner.insert_flow(flow, max, now).await
     }
@@ -72,6 +56,10 @@ impl Store for GatedStore {
     async fn delete_expired_flows(&self, now: Timestamp) -> Result<u64> {
         self.inner.delete_expired_flows(now).await
     }
+}
+
+#[async_trait]
+impl SessionStore for GatedStore {
     async fn create_session(
         &self,
         session: &SessionHash,
@@ -83,6 +71,17 @@ impl Store for GatedStore {
             .create_session(session, proof, now, expires_at)
             .await
     }
+    async fn get_session_connection(
+        &self,
+        cookie: &SessionHash,
+        provider: &ProviderId,
+        now: Timestamp,
+    ) -> Result<Option<(SessionRecord, Option<ConnectionRecord>)>> {
+        self.inner
+            .get_session_connection(cookie, provider, now)
+            .await
+    }
+
     async fn rotate_session(&self, rotation: &Rotation, now: Timestamp) -> Result<bool> {
         self.inner.rotate_session(rotation, now).await
     }
@@ -107,6 +106,27 @@ impl Store for GatedStore {
     async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64> {
         self.inner.delete_expired_sessions(now).await
     }
+}
+
+#[async_trait]
+impl ConnectionStore for GatedStore {
+    async fn update_tokens(
+        &self,
+        session: &SessionHash,
+        provider: &ProviderId,
+        expected_generation: i64,
+        update: &TokenUpdate,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.reached.notify_one();
+        let _open = self.gate.acquire().await.unwrap();
+        self.inner
+            .update_tokens(session, provider, expected_generation, update, now)
+            .await
+    }
+
+    // Everything else goes straight through.
+
     async fn upsert_connection(&self, connection: &ConnectionRecord) -> Result<i64> {
         self.inner.upsert_connection(connection).await
     }
@@ -169,6 +189,10 @@ impl Store for GatedStore {
             .release_refresh_lease(session, provider, holder)
             .await
     }
+}
+
+#[async_trait]
+impl RevocationStore for GatedStore {
     async fn enqueue_revocation(&self, revocation: &NewRevocation, now: Timestamp) -> Result<i64> {
         self.inner.enqueue_revocation(revocation, now).await
     }

@@ -286,7 +286,7 @@ async fn shutdown_finishes_the_requests_in_flight() {
     let broker = Broker::start(&setup).await;
     let mut browser = Client::new(&broker);
     connect(&mut browser, &sandbox, 22).await;
-    use connect_medicare_broker::Store as _;
+    use connect_medicare_broker::SessionStore as _;
     let session = browser.session().unwrap().hash();
     let before = broker
         .store

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use connect_medicare_broker::{LeaseHolder, Store as _};
+use connect_medicare_broker::{ConnectionStore as _, LeaseHolder};
 use connect_medicare_protocol::{Timestamp, contract::ProviderId};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

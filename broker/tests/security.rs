@@ -667,7 +667,7 @@ async fn disconnect_deletes_locally_when_upstream_is_down_and_retries_later() {
     // The pending revocation survives a restart of the broker...
     broker.stop().await;
     let restarted = Broker::start(&setup).await;
-    use connect_medicare_broker::Store as _;
+    use connect_medicare_broker::RevocationStore as _;
     let far = connect_medicare_protocol::Timestamp::from_unix_seconds(now_plus(86_400 * 30));
     let pending = restarted.store.due_revocations(far, 10).await.unwrap();
     assert_eq!(pending.len(), 1);

@@ -284,7 +284,7 @@ async fn a_proxied_read_writes_nothing_to_the_store_and_the_session_still_slides
         "a read committed to the store"
     );
     // Past the touch interval, the next request moves the session's expiry: one write.
-    use connect_medicare_broker::Store as _;
+    use connect_medicare_broker::SessionStore as _;
     let session = browser.session().unwrap().hash();
     let expires_at = || async {
         broker

@@ -8,8 +8,8 @@
 //! 1. In this process, a per-connection async mutex: concurrent requests queue behind one
 //!    refresh and then use its tokens.
 //! 2. Across processes, the store's **refresh lease** on the connection
-//!    ([`Store::try_acquire_refresh_lease`](crate::Store::try_acquire_refresh_lease)). The
-//!    request that holds the mutex takes the lease before calling the provider; if another
+//!    ([`try_acquire_refresh_lease`](crate::ConnectionStore::try_acquire_refresh_lease)).
+//!    The request that holds the mutex takes the lease before calling the provider; if another
 //!    replica holds it, it polls the store (briefly, with a bounded total wait) until that
 //!    replica's new tokens appear or the lease is free. A lease lasts the longest an upstream
 //!    refresh can take plus a margin, so a replica that dies mid-refresh blocks others only

@@ -13,9 +13,9 @@ use connect_medicare_protocol::{
 };
 
 use super::{
-    BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, FlowStatus, LeaseHolder,
-    NewRevocation, PendingRevocation, RevokePolicy, Rotation, SessionRecord, Store, TokenUpdate,
-    classify, token_to_revoke,
+    BeginOutcome, ConnectionRecord, ConnectionStore, Disconnected, FlowRecord, FlowStatus,
+    FlowStore, LeaseHolder, NewRevocation, PendingRevocation, RevocationStore, RevokePolicy,
+    Rotation, SessionRecord, SessionStore, TokenUpdate, classify, token_to_revoke,
 };
 use crate::{
     error::{Error, Record, Result},
@@ -101,7 +101,7 @@ impl Inner {
 }
 
 #[async_trait]
-impl Store for MemoryStore {
+impl FlowStore for MemoryStore {
     async fn insert_flow(
         &self,
         flow: &FlowRecord,
@@ -174,7 +174,10 @@ impl Store for MemoryStore {
         inner.flows.retain(|_, f| !f.is_expired(now));
         Ok(u64::try_from(before - inner.flows.len()).unwrap_or(u64::MAX))
     }
+}
 
+#[async_trait]
+impl SessionStore for MemoryStore {
     async fn create_session(
         &self,
         session: &SessionHash,
@@ -214,6 +217,19 @@ impl Store for MemoryStore {
                 .cloned(),
             _ => None,
         })
+    }
+
+    async fn get_session_connection(
+        &self,
+        cookie: &SessionHash,
+        provider: &ProviderId,
+        now: Timestamp,
+    ) -> Result<Option<(SessionRecord, Option<ConnectionRecord>)>> {
+        let Some(session) = self.get_session(cookie, now).await? else {
+            return Ok(None);
+        };
+        let connection = self.get_connection(&session.session_hash, provider).await?;
+        Ok(Some((session, connection)))
     }
 
     async fn rotate_session(&self, rotation: &Rotation, now: Timestamp) -> Result<bool> {
@@ -281,7 +297,10 @@ impl Store for MemoryStore {
             .retain(|_, (_, until)| until.is_none_or(|until| now < until));
         Ok(u64::try_from(expired.len()).unwrap_or(u64::MAX))
     }
+}
 
+#[async_trait]
+impl ConnectionStore for MemoryStore {
     async fn upsert_connection(&self, connection: &ConnectionRecord) -> Result<i64> {
         let mut inner = self.lock();
         if !inner.sessions.contains_key(&connection.session_hash) {
@@ -451,7 +470,10 @@ impl Store for MemoryStore {
         }
         Ok(false)
     }
+}
 
+#[async_trait]
+impl RevocationStore for MemoryStore {
     async fn enqueue_revocation(&self, revocation: &NewRevocation, now: Timestamp) -> Result<i64> {
         Ok(self.lock().enqueue(revocation, now).id)
     }

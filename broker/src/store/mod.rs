@@ -12,11 +12,12 @@
 //!   reads a clock.
 //! - Every check-then-write is atomic: two concurrent completions of one flow cannot both
 //!   redeem its code, and a token update carries the generation it read
-//!   ([`Store::update_tokens`]), so a late writer after a disconnect or a competing refresh
-//!   changes nothing.
+//!   ([`ConnectionStore::update_tokens`]), so a late writer after a disconnect or a competing
+//!   refresh changes nothing.
 //! - At most one refresh per connection runs across every process sharing the store: a
 //!   refresh first takes the connection's **refresh lease**
-//!   ([`Store::try_acquire_refresh_lease`]), which expires by itself if its holder dies.
+//!   ([`ConnectionStore::try_acquire_refresh_lease`]), which expires by itself if its holder
+//!   dies.
 //!
 //! The SQL stores apply their versioned migrations (`broker/migrations/{sqlite,postgres}/`,
 //! embedded at compile time) when they open; both are tested from an empty database and from
@@ -50,8 +51,8 @@ use crate::{
     ids::{FlowCookieHash, FlowKey, ProofHash, SessionHash, random_bytes},
 };
 
-/// Who holds a connection's refresh lease ([`Store::try_acquire_refresh_lease`]): 128 random
-/// bits per refresh attempt, so a holder can only ever release its own lease.
+/// Who holds a connection's refresh lease ([`ConnectionStore::try_acquire_refresh_lease`]):
+/// 128 random bits per refresh attempt, so a holder can only ever release its own lease.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LeaseHolder([u8; 16]);
 
@@ -149,11 +150,11 @@ impl FlowRecord {
     }
 }
 
-/// What [`Store::begin_completion`] found, decided atomically.
+/// What [`FlowStore::begin_completion`] found, decided atomically.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BeginOutcome {
     /// This caller won: the flow was pending and is now [`FlowStatus::InProgress`]. Redeem the
-    /// code, then [`Store::complete_flow`] (or [`Store::fail_flow`]).
+    /// code, then [`FlowStore::complete_flow`] (or [`FlowStore::fail_flow`]).
     Started(FlowRecord),
     /// The same browser completed this flow already: answer with that session, without
     /// redeeming anything (React StrictMode, a double click).
@@ -174,7 +175,7 @@ pub enum BeginOutcome {
 }
 
 /// A browser session. Its key is the hash of the first id it was given; the ids that reach it
-/// ([`Store::get_session`]) change at every sign-in ([`Store::rotate_session`]).
+/// ([`SessionStore::get_session`]) change at every sign-in ([`SessionStore::rotate_session`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     /// The session's key: SHA-256 of its first cookie value. Tokens' associated data names it.
@@ -183,13 +184,13 @@ pub struct SessionRecord {
     pub proof_hash: Option<ProofHash>,
     /// When it was created.
     pub created_at: Timestamp,
-    /// When it was last used ([`Store::touch_session`]).
+    /// When it was last used ([`SessionStore::touch_session`]).
     pub last_seen_at: Timestamp,
     /// When it ends unless touched again.
     pub expires_at: Timestamp,
 }
 
-/// What [`Store::rotate_session`] changes.
+/// What [`SessionStore::rotate_session`] changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rotation {
     /// The session's key.
@@ -226,7 +227,7 @@ pub struct ConnectionRecord {
     pub refresh_token_ct: Option<Ciphertext>,
     /// When the access token expires, if the provider said.
     pub access_expires_at: Option<Timestamp>,
-    /// Bumped by every write; [`Store::update_tokens`] compares it.
+    /// Bumped by every write; [`ConnectionStore::update_tokens`] compares it.
     pub generation: i64,
     /// Connected, or the user must connect again.
     pub status: ConnectionStatus,
@@ -234,8 +235,8 @@ pub struct ConnectionRecord {
     pub updated_at: Timestamp,
 }
 
-/// New tokens after a refresh, for [`Store::update_tokens`]. Every field replaces the stored
-/// one (pass the current refresh token again when the provider did not rotate it).
+/// New tokens after a refresh, for [`ConnectionStore::update_tokens`]. Every field replaces the
+/// stored one (pass the current refresh token again when the provider did not rotate it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenUpdate {
     /// The new sealed access token.
@@ -248,7 +249,7 @@ pub struct TokenUpdate {
     pub scopes: Scopes,
 }
 
-/// A token to revoke upstream, for [`Store::enqueue_revocation`].
+/// A token to revoke upstream, for [`RevocationStore::enqueue_revocation`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewRevocation {
     /// The session the token was sealed for (part of its associated data).
@@ -261,7 +262,7 @@ pub struct NewRevocation {
     pub token_ct: Ciphertext,
 }
 
-/// A queued revocation: it survives restarts until [`Store::finish_revocation`].
+/// A queued revocation: it survives restarts until [`RevocationStore::finish_revocation`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingRevocation {
     /// Its id in the queue.
@@ -282,7 +283,7 @@ pub struct PendingRevocation {
     pub created_at: Timestamp,
 }
 
-/// A connection removed by [`Store::disconnect`], and the revocation queued for it.
+/// A connection removed by [`ConnectionStore::disconnect`], and the revocation queued for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disconnected {
     /// The connection as it was when deleted (its latest tokens).
@@ -291,16 +292,22 @@ pub struct Disconnected {
     pub revocation: Option<PendingRevocation>,
 }
 
-/// Decides, for each connection [`Store::disconnect`] removes, which token to revoke
+/// Decides, for each connection [`ConnectionStore::disconnect`] removes, which token to revoke
 /// upstream (`None`: the provider offers no revocation). When it answers
 /// [`TokenKind::RefreshToken`] and the connection has none, the access token is queued.
 pub type RevokePolicy<'a> = &'a (dyn Fn(&ConnectionRecord) -> Option<TokenKind> + Sync);
 
-/// The broker's storage. Object safe: the broker holds an `Arc<dyn Store>`.
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    // ---- flows ----
+/// The broker's storage, by role: [`FlowStore`], [`SessionStore`], [`ConnectionStore`] (the
+/// tokens and their refresh leases) and [`RevocationStore`]. Every store implements all four,
+/// and one suite (`suite.rs`) runs over every store. Object safe: the broker holds an
+/// `Arc<dyn Store>`; a caller imports the roles it uses.
+pub trait Store: FlowStore + SessionStore + ConnectionStore + RevocationStore + 'static {}
 
+impl<T: FlowStore + SessionStore + ConnectionStore + RevocationStore + 'static> Store for T {}
+
+/// Authorization flows: registered by `POST /v1/flows`, completed once.
+#[async_trait]
+pub trait FlowStore: Send + Sync {
     /// Registers a flow, unless `max_pending` flows that have not expired at `now` (whatever
     /// their status) already exist. Count and insert are one atomic step.
     ///
@@ -342,9 +349,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes flows expired at `now`; returns how many.
     async fn delete_expired_flows(&self, now: Timestamp) -> Result<u64>;
+}
 
-    // ---- sessions ----
-
+/// Sessions, and the ids (cookies) that reach them.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
     /// Creates a session keyed by `session` (the hash of its first id), reached by that id.
     ///
     /// # Errors
@@ -366,21 +375,15 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Option<SessionRecord>>;
 
-    /// The session the cookie id with this hash reaches (as [`Store::get_session`]) with its
-    /// connection to `provider`, if it has one: what every proxied read needs, in one lookup
-    /// (one statement in the SQL stores).
+    /// The session the cookie id with this hash reaches (as [`SessionStore::get_session`])
+    /// with its connection to `provider`, if it has one: what every proxied read needs, in one
+    /// lookup (one statement in the SQL stores).
     async fn get_session_connection(
         &self,
         cookie: &SessionHash,
         provider: &ProviderId,
         now: Timestamp,
-    ) -> Result<Option<(SessionRecord, Option<ConnectionRecord>)>> {
-        let Some(session) = self.get_session(cookie, now).await? else {
-            return Ok(None);
-        };
-        let connection = self.get_connection(&session.session_hash, provider).await?;
-        Ok(Some((session, connection)))
-    }
+    ) -> Result<Option<(SessionRecord, Option<ConnectionRecord>)>>;
 
     /// Gives a session a new id, in one transaction, if its proof is still `expected_proof`
     /// (so of two concurrent rotations one wins): the new id is added, the proof replaced, and
@@ -398,15 +401,19 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool>;
 
     /// Deletes the session and its connections (no revocation is queued: see
-    /// [`Store::disconnect`]). `false` when there was none.
+    /// [`ConnectionStore::disconnect`]). `false` when there was none.
     async fn delete_session(&self, session: &SessionHash) -> Result<bool>;
 
     /// Deletes sessions expired at `now`, with their connections and ids, and ids whose
     /// grace ended; returns how many sessions. Queued revocations are kept.
     async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64>;
+}
 
-    // ---- connections ----
-
+/// A session's connections to providers: their encrypted tokens, written by compare-and-set on
+/// a generation; the refresh lease that keeps one refresh in flight per connection across
+/// replicas; and disconnect, which queues the revocations.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
     /// Writes a connection, replacing the session's connection to the same provider. The
     /// record's `generation` is ignored: the stored one becomes the previous one plus 1 (1
     /// for a new connection), so an in-flight refresh of the replaced tokens fails its
@@ -446,7 +453,7 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<bool>;
 
-    /// Compare-and-set like [`Store::update_tokens`]: marks the connection
+    /// Compare-and-set like [`ConnectionStore::update_tokens`]: marks the connection
     /// [`ConnectionStatus::ReconnectRequired`] (after `invalid_grant`) and bumps the
     /// generation.
     async fn mark_reconnect_required(
@@ -469,8 +476,6 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Vec<Disconnected>>;
 
-    // ---- refresh leases ----
-
     /// Takes the refresh lease of the session's connection to `provider` for `holder` until
     /// `until`, unless another holder's lease is still live at `now` (a lease whose `until`
     /// is at or before `now` has expired: its holder died or overran). One atomic step:
@@ -478,8 +483,8 @@ pub trait Store: Send + Sync + 'static {
     /// `false` when another holder has it, or there is no such connection.
     ///
     /// The lease lives with the connection: deleting or disconnecting the connection drops
-    /// it. It never blocks writes: [`Store::update_tokens`]'s compare-and-set still decides
-    /// who writes, and a disconnect during a refresh still wins.
+    /// it. It never blocks writes: [`ConnectionStore::update_tokens`]'s compare-and-set still
+    /// decides who writes, and a disconnect during a refresh still wins.
     async fn try_acquire_refresh_lease(
         &self,
         session: &SessionHash,
@@ -498,9 +503,11 @@ pub trait Store: Send + Sync + 'static {
         provider: &ProviderId,
         holder: &LeaseHolder,
     ) -> Result<bool>;
+}
 
-    // ---- revocations ----
-
+/// The queue of upstream revocations a disconnect leaves, retried until the provider answers.
+#[async_trait]
+pub trait RevocationStore: Send + Sync {
     /// Queues a revocation, due at `now`. Returns its id.
     async fn enqueue_revocation(&self, revocation: &NewRevocation, now: Timestamp) -> Result<i64>;
 
@@ -541,7 +548,7 @@ pub async fn open_store(config: &DatabaseConfig) -> Result<Arc<dyn Store>> {
     })
 }
 
-/// The first steps of [`Store::begin_completion`], shared by the implementations: what a
+/// The first steps of [`FlowStore::begin_completion`], shared by the implementations: what a
 /// completion may do with `flow`. `Started` here means "may start"; the caller flips the status.
 fn classify(flow: &FlowRecord, cookie: &FlowCookieHash, now: Timestamp) -> Result<BeginOutcome> {
     if &flow.cookie_hash != cookie {
@@ -568,7 +575,7 @@ fn classify(flow: &FlowRecord, cookie: &FlowCookieHash, now: Timestamp) -> Resul
     })
 }
 
-/// The token [`Store::disconnect`] queues for `connection` when `revoke` asks for `kind`.
+/// The token [`ConnectionStore::disconnect`] queues for `connection` when `revoke` asks for `kind`.
 fn token_to_revoke(connection: &ConnectionRecord, kind: TokenKind) -> (TokenKind, &Ciphertext) {
     match (kind, &connection.refresh_token_ct) {
         (TokenKind::RefreshToken, Some(refresh)) => (TokenKind::RefreshToken, refresh),

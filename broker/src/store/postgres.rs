@@ -20,8 +20,9 @@ use sqlx::{
 };
 
 use super::{
-    BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, LeaseHolder, NewRevocation,
-    PendingRevocation, RevokePolicy, Rotation, SessionRecord, Store, TokenUpdate, classify,
+    BeginOutcome, ConnectionRecord, ConnectionStore, Disconnected, FlowRecord, FlowStore,
+    LeaseHolder, NewRevocation, PendingRevocation, RevocationStore, RevokePolicy, Rotation,
+    SessionRecord, SessionStore, TokenUpdate, classify,
     rows::{
         self as decode, CONNECTION_COLUMNS, FLOW_COLUMNS, REVOCATION_COLUMNS, SESSION_CONNECTION,
         is_foreign_key_violation, is_unique_violation, seconds, status_str,
@@ -39,7 +40,7 @@ use crate::{
 const MAX_CONNECTIONS: u32 = 10;
 /// How long a request waits for a free connection from the pool.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
-/// The advisory lock under which [`Store::insert_flow`] counts and inserts (any constant
+/// The advisory lock under which [`FlowStore::insert_flow`] counts and inserts (any constant
 /// unique to this table's use: advisory locks are per database).
 const FLOW_CAP_LOCK: i64 = 0x636d_5f66_6c6f_7773; // "cm_flows"
 

@@ -21,8 +21,8 @@ pub(super) const CONNECTION_COLUMNS: &str = "session_hash, provider, patient, sc
      demographics_shared, grant_expires_at, access_token_ct, refresh_token_ct, \
      access_expires_at, generation, status, updated_at";
 /// A session (by the hash of a cookie id: `$1`, valid at `$2`) with its connection to the
-/// provider `$3` if it has one — [`Store::get_session_connection`](super::Store::get_session_connection)'s
-/// one statement. The connection's columns are NULL without one.
+/// provider `$3` if it has one, in one statement
+/// ([`get_session_connection`](super::SessionStore::get_session_connection)). The connection's columns are NULL without one.
 pub(super) static SESSION_CONNECTION: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| {
         let connection: Vec<String> = CONNECTION_COLUMNS

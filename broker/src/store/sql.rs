@@ -15,7 +15,7 @@
 //! - `begin_write`: a transaction that will write. SQLite: `BEGIN IMMEDIATE`, taking the write
 //!   lock up front so the transaction never has to upgrade a read lock (which SQLite answers
 //!   with `SQLITE_BUSY` instead of waiting). PostgreSQL: `BEGIN` (READ COMMITTED).
-//! - `begin_flow_cap`: a transaction under which [`Store::insert_flow`] counts the pending
+//! - `begin_flow_cap`: a transaction under which [`FlowStore::insert_flow`] counts the pending
 //!   flows and inserts one, so two inserts cannot both count below the cap. SQLite: its write
 //!   lock does that; PostgreSQL: a transaction-scoped advisory lock.
 //!
@@ -23,9 +23,9 @@
 //! write lock serialises and PostgreSQL re-checks on the latest row version once a concurrent
 //! writer commits.
 
-/// Implements [`Store`](super::Store) for `$store`, a store over a `$db` (`sqlx::Sqlite` or
-/// `sqlx::Postgres`) pool in its `pool` field, with the `begin_write` and `begin_flow_cap`
-/// methods the module docs describe. The names the body uses are those in scope where it is
+/// Implements the store's four role traits ([`Store`](super::Store)) for `$store`, a store over
+/// a `$db` (`sqlx::Sqlite` or `sqlx::Postgres`) pool in its `pool` field, with the
+/// `begin_write` and `begin_flow_cap` methods the module docs describe. The names the body uses are those in scope where it is
 /// expanded (the two store modules import the same ones).
 macro_rules! sql_store {
     ($store:ty, $db:ty) => {
@@ -56,7 +56,7 @@ macro_rules! sql_store {
         }
 
         #[async_trait]
-        impl Store for $store {
+        impl FlowStore for $store {
             async fn insert_flow(
                 &self,
                 flow: &FlowRecord,
@@ -167,6 +167,10 @@ macro_rules! sql_store {
                 Ok(done.rows_affected())
             }
 
+        }
+
+        #[async_trait]
+        impl SessionStore for $store {
             async fn create_session(
                 &self,
                 session: &SessionHash,
@@ -323,6 +327,10 @@ macro_rules! sql_store {
                 Ok(done.rows_affected())
             }
 
+        }
+
+        #[async_trait]
+        impl ConnectionStore for $store {
             async fn upsert_connection(&self, c: &ConnectionRecord) -> Result<i64> {
                 let result = sqlx::query(&format!(
                     "INSERT INTO connections ({CONNECTION_COLUMNS}) \
@@ -572,6 +580,10 @@ macro_rules! sql_store {
                 Ok(done.rows_affected() == 1)
             }
 
+        }
+
+        #[async_trait]
+        impl RevocationStore for $store {
             async fn enqueue_revocation(
                 &self,
                 revocation: &NewRevocation,

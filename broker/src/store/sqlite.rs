@@ -20,8 +20,9 @@ use sqlx::{
 };
 
 use super::{
-    BeginOutcome, ConnectionRecord, Disconnected, FlowRecord, LeaseHolder, NewRevocation,
-    PendingRevocation, RevokePolicy, Rotation, SessionRecord, Store, TokenUpdate, classify,
+    BeginOutcome, ConnectionRecord, ConnectionStore, Disconnected, FlowRecord, FlowStore,
+    LeaseHolder, NewRevocation, PendingRevocation, RevocationStore, RevokePolicy, Rotation,
+    SessionRecord, SessionStore, TokenUpdate, classify,
     rows::{
         self as decode, CONNECTION_COLUMNS, FLOW_COLUMNS, REVOCATION_COLUMNS, SESSION_CONNECTION,
         is_foreign_key_violation, is_unique_violation, seconds, status_str,

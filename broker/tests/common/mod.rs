@@ -7,7 +7,7 @@
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use connect_medicare_broker::{
-    AppState, Config, Env, ManualClock, SessionId, SqliteStore, Store, serve,
+    AppState, Config, ConnectionStore, Env, ManualClock, SessionId, SqliteStore, serve,
 };
 use connect_medicare_protocol::{
     AuthorizeRedirect, Callback, PkceVerifier, State, Timestamp,
