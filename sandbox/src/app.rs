@@ -12,7 +12,7 @@ use axum::{
 };
 use tower_http::compression::{CompressionLayer, predicate::SizeAbove};
 
-use crate::{admin, authorize, discovery, faults, fhir, login, state::Shared, token};
+use crate::{admin, authorize, discovery, fhir, login, network, state::Shared, token};
 
 /// Blue Button compresses an answer only when it is larger than 1 KB.
 const GZIP_ABOVE_BYTES: u16 = 1024;
@@ -118,7 +118,7 @@ async fn userinfo_view(mut response: Response) -> Response {
 /// Builds the sandbox's router over its shared state.
 pub(crate) fn routes(shared: Arc<Shared>) -> Router {
     // Blue Button's API routes: injected latency and dropped connections apply here.
-    let network = || middleware::from_fn_with_state(shared.clone(), faults::network);
+    let network = || middleware::from_fn_with_state(shared.clone(), network::network);
     let bb2_fhir = Router::new()
         .route("/v2/fhir/{resource}", get(fhir::bb2_search))
         .route("/v2/fhir/{resource}/", get(fhir::bb2_search))

@@ -14,7 +14,9 @@ use connect_medicare_protocol::{Scope, Scopes};
 use crate::{
     clock::{add_months, format_rfc3339},
     config::GrantKind,
-    errors, login,
+    errors::{self, found},
+    form::{Pairs, first, pairs},
+    login,
     pages::{self, ConsentPage},
     state::{Approval, AuthParams, CodeRecord, Grant, Profile, Shared},
 };
@@ -31,21 +33,6 @@ const DEMOGRAPHIC_SCOPES: [&str; 5] = [
     "patient/Patient.r",
     "patient/Patient.s",
 ];
-
-pub(crate) type Pairs = Vec<(String, String)>;
-
-pub(crate) fn pairs(raw: &[u8]) -> Pairs {
-    form_urlencoded::parse(raw)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-pub(crate) fn first<'a>(pairs: &'a Pairs, name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
 
 fn duplicate(pairs: &Pairs) -> Option<&str> {
     pairs.iter().enumerate().find_map(|(i, (k, _))| {
@@ -79,18 +66,6 @@ fn redirect_back(
         params.push(("iss", &issuer));
     }
     found(&with_params(redirect_uri, &params))
-}
-
-pub(crate) fn found(location: &str) -> Response {
-    let mut response = (
-        StatusCode::FOUND,
-        [(header::CONTENT_TYPE, errors::DJANGO_HTML)],
-    )
-        .into_response();
-    if let Ok(value) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    response
 }
 
 /// `GET /v2/o/authorize/`.

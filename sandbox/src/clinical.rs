@@ -9,7 +9,7 @@
 //!   prefixes), `_sort` on its dates (`-` for descending) and `_count`;
 //!   `_include=MedicationRequest:medication` adds the Medications a page's requests name. Any
 //!   other parameter is refused with HAPI's 400, "Unknown search parameter".
-//! - Pages are HAPI's opaque `_getpages` links (`fhir.rs`).
+//! - Pages are HAPI's opaque `_getpages` links (`fhir/search.rs`).
 //! - Reads find only the caller's own resources — unless the `leak_patients` fault is on: then
 //!   the face answers as a server that ignores the patient (HAPI in lenient mode, a token that
 //!   sees every patient) would, with the next user's resources mixed into every search and any
@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 
 use crate::{
     clock::{days_from_civil, format_date, format_instant_millis},
-    data::{User, mix},
     search::parse_fhir_time,
+    users::{User, mix},
 };
 
 /// The clinical types the SMART face serves.

@@ -1,10 +1,10 @@
-//! Registered apps and the sandbox's settings.
+//! Registered apps and the sandbox's settings, the faults to inject among them.
 
 use std::{fmt, str::FromStr};
 
 use serde::Deserialize;
 
-use crate::{faults::FaultConfig, throttle::ThrottleRate};
+use crate::throttle::ThrottleRate;
 
 /// The kind of data-access grant an app receives (Blue Button's `data_access_type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -212,6 +212,36 @@ impl SandboxConfig {
             ..Self::default()
         }
     }
+}
+
+/// Faults to inject (all off by default).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FaultConfig {
+    /// Milliseconds added before every API request is answered.
+    pub latency_ms: u64,
+    /// Probability (0 to 1) that a FHIR request or a Blue Button refresh fails upstream
+    /// (502).
+    pub error_rate: f64,
+    /// Probability (0 to 1) that an API request's connection is closed without an answer.
+    pub drop_rate: f64,
+    /// A forced 429 storm, starting when the server starts.
+    pub storm: Option<Storm>,
+    /// Compress answers over 1 KB with gzip even when the request did not ask for it.
+    pub gzip_always: bool,
+    /// A storm's 429 gives `Retry-After` as an HTTP-date (when the storm ends).
+    pub retry_after_date: bool,
+    /// Both revocation endpoints answer this status instead of revoking (a 5xx as Blue
+    /// Button's upstream failure, a 4xx as an OAuth `invalid_request`).
+    pub revoke_status: Option<u16>,
+}
+
+/// A forced 429 storm on the Blue Button FHIR views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Storm {
+    /// Every FHIR request answers 429 for this many seconds of the sandbox's clock.
+    Seconds(u64),
+    /// The next this-many FHIR requests answer 429.
+    Requests(u64),
 }
 
 #[cfg(test)]

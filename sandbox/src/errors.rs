@@ -1,6 +1,6 @@
 //! The sandbox's error answers, with the statuses and bodies Blue Button sends, verbatim
 //! (the message constants of the CMS server's settings; the real server's answers are in
-//! `fixtures/bb2-observed/`).
+//! `fixtures/bb2-observed/`), and the bodiless redirect Django writes.
 
 use axum::{
     http::{HeaderValue, StatusCode, header},
@@ -22,6 +22,8 @@ pub(crate) const ONE_TIME_REFRESH: &str = "Your application is not allowed to re
 pub(crate) const NOT_AUTHENTICATED: &str = "Authentication credentials were not provided.";
 /// DRF's answer to a missing scope (or withheld demographics).
 pub(crate) const NO_PERMISSION: &str = "You do not have permission to perform this action.";
+/// Blue Button's answer when its backend fails (`apps/fhir/bluebutton/exceptions.py`).
+pub(crate) const UPSTREAM_ERROR: &str = "An error occurred contacting the upstream server";
 
 /// A JSON answer with `status`. Blue Button sends no `Cache-Control` on its own answers.
 pub(crate) fn json(status: StatusCode, body: Value) -> Response {
@@ -123,3 +125,12 @@ pub(crate) fn html(status: StatusCode, title: &str, message: &str) -> Response {
 /// `text/html; charset=utf-8`: what Django writes on answers without a body of their own
 /// (redirects, the revocation views' empty 200s).
 pub(crate) const DJANGO_HTML: &str = "text/html; charset=utf-8";
+
+/// `302 Found` to `location`, bodiless, as Django writes its redirects.
+pub(crate) fn found(location: &str) -> Response {
+    let mut response = (StatusCode::FOUND, [(header::CONTENT_TYPE, DJANGO_HTML)]).into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}

@@ -23,54 +23,14 @@
 //! - **`Retry-After` as a date**: a storm's 429 gives `Retry-After` as an HTTP-date rather than
 //!   seconds (RFC 9110 allows both).
 
-use std::{
-    io,
-    net::SocketAddr,
-    pin::Pin,
-    sync::{Arc, Mutex},
-    task::{Context, Poll},
-    time::Duration,
-};
+use std::{sync::Mutex, time::Duration};
 
-use axum::{
-    body::{Body, Bytes, HttpBody},
-    extract::{ConnectInfo, Request, State},
-    middleware::Next,
-    response::Response,
-};
 use serde_json::{Value, json};
 
-use crate::{SandboxConfig, state::Shared, throttle::ThrottleRate};
-
-/// Faults to inject (all off by default).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct FaultConfig {
-    /// Milliseconds added before every API request is answered.
-    pub latency_ms: u64,
-    /// Probability (0 to 1) that a FHIR request or a Blue Button refresh fails upstream
-    /// (502).
-    pub error_rate: f64,
-    /// Probability (0 to 1) that an API request's connection is closed without an answer.
-    pub drop_rate: f64,
-    /// A forced 429 storm, starting when the server starts.
-    pub storm: Option<Storm>,
-    /// Compress answers over 1 KB with gzip even when the request did not ask for it.
-    pub gzip_always: bool,
-    /// A storm's 429 gives `Retry-After` as an HTTP-date (when the storm ends).
-    pub retry_after_date: bool,
-    /// Both revocation endpoints answer this status instead of revoking (a 5xx as Blue
-    /// Button's upstream failure, a 4xx as an OAuth `invalid_request`).
-    pub revoke_status: Option<u16>,
-}
-
-/// A forced 429 storm on the Blue Button FHIR views.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Storm {
-    /// Every FHIR request answers 429 for this many seconds of the sandbox's clock.
-    Seconds(u64),
-    /// The next this-many FHIR requests answer 429.
-    Requests(u64),
-}
+use crate::{
+    config::{SandboxConfig, Storm},
+    throttle::ThrottleRate,
+};
 
 /// The faults in force, changed at run time through `/__admin/faults`.
 #[derive(Debug)]
@@ -346,74 +306,10 @@ fn unit(seed: u64, die: u64, throw: u64) -> f64 {
     (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// The accepted connection a request came in on: its peer and a second handle on its
-/// socket, so a fault can close it without answering.
-#[derive(Debug, Clone)]
-pub(crate) struct Tap {
-    pub(crate) peer: SocketAddr,
-    pub(crate) socket: Option<Arc<std::net::TcpStream>>,
-}
-
-impl Tap {
-    /// Closes the connection in both directions: the client sees it end before any answer.
-    fn cut(&self) {
-        if let Some(socket) = &self.socket {
-            let _ = socket.shutdown(std::net::Shutdown::Both);
-        }
-    }
-}
-
-/// Latency and dropped connections, around every API route.
-pub(crate) async fn network(
-    State(shared): State<Arc<Shared>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let latency = shared.faults.latency();
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    let tap = request
-        .extensions()
-        .get::<ConnectInfo<Tap>>()
-        .map(|ConnectInfo(tap)| tap.clone());
-    let drops = shared.faults.connection_drops();
-    // The request is processed either way: a dropped answer to a refresh has rotated the
-    // tokens, which is the case clients must survive.
-    let response = next.run(request).await;
-    if !drops {
-        return response;
-    }
-    tracing::debug!(peer = ?tap.as_ref().map(|t| t.peer), "fault: dropping the connection");
-    if let Some(tap) = &tap {
-        tap.cut();
-    }
-    // Without a socket handle (a router used in-process), fail the body instead: the
-    // connection then ends mid-answer.
-    Response::new(Body::new(Broken))
-}
-
-/// A body that fails at once.
-struct Broken;
-
-impl HttpBody for Broken {
-    type Data = Bytes;
-    type Error = io::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, io::Error>>> {
-        Poll::Ready(Some(Err(io::Error::new(
-            io::ErrorKind::ConnectionAborted,
-            "connection dropped by fault injection",
-        ))))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::FaultConfig;
 
     #[test]
     fn dice_are_uniform_enough_and_seeded() {

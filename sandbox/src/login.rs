@@ -34,8 +34,9 @@ use axum::{
 use serde_json::json;
 
 use crate::{
-    authorize::{Pairs, first, found, pairs},
-    errors, pages,
+    errors::{self, found},
+    form::{Pairs, first, pairs},
+    pages,
     state::{Profile, Shared, Ticket},
 };
 

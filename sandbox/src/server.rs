@@ -10,7 +10,7 @@ use tokio::{
 };
 
 use crate::{
-    Clock, SandboxConfig, app::routes, faults::Tap, login::medicare_login_routes, state::Shared,
+    Clock, SandboxConfig, app::routes, login::medicare_login_routes, network::Tap, state::Shared,
 };
 
 /// A listener that keeps a second handle on each accepted socket, so an injected fault can

@@ -13,13 +13,13 @@ use base64::{
     Engine as _,
     engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
 };
-use connect_medicare_protocol::{PkceChallenge, PkceVerifier, Scope, Scopes};
+use connect_medicare_protocol::{PkceChallenge, PkceVerifier, Scopes};
 use serde_json::{Value, json};
 
 use crate::{
     clock::format_rfc3339,
     config::{AppConfig, ExpirationFormat, GrantKind},
-    errors::{self, ACCESS_NOT_FOUND, ACCESS_TIMED_OUT, ONE_TIME_REFRESH},
+    errors::{self, ACCESS_NOT_FOUND, ACCESS_TIMED_OUT, ONE_TIME_REFRESH, UPSTREAM_ERROR},
     state::{AccessRecord, Inner, Profile, RefreshRecord, Shared},
 };
 
@@ -389,7 +389,7 @@ fn owner(inner: &Inner, token: &str) -> Option<(String, usize, Profile)> {
 fn revocation_fault(shared: &Shared) -> Option<Response> {
     let status = StatusCode::from_u16(shared.faults.revoke_status()?).ok()?;
     Some(if status.is_server_error() {
-        errors::bb2_message(status, crate::fhir::UPSTREAM_ERROR)
+        errors::bb2_message(status, UPSTREAM_ERROR)
     } else {
         errors::oauth(status, "invalid_request")
     })
@@ -538,10 +538,4 @@ pub(crate) async fn expire_user(
     } else {
         errors::detail(StatusCode::NOT_FOUND, "Not found.")
     }
-}
-
-/// Whether `scopes` covers reading (`search == false`) or searching `resource`.
-pub(crate) fn allows(scopes: &Scopes, resource: &str, search: bool) -> bool {
-    let needed = format!("patient/{resource}.{}", if search { "s" } else { "r" });
-    Scope::parse(&needed).is_ok_and(|s| scopes.covers(&s))
 }
