@@ -42,12 +42,12 @@ pub fn metrics_app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: the OpenMetrics text format, which Prometheus reads.
 async fn metrics_route(State(metrics): State<Arc<Metrics>>) -> Response {
     let mut response = metrics.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4"),
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
     response
 }
