@@ -9,7 +9,7 @@ use std::{
 use connect_medicare_protocol::{
     ClientId, ClientSecret, OAuthError, Scopes, SmartConfiguration, TokenResponse,
 };
-use reqwest::{Client, RequestBuilder, Response, header};
+use reqwest::{Client, Response, header};
 
 use crate::{
     config::{ClientAuth, UpstreamTimeouts},
@@ -117,32 +117,12 @@ impl Upstream {
         form: &[(&str, &str)],
         requested: &Scopes,
     ) -> Result<TokenResponse, UpstreamError> {
-        let started = Instant::now();
-        let response = client
-            .apply(self.client.post(endpoint), form)
-            .header(header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(|e| transport(&e))?;
-        let status = response.status().as_u16();
-        let content_type = content_type(&response);
-        let body = small_body(response).await?;
-        self.observe(UpstreamCall::Token, started);
-        if status == 200 {
-            return TokenResponse::from_json(&body, requested).map_err(|e| {
-                UpstreamError::Unavailable(format!("unusable token response: {}", e.code()))
-            });
-        }
-        if (300..400).contains(&status) {
-            return Err(UpstreamError::Unavailable(format!(
-                "the token endpoint redirected (HTTP {status})"
-            )));
-        }
-        Err(UpstreamError::OAuth(OAuthError::from_response(
-            status,
-            content_type.as_deref(),
-            &body,
-        )))
+        let body = self
+            .post_form(FormEndpoint::Token, endpoint, client, form)
+            .await?;
+        TokenResponse::from_json(&body, requested).map_err(|e| {
+            UpstreamError::Unavailable(format!("unusable token response: {}", e.code()))
+        })
     }
 
     /// A revocation: RFC 7009, or Blue Button's grant-deleting `/v2/o/revoke/` (same form).
@@ -153,31 +133,65 @@ impl Upstream {
         token: &str,
         hint: &str,
     ) -> Result<(), UpstreamError> {
-        let started = Instant::now();
-        let response = client
-            .apply(
-                self.client.post(endpoint),
-                &[("token", token), ("token_type_hint", hint)],
-            )
-            .send()
+        let form = [("token", token), ("token_type_hint", hint)];
+        self.post_form(FormEndpoint::Revocation, endpoint, client, &form)
             .await
-            .map_err(|e| transport(&e))?;
+            .map(drop)
+    }
+
+    /// POSTs `form` to `url`, the provider's `endpoint`, with the client's authentication, and
+    /// records the call's latency. A success gives the body; a redirect (never followed), or
+    /// any other status with the OAuth error its body reads as, is an error.
+    async fn post_form(
+        &self,
+        endpoint: FormEndpoint,
+        url: &str,
+        client: &Credentials<'_>,
+        form: &[(&str, &str)],
+    ) -> Result<Vec<u8>, UpstreamError> {
+        let (call, name, ok): (_, _, &[u16]) = match endpoint {
+            FormEndpoint::Token => (UpstreamCall::Token, "token", &[200]),
+            FormEndpoint::Revocation => (UpstreamCall::Revoke, "revocation", &[200, 204]),
+        };
+        let started = Instant::now();
+        let mut request = self.client.post(url);
+        if let Some(authorization) = client.authorization() {
+            request = request.header(header::AUTHORIZATION, authorization);
+        }
+        request = request
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(client.encode(form));
+        if let FormEndpoint::Token = endpoint {
+            request = request.header(header::ACCEPT, "application/json");
+        }
+        let response = request.send().await.map_err(|e| transport(&e))?;
         let status = response.status().as_u16();
         let content_type = content_type(&response);
         let body = small_body(response).await?;
-        self.observe(UpstreamCall::Revoke, started);
-        match status {
-            200 | 204 => Ok(()),
-            300..=399 => Err(UpstreamError::Unavailable(format!(
-                "the revocation endpoint redirected (HTTP {status})"
-            ))),
-            _ => Err(UpstreamError::OAuth(OAuthError::from_response(
-                status,
-                content_type.as_deref(),
-                &body,
-            ))),
+        self.observe(call, started);
+        if ok.contains(&status) {
+            return Ok(body);
         }
+        if (300..400).contains(&status) {
+            return Err(UpstreamError::Unavailable(format!(
+                "the {name} endpoint redirected (HTTP {status})"
+            )));
+        }
+        Err(UpstreamError::OAuth(OAuthError::from_response(
+            status,
+            content_type.as_deref(),
+            &body,
+        )))
     }
+}
+
+/// The endpoints the broker POSTs a form to.
+#[derive(Clone, Copy)]
+enum FormEndpoint {
+    /// The token endpoint: asked for JSON, it answers 200.
+    Token,
+    /// The revocation endpoint (RFC 7009, or Blue Button's): it answers 200 or 204.
+    Revocation,
 }
 
 fn content_type(response: &Response) -> Option<String> {
@@ -211,23 +225,25 @@ pub(crate) struct Credentials<'a> {
 }
 
 impl Credentials<'_> {
-    /// The request with the credentials and the form: an `Authorization: Basic` header, or
-    /// `client_id` and `client_secret` appended to the form.
-    fn apply(&self, request: RequestBuilder, form: &[(&str, &str)]) -> RequestBuilder {
+    /// The `Authorization: Basic` header's value, for the two Basic forms.
+    fn authorization(&self) -> Option<String> {
         match self.auth {
-            ClientAuth::ClientSecretBasic => request
-                .header(header::AUTHORIZATION, basic(self.id, self.secret, true))
-                .form(form),
-            ClientAuth::ClientSecretBasicUnencoded => request
-                .header(header::AUTHORIZATION, basic(self.id, self.secret, false))
-                .form(form),
-            ClientAuth::ClientSecretPost => {
-                let mut fields = form.to_vec();
-                fields.push(("client_id", self.id.as_str()));
-                fields.push(("client_secret", self.secret.expose_secret()));
-                request.form(&fields)
-            }
+            ClientAuth::ClientSecretBasic => Some(basic(self.id, self.secret, true)),
+            ClientAuth::ClientSecretBasicUnencoded => Some(basic(self.id, self.secret, false)),
+            ClientAuth::ClientSecretPost => None,
         }
+    }
+
+    /// `form` as an `application/x-www-form-urlencoded` body, with `client_id` and
+    /// `client_secret` appended for `client_secret_post`.
+    fn encode(&self, form: &[(&str, &str)]) -> String {
+        let mut body = form_urlencoded::Serializer::new(String::new());
+        body.extend_pairs(form);
+        if self.auth == ClientAuth::ClientSecretPost {
+            body.append_pair("client_id", self.id.as_str());
+            body.append_pair("client_secret", self.secret.expose_secret());
+        }
+        body.finish()
     }
 
     /// Logs a token endpoint's refusal for the operator, naming the provider: its code, status

@@ -80,45 +80,18 @@ fn binary() -> Command {
     command
 }
 
+/// Writes `dir/broker.toml`: an ephemeral port, the database `broker.db` beside the file,
+/// Medicare at `sandbox`, and `extra`.
 fn write_config(dir: &std::path::Path, sandbox: &str, extra: &str) -> std::path::PathBuf {
-    let path = dir.join("broker.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-listen = "127.0.0.1:0"
-public_base_url = "{APP_ORIGIN}"
-database = "sqlite://broker.db"
-{extra}
-[[keys]]
-id = "k1"
-key = "{KEY}"
-
-[[providers]]
-id = "medicare"
-name = "Medicare"
-kind = "blue_button"
-base_url = "{sandbox}"
-client_id = "{CLIENT_ID}"
-redirect_uri = "{REDIRECT_URI}"
-"#
-        ),
-    )
-    .unwrap();
-    path
+    let mut toml = BrokerToml::new(sandbox, "sqlite://broker.db");
+    toml.listen = Some("127.0.0.1:0".to_owned());
+    toml.extra = extra.to_owned();
+    toml.write(dir)
 }
 
 /// A browser of the broker at `address`.
 fn browser_at(address: &str) -> Client {
-    Client {
-        base: format!("http://{address}"),
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        cookies: std::collections::HashMap::new(),
-        proof: None,
-    }
+    Client::for_base(&format!("http://{address}"))
 }
 
 /// `serve` with `config` and the client secret in the environment.
@@ -415,9 +388,7 @@ async fn a_kill_9_under_load_loses_no_acknowledged_session() {
     // One more in flight at the kill: it counts only if the broker acknowledged it.
     let in_flight = {
         let mut browser = browser_at(&address);
-        let flow = start_flow(&mut browser, "get").await;
-        let callback = sign_in(&sandbox, &flow, 12, Consent::ALLOW).await;
-        let code = code_from(&callback, &flow);
+        let (flow, code) = authorize(&mut browser, &sandbox, 12, Consent::ALLOW).await;
         let body = serde_json::json!({
             "state": flow.state.as_str(),
             "code": code,

@@ -7,7 +7,6 @@ mod common;
 
 use common::*;
 use connect_medicare_protocol::contract::SessionResponse;
-use connect_medicare_sandbox::driver::Consent;
 use serde_json::{Value, json};
 
 const ACCESS_NOT_FOUND: &str = "User access cannot be found. To refresh Medicare data, end user \
@@ -30,11 +29,7 @@ fn answer(provider: &str, status: &str) -> Value {
 
 #[tokio::test]
 async fn an_accepted_revocation_is_revoked_and_the_grant_is_gone() {
-    let sandbox = sandbox().await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 20).await;
+    let (sandbox, _setup, broker, mut browser, _) = signed_in(sandbox().await, 20).await;
     let (_, refresh, _) = stored_tokens(&broker, &browser).await;
     let reply = browser
         .post("/v1/session/disconnect", json!({"provider": "medicare"}))
@@ -62,10 +57,7 @@ async fn a_revocation_retried_after_the_access_token_expired_still_deletes_the_g
         c.faults.revoke_status = Some(502);
     })
     .await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 21).await;
+    let (sandbox, _setup, broker, mut browser, _) = signed_in(sandbox, 21).await;
     let (_, refresh, _) = stored_tokens(&broker, &browser).await;
 
     // Blue Button fails: the connection is gone here at once, the revocation is kept.
@@ -104,10 +96,7 @@ async fn a_refused_revocation_is_failed_and_not_retried_but_another_4xx_is_pendi
             c.faults.revoke_status = Some(status);
         })
         .await;
-        let setup = BrokerSetup::new(&sandbox);
-        let broker = Broker::start(&setup).await;
-        let mut browser = Client::new(&broker);
-        connect(&mut browser, &sandbox, user).await;
+        let (sandbox, _setup, broker, mut browser, _) = signed_in(sandbox, user).await;
         let reply = browser
             .post("/v1/session/disconnect", json!({"provider": "medicare"}))
             .await;
@@ -124,10 +113,7 @@ async fn a_refused_revocation_is_failed_and_not_retried_but_another_4xx_is_pendi
 #[tokio::test]
 async fn a_provider_without_revocation_is_not_supported() {
     let sandbox = sandbox_with(|c| c.smart_revocation = false).await;
-    let mut setup = BrokerSetup::new(&sandbox);
-    with_ehr(&mut setup, &sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
+    let (sandbox, _setup, _broker, mut browser) = stack_with(sandbox, with_ehr).await;
     // /v1/config says so before anyone disconnects.
     let config = browser.get("/v1/config").await.json();
     let supported: Vec<(&str, bool)> = config["providers"]
@@ -141,14 +127,7 @@ async fn a_provider_without_revocation_is_not_supported() {
         .collect();
     assert_eq!(supported, [("medicare", true), ("ehr", false)]);
     connect(&mut browser, &sandbox, 23).await;
-    let flow = start_flow_for(&mut browser, "ehr", "get").await;
-    let callback = sign_in(&sandbox, &flow, 23, Consent::ALLOW).await;
-    assert_eq!(
-        complete_callback(&mut browser, &flow, &callback)
-            .await
-            .status,
-        200
-    );
+    connect_ehr(&mut browser, &sandbox, 23).await;
     // Both at once: each provider says what became of its side.
     let reply = browser.post("/v1/session/disconnect", json!({})).await;
     assert_eq!(

@@ -13,10 +13,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn the_whole_flow_from_config_to_disconnect() {
-    let sandbox = sandbox().await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
+    let (sandbox, _setup, broker, mut browser) = stack(sandbox().await).await;
 
     // Config: the provider, its client id and redirect URI, and no secret.
     let reply = browser.get("/v1/config").await;
@@ -156,10 +153,7 @@ async fn the_whole_flow_from_config_to_disconnect() {
 
 #[tokio::test]
 async fn post_authorize_works_end_to_end() {
-    let sandbox = sandbox().await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
+    let (sandbox, _setup, _broker, mut browser) = stack(sandbox().await).await;
     let flow = start_flow(&mut browser, "post").await;
     match &flow.authorize {
         AuthorizeRedirect::Post { action, fields } => {

@@ -412,11 +412,7 @@ fn cases() -> Vec<Case> {
 
 #[tokio::test]
 async fn every_hostile_request_gets_its_safe_outcome() {
-    let sandbox = sandbox().await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    let session = connect(&mut browser, &sandbox, 7).await;
+    let (_sandbox, _setup, broker, mut browser, session) = signed_in(sandbox().await, 7).await;
     let me = session.connections[0].patient.clone().unwrap();
     let cookie_value = browser.cookies["__Host-cm-session"].clone();
     let cookie = format!("Cookie: __Host-cm-session={cookie_value}");
@@ -654,11 +650,8 @@ async fn hostile_provider(
 async fn a_hostile_provider_can_set_no_cookie_redirect_nowhere_and_sees_no_browser_credential() {
     let sandbox = sandbox().await;
     let (provider, seen) = hostile_provider(sandbox.origin()).await;
-    let mut setup = BrokerSetup::new(&sandbox);
-    setup.sandbox_origin = provider;
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    let session = connect(&mut browser, &sandbox, 7).await;
+    let (_sandbox, _setup, _broker, mut browser, session) =
+        signed_in_with(sandbox, 7, |setup, _| setup.toml.medicare = provider).await;
     let me = session.connections[0].patient.clone().unwrap();
     let cookie = format!("__Host-cm-session={}", browser.cookies["__Host-cm-session"]);
     let mut report = String::new();

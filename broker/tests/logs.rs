@@ -17,15 +17,10 @@ async fn nothing_sensitive_is_logged_at_trace_level() {
         .json()
         .init();
 
-    let sandbox = sandbox().await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
+    let (sandbox, _setup, broker, mut browser) = stack(sandbox().await).await;
     let mut secrets: Vec<String> = vec![CLIENT_SECRET.to_owned()];
 
-    let flow = start_flow(&mut browser, "get").await;
-    let callback = sign_in(&sandbox, &flow, 21, Consent::ALLOW).await;
-    let code = code_from(&callback, &flow);
+    let (flow, code) = authorize(&mut browser, &sandbox, 21, Consent::ALLOW).await;
     let reply = complete(&mut browser, &flow, &code).await;
     assert_eq!(reply.status, 200);
     secrets.extend([

@@ -23,10 +23,7 @@ async fn raw(base: &str, request: &[u8]) -> String {
 
 #[tokio::test]
 async fn oversized_bodies_and_headers_are_refused() {
-    let sandbox = sandbox().await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
+    let (_sandbox, _setup, broker, mut browser) = stack(sandbox().await).await;
     let big = json!({"provider": "medicare", "state": "x".repeat(64 * 1024)});
     let reply = browser.post("/v1/flows", big).await;
     assert_eq!(reply.status, 413);
@@ -61,7 +58,7 @@ async fn closed_by_the_broker(base: &str, opening: &[u8], bound: Duration) -> bo
 async fn silent_and_slow_connections_are_closed_after_the_header_deadline() {
     let sandbox = sandbox().await;
     let mut setup = BrokerSetup::new(&sandbox);
-    setup.extra = "header_read_timeout_seconds = 1".into();
+    setup.toml.extra = "header_read_timeout_seconds = 1".into();
     let broker = Broker::start(&setup).await;
     let openings: [(&str, &[u8]); 4] = [
         ("nothing at all", b""),
@@ -169,11 +166,7 @@ async fn readiness_is_the_brokers_own_and_upstream_health_is_a_metric() {
 
 #[tokio::test]
 async fn metrics_count_routes_refreshes_and_upstream_latency_without_secrets() {
-    let sandbox = sandbox().await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 20).await;
+    let (sandbox, _setup, broker, mut browser, _) = signed_in(sandbox().await, 20).await;
     assert_eq!(browser.get("/v1/fhir/medicare/Coverage").await.status, 200);
     // Make the upstream token die so the proxy refreshes reactively.
     sandbox.clock().advance(3601);
@@ -203,10 +196,7 @@ async fn metrics_count_routes_refreshes_and_upstream_latency_without_secrets() {
 
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
-    let sandbox = sandbox().await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
+    let (_sandbox, _setup, _broker, mut browser) = stack(sandbox().await).await;
     let a = browser.get("/v1/config").await;
     let b = browser.get("/v1/nope").await;
     let id = |r: &Reply| r.headers["x-request-id"].to_str().unwrap().to_owned();
@@ -282,10 +272,7 @@ async fn the_openapi_description_matches_the_routes() {
 #[tokio::test]
 async fn shutdown_finishes_the_requests_in_flight() {
     let sandbox = sandbox_with(|c| c.faults.latency_ms = 1500).await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 22).await;
+    let (_sandbox, _setup, broker, browser, _) = signed_in(sandbox, 22).await;
     use connect_medicare_broker::SessionStore as _;
     let session = browser.session().unwrap().hash();
     let before = broker

@@ -17,11 +17,7 @@ async fn a_dead_replicas_lease_is_taken_over_once_it_expires() {
         .with_ansi(false)
         .init();
 
-    let sandbox = sandbox().await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 19).await;
+    let (sandbox, _setup, broker, browser, _) = signed_in(sandbox().await, 19).await;
     let session = session_key(broker.store.as_ref(), &browser).await;
     let medicare = ProviderId::new("medicare").unwrap();
     let generation = stored_tokens(&broker, &browser).await.2;

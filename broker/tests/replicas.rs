@@ -15,7 +15,6 @@ mod common;
 mod test_postgres;
 
 use std::{
-    collections::HashMap,
     io::{BufRead as _, BufReader},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -28,9 +27,7 @@ use connect_medicare_broker::{
     ConnectionRecord, PgStore, PostgresUrl, SessionHash, SqliteStore, Store,
 };
 use connect_medicare_protocol::contract::{ConnectionStatus, ProviderId};
-use connect_medicare_sandbox::{
-    AppConfig, Clock as SandboxClock, FaultConfig, Sandbox, SandboxConfig,
-};
+use connect_medicare_sandbox::{FaultConfig, Sandbox};
 
 /// Runs the broker (`$0 "$@"`) and kills it as soon as standard input closes: when the
 /// [`Replica`] drops, and equally when the test process dies without unwinding.
@@ -131,60 +128,21 @@ impl Drop for Replica {
 /// so that the replicas' refreshes are sure to overlap in time: without the lease both would
 /// spend the same refresh token.
 async fn slow_unthrottled_sandbox() -> Sandbox {
-    let app = AppConfig::new(CLIENT_ID, CLIENT_SECRET, REDIRECT_URI);
-    let config = SandboxConfig {
-        throttle: None,
-        faults: FaultConfig {
+    sandbox_with(|config| {
+        config.throttle = None;
+        config.faults = FaultConfig {
             latency_ms: 200,
             ..FaultConfig::default()
-        },
-        ..SandboxConfig::with_app(app)
-    };
-    Sandbox::start(config, SandboxClock::new())
-        .await
-        .expect("sandbox starts")
+        };
+    })
+    .await
 }
 
 /// The configuration both replicas share (the database comes from the environment).
 fn write_config(dir: &Path, sandbox: &Sandbox) -> PathBuf {
-    let path = dir.join("broker.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-listen = "127.0.0.1:0"
-public_base_url = "{APP_ORIGIN}"
-database = "sqlite::memory:"
-
-[[keys]]
-id = "k1"
-key = "{KEY}"
-
-[[providers]]
-id = "medicare"
-name = "Medicare"
-kind = "blue_button"
-base_url = "{sandbox}"
-client_id = "{CLIENT_ID}"
-redirect_uri = "{REDIRECT_URI}"
-"#,
-            sandbox = sandbox.origin()
-        ),
-    )
-    .unwrap();
-    path
-}
-
-fn client_for(base: &str) -> Client {
-    Client {
-        base: base.to_owned(),
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        cookies: HashMap::new(),
-        proof: None,
-    }
+    let mut toml = BrokerToml::new(sandbox.origin(), "sqlite::memory:");
+    toml.listen = Some("127.0.0.1:0".to_owned());
+    toml.write(dir)
 }
 
 async fn stored(store: &dyn Store, session: &SessionHash) -> ConnectionRecord {
@@ -220,7 +178,7 @@ async fn one_refresh_across_two_replicas<F>(
     let store = store.as_ref();
 
     // Sign in through the first replica; the second serves the same session.
-    let mut first = client_for(&replicas[0].base);
+    let mut first = Client::for_base(&replicas[0].base);
     connect(&mut first, &sandbox, user).await;
     let second = Client {
         base: replicas[1].base.clone(),
@@ -345,7 +303,7 @@ async fn a_kill_9_of_one_replica_on_postgres_loses_no_session() {
     b.wait_ready();
     let mut browsers = Vec::new();
     for user in 0..8 {
-        let mut browser = client_for(if user % 2 == 0 { &a.base } else { &b.base });
+        let mut browser = Client::for_base(if user % 2 == 0 { &a.base } else { &b.base });
         connect(&mut browser, &sandbox, user).await;
         browsers.push(browser);
     }

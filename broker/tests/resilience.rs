@@ -6,29 +6,19 @@ mod common;
 
 use common::*;
 use connect_medicare_protocol::contract::ErrorCode;
-use connect_medicare_sandbox::{FaultConfig, Sandbox, SandboxConfig, Storm};
+use connect_medicare_sandbox::{FaultConfig, Storm};
 use reqwest::header;
-
-/// A sandbox configured by `change` (its faults, say) and a broker in front of it (with its
-/// setup, which holds the broker's files).
-async fn behind_broker(change: impl FnOnce(&mut SandboxConfig)) -> (Sandbox, BrokerSetup, Broker) {
-    let sandbox = sandbox_with(change).await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
-    (sandbox, setup, broker)
-}
 
 #[tokio::test]
 async fn a_short_retry_after_is_waited_out_once() {
-    let (sandbox, _setup, broker) = behind_broker(|c| {
+    let sandbox = sandbox_with(|c| {
         c.faults = FaultConfig {
             storm: Some(Storm::Requests(1)),
             ..FaultConfig::default()
         };
     })
     .await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 1).await;
+    let (_sandbox, _setup, broker, mut browser, _) = signed_in(sandbox, 1).await;
     // The first upstream read is throttled with Retry-After: 1; the browser never sees it.
     let reply = browser.get("/v1/fhir/medicare/Coverage").await;
     assert_eq!(
@@ -51,15 +41,14 @@ async fn a_short_retry_after_is_waited_out_once() {
 
 #[tokio::test]
 async fn a_long_throttle_reaches_the_browser_with_retry_after() {
-    let (sandbox, _setup, broker) = behind_broker(|c| {
+    let sandbox = sandbox_with(|c| {
         c.faults = FaultConfig {
             storm: Some(Storm::Seconds(60)),
             ..FaultConfig::default()
         };
     })
     .await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 2).await;
+    let (sandbox, _setup, _broker, mut browser, _) = signed_in(sandbox, 2).await;
     let reply = browser.get("/v1/fhir/medicare/ExplanationOfBenefit").await;
     assert_eq!(reply.status, 429);
     let error = reply.error();
@@ -84,15 +73,14 @@ async fn a_long_throttle_reaches_the_browser_with_retry_after() {
 
 #[tokio::test]
 async fn upstream_errors_are_retried_then_reported() {
-    let (sandbox, _setup, broker) = behind_broker(|c| {
+    let sandbox = sandbox_with(|c| {
         c.faults = FaultConfig {
             error_rate: 1.0,
             ..FaultConfig::default()
         };
     })
     .await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 3).await;
+    let (_sandbox, _setup, broker, mut browser, _) = signed_in(sandbox, 3).await;
     let reply = browser.get("/v1/fhir/medicare/Coverage").await;
     assert_eq!(reply.status, 502);
     assert_eq!(reply.code(), ErrorCode::UpstreamUnavailable);
@@ -111,7 +99,7 @@ async fn upstream_errors_are_retried_then_reported() {
 #[tokio::test]
 async fn some_upstream_errors_are_absorbed_by_retries() {
     // Seeded dice: with a one-in-three failure rate, three tries make every read succeed.
-    let (sandbox, _setup, broker) = behind_broker(|c| {
+    let sandbox = sandbox_with(|c| {
         c.seed = 7;
         c.faults = FaultConfig {
             error_rate: 0.33,
@@ -119,8 +107,7 @@ async fn some_upstream_errors_are_absorbed_by_retries() {
         };
     })
     .await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 4).await;
+    let (_sandbox, _setup, _broker, mut browser, _) = signed_in(sandbox, 4).await;
     let mut ok = 0;
     for i in 0..10 {
         let reply = browser
@@ -139,7 +126,7 @@ async fn some_upstream_errors_are_absorbed_by_retries() {
 
 #[tokio::test]
 async fn dropped_connections_are_retried_then_reported() {
-    let (sandbox, _setup, broker) = behind_broker(|c| {
+    let sandbox = sandbox_with(|c| {
         c.faults = FaultConfig {
             drop_rate: 1.0,
             ..FaultConfig::default()
@@ -147,26 +134,21 @@ async fn dropped_connections_are_retried_then_reported() {
     })
     .await;
     // Every API request is dropped, the token exchange too: the sign-in fails cleanly.
-    let mut browser = Client::new(&broker);
-    let flow = start_flow(&mut browser, "get").await;
-    let callback = sign_in(
+    let (sandbox, _setup, _broker, mut browser) = stack(sandbox).await;
+    let (flow, code) = authorize(
+        &mut browser,
         &sandbox,
-        &flow,
         5,
         connect_medicare_sandbox::driver::Consent::ALLOW,
     )
     .await;
-    let reply = complete(&mut browser, &flow, &code_from(&callback, &flow)).await;
+    let reply = complete(&mut browser, &flow, &code).await;
     assert_eq!(reply.code(), ErrorCode::UpstreamUnavailable);
 }
 
 #[tokio::test]
 async fn gzip_passes_through_only_when_the_browser_asks() {
-    let sandbox = sandbox().await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 8).await;
+    let (_sandbox, _setup, _broker, mut browser, _) = signed_in(sandbox().await, 8).await;
     // A client that does not decompress, to see the bytes as they cross.
     browser.http = reqwest::Client::builder().no_gzip().build().unwrap();
     let plain = browser
@@ -214,12 +196,11 @@ async fn gzip_passes_through_only_when_the_browser_asks() {
 
 #[tokio::test]
 async fn oversized_upstream_bodies_are_not_relayed() {
-    let sandbox = sandbox().await;
-    let mut setup = BrokerSetup::new(&sandbox);
-    setup.extra = "[upstream]\nmax_body_bytes = 65536".into();
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 9).await;
+    let (_sandbox, _setup, _broker, mut browser, _) =
+        signed_in_with(sandbox().await, 9, |setup, _| {
+            setup.toml.extra = "[upstream]\nmax_body_bytes = 65536".into();
+        })
+        .await;
     browser.http = reqwest::Client::builder().no_gzip().build().unwrap();
     // Small pages pass...
     assert_eq!(
@@ -274,7 +255,7 @@ async fn relayed_whole_as_gzip(browser: &Client, path: &str) -> bool {
 #[tokio::test]
 async fn a_retry_after_date_is_read_as_the_time_it_names() {
     // A 429 storm of two minutes whose Retry-After is an HTTP-date (RFC 9110 allows either).
-    let (sandbox, _setup, broker) = behind_broker(|c| {
+    let sandbox = sandbox_with(|c| {
         c.faults = FaultConfig {
             storm: Some(Storm::Seconds(120)),
             retry_after_date: true,
@@ -282,8 +263,7 @@ async fn a_retry_after_date_is_read_as_the_time_it_names() {
         };
     })
     .await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 2).await;
+    let (_sandbox, _setup, _broker, mut browser, _) = signed_in(sandbox, 2).await;
     let reply = browser.get("/v1/fhir/medicare/Coverage").await;
     assert_eq!(reply.status, 429);
     assert_eq!(reply.code(), ErrorCode::RateLimited);
@@ -301,10 +281,9 @@ async fn a_retry_after_date_is_read_as_the_time_it_names() {
 #[tokio::test]
 async fn gzip_a_client_did_not_ask_for_never_reaches_it() {
     // A provider (or a proxy in front of it) that compresses whether asked or not.
-    let (sandbox, _setup, broker) = behind_broker(|c| c.faults.gzip_always = true).await;
-    let mut browser = Client::new(&broker);
+    let sandbox = sandbox_with(|c| c.faults.gzip_always = true).await;
     // BBUser00008 has more than 20 claims.
-    connect(&mut browser, &sandbox, 8).await;
+    let (_sandbox, _setup, _broker, mut browser, _) = signed_in(sandbox, 8).await;
     // A client that does not decompress, to see the bytes as they cross.
     browser.http = reqwest::Client::builder().no_gzip().build().unwrap();
     for accept in [None, Some("identity"), Some("gzip;q=0, identity")] {
@@ -344,12 +323,11 @@ async fn gzip_a_client_did_not_ask_for_never_reaches_it() {
 #[tokio::test]
 async fn the_relay_limit_counts_what_a_client_inflates() {
     const LIMIT: usize = 65_536;
-    let sandbox = sandbox().await;
-    let mut setup = BrokerSetup::new(&sandbox);
-    setup.extra = format!("[upstream]\nmax_body_bytes = {LIMIT}");
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 12).await;
+    let (sandbox, _setup, broker, mut browser, _) =
+        signed_in_with(sandbox().await, 12, |setup, _| {
+            setup.toml.extra = format!("[upstream]\nmax_body_bytes = {LIMIT}");
+        })
+        .await;
     let path = "/v1/fhir/medicare/ExplanationOfBenefit?_count=10";
 
     // The page as the provider sends it, compressed: well under the limit, while it
@@ -403,11 +381,10 @@ async fn the_relay_limit_counts_what_a_client_inflates() {
 #[tokio::test]
 async fn a_slow_provider_times_out_into_upstream_unavailable() {
     let sandbox = sandbox_with(|c| c.admin = true).await;
-    let mut setup = BrokerSetup::new(&sandbox);
-    setup.extra = "[upstream]\nrequest_timeout_seconds = 1".into();
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 10).await;
+    let (sandbox, _setup, broker, mut browser, _) = signed_in_with(sandbox, 10, |setup, _| {
+        setup.toml.extra = "[upstream]\nrequest_timeout_seconds = 1".into();
+    })
+    .await;
     // From now on the provider takes 3 s to answer: longer than the broker waits for it.
     let slow = reqwest::Client::new()
         .post(format!("{}/__admin/faults", sandbox.origin()))

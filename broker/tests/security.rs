@@ -9,20 +9,11 @@ use connect_medicare_sandbox::driver::Consent;
 use reqwest::{Method, header};
 use serde_json::json;
 
-async fn setup() -> (connect_medicare_sandbox::Sandbox, BrokerSetup) {
-    let sandbox = sandbox().await;
-    let setup = BrokerSetup::new(&sandbox);
-    (sandbox, setup)
-}
-
 #[tokio::test]
 async fn cookies_are_host_prefixed_secure_httponly_and_strict() {
-    let (sandbox, setup) = setup().await;
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    let flow = start_flow(&mut browser, "get").await;
-    let callback = sign_in(&sandbox, &flow, 2, Consent::ALLOW).await;
-    let reply = complete(&mut browser, &flow, &code_from(&callback, &flow)).await;
+    let (sandbox, setup, broker, mut browser) = stack(sandbox().await).await;
+    let (flow, code) = authorize(&mut browser, &sandbox, 2, Consent::ALLOW).await;
+    let reply = complete(&mut browser, &flow, &code).await;
     let cookies = reply.set_cookies();
     let session = cookies
         .iter()
@@ -68,10 +59,7 @@ async fn cookies_are_host_prefixed_secure_httponly_and_strict() {
 
 #[tokio::test]
 async fn tokens_are_encrypted_at_rest() {
-    let (sandbox, setup) = setup().await;
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 3).await;
+    let (_sandbox, setup, broker, browser, _) = signed_in(sandbox().await, 3).await;
     let (access, refresh, _) = stored_tokens(&broker, &browser).await;
     let db = std::fs::read(setup.database()).unwrap();
     let wal = std::fs::read(setup.database().with_extension("db-wal")).unwrap_or_default();
@@ -87,11 +75,8 @@ async fn tokens_are_encrypted_at_rest() {
 
 #[tokio::test]
 async fn a_replayed_completion_returns_the_same_session_without_a_second_redemption() {
-    let (sandbox, setup) = setup().await;
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    let flow = start_flow(&mut browser, "get").await;
-    let code = code_from(&sign_in(&sandbox, &flow, 4, Consent::ALLOW).await, &flow);
+    let (sandbox, _setup, broker, mut browser) = stack(sandbox().await).await;
+    let (flow, code) = authorize(&mut browser, &sandbox, 4, Consent::ALLOW).await;
     // React StrictMode: two completions at once, same flow, same cookie.
     let (mut a, mut b) = (browser.clone(), browser.clone());
     let (first, second) = tokio::join!(
@@ -145,11 +130,8 @@ async fn a_replayed_completion_returns_the_same_session_without_a_second_redempt
 
 #[tokio::test]
 async fn other_reuse_of_a_state_is_refused_without_a_token_call() {
-    let (sandbox, setup) = setup().await;
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    let flow = start_flow(&mut browser, "get").await;
-    let code = code_from(&sign_in(&sandbox, &flow, 5, Consent::ALLOW).await, &flow);
+    let (sandbox, _setup, broker, mut browser) = stack(sandbox().await).await;
+    let (flow, code) = authorize(&mut browser, &sandbox, 5, Consent::ALLOW).await;
 
     // Another tab or browser without this flow's cookie.
     let mut stranger = Client::new(&broker);
@@ -208,11 +190,8 @@ async fn other_reuse_of_a_state_is_refused_without_a_token_call() {
 
 #[tokio::test]
 async fn expired_flows_are_not_found() {
-    let (sandbox, setup) = setup().await;
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    let flow = start_flow(&mut browser, "get").await;
-    let code = code_from(&sign_in(&sandbox, &flow, 6, Consent::ALLOW).await, &flow);
+    let (sandbox, _setup, broker, mut browser) = stack(sandbox().await).await;
+    let (flow, code) = authorize(&mut browser, &sandbox, 6, Consent::ALLOW).await;
     broker.advance(601);
     assert_eq!(
         complete(&mut browser, &flow, &code).await.code(),
@@ -222,10 +201,10 @@ async fn expired_flows_are_not_found() {
 
 #[tokio::test]
 async fn flows_check_provider_redirect_uri_and_are_capped() {
-    let (_sandbox, mut setup) = setup().await;
-    setup.extra = "max_pending_flows = 3".into();
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
+    let (_sandbox, _setup, broker, mut browser) = stack_with(sandbox().await, |setup, _| {
+        setup.toml.extra = "max_pending_flows = 3".into();
+    })
+    .await;
     let body = |provider: &str, redirect: &str| {
         json!({
             "provider": provider,
@@ -295,9 +274,7 @@ async fn flows_check_provider_redirect_uri_and_are_capped() {
 
 #[tokio::test]
 async fn origins_and_cors_are_exact() {
-    let (_sandbox, setup) = setup().await;
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
+    let (_sandbox, _setup, broker, mut browser) = stack(sandbox().await).await;
     let evil = browser
         .send_with(
             Method::GET,
@@ -337,10 +314,7 @@ async fn origins_and_cors_are_exact() {
 
 #[tokio::test]
 async fn the_proxy_serves_only_the_allow_list() {
-    let (sandbox, setup) = setup().await;
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    let session = connect(&mut browser, &sandbox, 7).await;
+    let (_sandbox, _setup, broker, mut browser, session) = signed_in(sandbox().await, 7).await;
     let me = session.connections[0].patient.clone().unwrap();
     for (path, code) in [
         ("/v1/fhir/medicare/Observation", ErrorCode::NotAllowed),
@@ -429,17 +403,16 @@ async fn the_proxy_serves_only_the_allow_list() {
 
 #[tokio::test]
 async fn withheld_demographics_are_not_a_disconnect() {
-    let (sandbox, setup) = setup().await;
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    let flow = start_flow(&mut browser, "get").await;
-    let callback = sign_in(&sandbox, &flow, 10, Consent::ALLOW_WITHOUT_DEMOGRAPHICS).await;
-    let session: SessionResponse = serde_json::from_slice(
-        &complete(&mut browser, &flow, &code_from(&callback, &flow))
-            .await
-            .body,
+    let (sandbox, _setup, _broker, mut browser) = stack(sandbox().await).await;
+    let (flow, code) = authorize(
+        &mut browser,
+        &sandbox,
+        10,
+        Consent::ALLOW_WITHOUT_DEMOGRAPHICS,
     )
-    .unwrap();
+    .await;
+    let session: SessionResponse =
+        serde_json::from_slice(&complete(&mut browser, &flow, &code).await.body).unwrap();
     assert!(!session.connections[0].demographics_shared);
     assert_eq!(
         browser.get("/v1/fhir/medicare/Patient").await.code(),
@@ -463,10 +436,7 @@ async fn withheld_demographics_are_not_a_disconnect() {
 
 #[tokio::test]
 async fn userinfo_is_proxied() {
-    let (sandbox, setup) = setup().await;
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 11).await;
+    let (_sandbox, _setup, _broker, mut browser, _) = signed_in(sandbox().await, 11).await;
     let info = browser.get("/v1/userinfo/medicare").await;
     assert_eq!(info.status, 200);
     assert_eq!(info.json()["patient"], "-20140000008336");
@@ -474,10 +444,7 @@ async fn userinfo_is_proxied() {
 
 #[tokio::test]
 async fn a_revoked_grant_becomes_reconnect_required() {
-    let (sandbox, setup) = setup().await;
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    let session = connect(&mut browser, &sandbox, 12).await;
+    let (sandbox, _setup, _broker, mut browser, session) = signed_in(sandbox().await, 12).await;
     let patient = session.connections[0].patient.clone().unwrap();
     // The beneficiary's grant is deleted at the provider.
     let deleted = reqwest::Client::new()
@@ -513,10 +480,7 @@ async fn a_revoked_grant_becomes_reconnect_required() {
 
 #[tokio::test]
 async fn a_second_sign_in_elsewhere_ends_the_first_connection_with_its_reason() {
-    let (sandbox, setup) = setup().await;
-    let broker = Broker::start(&setup).await;
-    let mut first = Client::new(&broker);
-    connect(&mut first, &sandbox, 22).await;
+    let (sandbox, _setup, broker, mut first, _) = signed_in(sandbox().await, 22).await;
     // The same beneficiary connects the app again from another browser: Blue Button keeps
     // one token pair per beneficiary and app, so the first browser's pair is gone.
     let mut second = Client::new(&broker);
@@ -557,10 +521,7 @@ async fn a_second_sign_in_elsewhere_ends_the_first_connection_with_its_reason() 
 #[tokio::test]
 async fn a_provider_failing_after_rotating_the_tokens_ends_the_connection_with_its_reason() {
     let sandbox = sandbox_with(|c| c.admin = true).await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 23).await;
+    let (sandbox, _setup, broker, mut browser, _) = signed_in(sandbox, 23).await;
     // From now on the backend fails: a refresh rotates the tokens, then answers 502.
     let faults = reqwest::Client::new()
         .post(format!("{}/__admin/faults", sandbox.origin()))
@@ -586,10 +547,7 @@ async fn an_unreadable_grant_expiration_keeps_the_sign_in_with_the_end_unknown()
         c.apps[0].expiration_format = connect_medicare_sandbox::ExpirationFormat::NoZone;
     })
     .await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    let session = connect(&mut browser, &sandbox, 24).await;
+    let (_sandbox, _setup, _broker, mut browser, session) = signed_in(sandbox, 24).await;
     assert_eq!(session.connections[0].status, ConnectionStatus::Connected);
     assert_eq!(session.connections[0].grant_expires_at, None);
     assert_eq!(browser.get("/v1/fhir/medicare/Coverage").await.status, 200);
@@ -597,10 +555,7 @@ async fn an_unreadable_grant_expiration_keeps_the_sign_in_with_the_end_unknown()
 
 #[tokio::test]
 async fn fifty_concurrent_requests_at_expiry_make_one_refresh() {
-    let (sandbox, setup) = setup().await;
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 13).await;
+    let (sandbox, _setup, broker, browser, _) = signed_in(sandbox().await, 13).await;
     broker.advance(3601);
     sandbox.clock().advance(3601);
     let requests = (0..50).map(|i| {
@@ -629,10 +584,7 @@ async fn fifty_concurrent_requests_at_expiry_make_one_refresh() {
 
 #[tokio::test]
 async fn sessions_survive_a_broker_restart() {
-    let (sandbox, setup) = setup().await;
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 14).await;
+    let (_sandbox, setup, broker, browser, _) = signed_in(sandbox().await, 14).await;
     broker.stop().await;
     let restarted = Broker::start(&setup).await;
     let mut same = browser.at(&restarted);
@@ -641,10 +593,7 @@ async fn sessions_survive_a_broker_restart() {
 
 #[tokio::test]
 async fn disconnect_deletes_locally_when_upstream_is_down_and_retries_later() {
-    let (sandbox, setup) = setup().await;
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 15).await;
+    let (sandbox, setup, broker, mut browser, _) = signed_in(sandbox().await, 15).await;
     let (_, refresh, _) = stored_tokens(&broker, &browser).await;
     let addr = sandbox.addr();
     sandbox.stop().await.unwrap();

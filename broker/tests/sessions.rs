@@ -57,9 +57,8 @@ async fn a_planted_session_cookie_never_receives_the_victims_connection() {
     victim
         .cookies
         .insert(SESSION_COOKIE.to_owned(), planted.clone());
-    let flow = start_flow(&mut victim, "get").await;
-    let callback = sign_in(&sandbox, &flow, 2, Consent::ALLOW).await;
-    let reply = complete(&mut victim, &flow, &code_from(&callback, &flow)).await;
+    let (flow, code) = authorize(&mut victim, &sandbox, 2, Consent::ALLOW).await;
+    let reply = complete(&mut victim, &flow, &code).await;
     assert_eq!(
         reply.status,
         200,
@@ -91,12 +90,8 @@ async fn a_planted_session_cookie_never_receives_the_victims_connection() {
 
 #[tokio::test]
 async fn a_sign_in_rotates_the_id_and_carries_connections_over_with_the_proof() {
-    let sandbox = sandbox().await;
-    let mut setup = BrokerSetup::new(&sandbox);
-    with_ehr(&mut setup, &sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 16).await;
+    let (sandbox, _setup, broker, mut browser, _) =
+        signed_in_with(sandbox().await, 16, with_ehr).await;
     let first_id = browser.cookies[SESSION_COOKIE].clone();
     let first_proof = browser.proof.clone().expect("a proof");
     // Another tab of the same browser, still holding the id from before the next sign-in.
@@ -176,13 +171,8 @@ async fn a_sign_in_without_the_proof_starts_clean_and_ends_the_session_it_came_w
 
 #[tokio::test]
 async fn a_malformed_proof_is_a_clear_error_and_consumes_nothing() {
-    let sandbox = sandbox().await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    let flow = start_flow(&mut browser, "get").await;
-    let callback = sign_in(&sandbox, &flow, 3, Consent::ALLOW).await;
-    let code = code_from(&callback, &flow);
+    let (sandbox, _setup, _broker, mut browser) = stack(sandbox().await).await;
+    let (flow, code) = authorize(&mut browser, &sandbox, 3, Consent::ALLOW).await;
     browser.proof = Some("not a proof".to_owned());
     let reply = complete(&mut browser, &flow, &code).await;
     assert_eq!(reply.status, 400);
@@ -259,11 +249,7 @@ async fn data_version(watcher: &mut sqlx::SqliteConnection) -> i64 {
 #[tokio::test]
 async fn a_proxied_read_writes_nothing_to_the_store_and_the_session_still_slides() {
     use sqlx::Connection as _;
-    let sandbox = sandbox().await;
-    let setup = BrokerSetup::new(&sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 23).await;
+    let (_sandbox, setup, broker, mut browser, _) = signed_in(sandbox().await, 23).await;
     let mut watcher =
         sqlx::SqliteConnection::connect(&format!("sqlite://{}", setup.database().display()))
             .await

@@ -13,11 +13,7 @@ use serde_json::json;
 
 #[tokio::test]
 async fn medicare_and_a_smart_server_in_one_session() {
-    let sandbox = sandbox().await;
-    let mut setup = BrokerSetup::new(&sandbox);
-    with_ehr(&mut setup, &sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
+    let (sandbox, _setup, broker, mut browser) = stack_with(sandbox().await, with_ehr).await;
 
     let config: ConfigResponse =
         serde_json::from_slice(&browser.get("/v1/config").await.body).unwrap();
@@ -105,17 +101,12 @@ async fn medicare_and_a_smart_server_in_one_session() {
 async fn a_smart_server_that_cannot_be_discovered_stops_the_broker_at_start() {
     let sandbox = sandbox().await;
     let mut setup = BrokerSetup::new(&sandbox);
-    setup.more_providers = format!(
-        r#"
-[[providers]]
-id = "ehr"
-name = "Gone"
-kind = "smart"
-fhir_base_url = "{}/nowhere/fhir/"
-client_id = "x"
-redirect_uri = "{REDIRECT_URI}"
-"#,
-        sandbox.origin()
+    setup.toml.more_providers = smart_provider(
+        "ehr",
+        "Gone",
+        &format!("{}/nowhere/fhir/", sandbox.origin()),
+        "x",
+        "",
     );
     let config = setup.config();
     let store = std::sync::Arc::new(connect_medicare_broker::MemoryStore::new());
@@ -130,19 +121,16 @@ redirect_uri = "{REDIRECT_URI}"
 
 #[tokio::test]
 async fn without_a_refresh_token_the_access_token_serves_until_it_expires() {
-    let sandbox = sandbox().await;
-    let mut setup = BrokerSetup::new(&sandbox);
-    with_ehr(&mut setup, &sandbox);
     // No offline_access: the SMART server gives no refresh token.
-    setup
-        .more_providers
-        .push_str("scopes = \"openid launch/patient patient/Patient.rs patient/Coverage.rs\"\n");
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    let flow = start_flow_for(&mut browser, "ehr", "get").await;
-    let callback = sign_in(&sandbox, &flow, 17, Consent::ALLOW).await;
-    let reply = complete_callback(&mut browser, &flow, &callback).await;
-    assert_eq!(reply.status, 200);
+    let (sandbox, _setup, broker, mut browser) = stack_with(sandbox().await, |setup, sandbox| {
+        with_ehr_config(
+            setup,
+            sandbox,
+            "scopes = \"openid launch/patient patient/Patient.rs patient/Coverage.rs\"",
+        );
+    })
+    .await;
+    connect_ehr(&mut browser, &sandbox, 17).await;
 
     // Half a minute before the hour is out (inside the broker's 60 s refresh skew), the token
     // still works: it is served, not given up.
@@ -187,20 +175,14 @@ async fn client_auth_per_provider_and_a_refusal_that_names_its_likely_cause() {
                 .finish(),
         );
         let mut setup = BrokerSetup::new(&sandbox);
-        setup.more_providers = format!(
-            r#"
-[[providers]]
-id = "odd"
-name = "Odd EHR"
-kind = "smart"
-fhir_base_url = "{}"
-client_id = "{ODD_ID}"
-client_secret = "{ODD_SECRET}"
-redirect_uri = "{REDIRECT_URI}"
-{}
-"#,
-            sandbox.smart_fhir_base(),
-            client_auth.map_or(String::new(), |a| format!("client_auth = \"{a}\"")),
+        let client_auth_line =
+            client_auth.map_or(String::new(), |a| format!("client_auth = \"{a}\""));
+        setup.toml.more_providers = smart_provider(
+            "odd",
+            "Odd EHR",
+            &sandbox.smart_fhir_base(),
+            ODD_ID,
+            &format!("client_secret = \"{ODD_SECRET}\"\n{client_auth_line}"),
         );
         let broker = Broker::start(&setup).await;
         let mut browser = Client::new(&broker);
@@ -233,11 +215,7 @@ redirect_uri = "{REDIRECT_URI}"
 /// with another server's, is refused before the code is sent anywhere (the mix-up defence).
 #[tokio::test]
 async fn a_callback_without_the_servers_iss_is_refused() {
-    let sandbox = sandbox().await;
-    let mut setup = BrokerSetup::new(&sandbox);
-    with_ehr(&mut setup, &sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
+    let (sandbox, _setup, _broker, mut browser) = stack_with(sandbox().await, with_ehr).await;
     let issuer = format!("{}/smart", sandbox.origin());
     for iss in [
         None,
@@ -277,14 +255,14 @@ async fn two_providers_with_one_issuer_are_refused() {
     let sandbox = sandbox().await;
     let mut setup = BrokerSetup::new(&sandbox);
     with_ehr(&mut setup, &sandbox);
-    let twin = setup.more_providers.replace(
+    let twin = setup.toml.more_providers.replace(
         r#"id = "ehr"
 name = "Example EHR""#,
         r#"id = "ehr-twin"
 name = "Example EHR again"
 client_secret = "another-secret""#,
     );
-    setup.more_providers.push_str(&twin);
+    setup.toml.more_providers.push_str(&twin);
     let started = connect_medicare_broker::AppState::new(
         std::sync::Arc::new(setup.config()),
         std::sync::Arc::new(connect_medicare_broker::MemoryStore::new()),
@@ -309,12 +287,8 @@ fn own_path(url: &str) -> &str {
 
 #[tokio::test]
 async fn opaque_paging_links_are_sealed_for_the_session_that_received_them() {
-    let sandbox = sandbox().await;
-    let mut setup = BrokerSetup::new(&sandbox);
-    with_ehr(&mut setup, &sandbox);
-    let broker = Broker::start(&setup).await;
-    let mut alice = Client::new(&broker);
-    connect(&mut alice, &sandbox, 16).await;
+    let (sandbox, _setup, broker, mut alice, _) =
+        signed_in_with(sandbox().await, 16, with_ehr).await;
     connect_ehr(&mut alice, &sandbox, 16).await;
 
     // The emulator's SMART face pages as HAPI FHIR does; the broker relays its own links.

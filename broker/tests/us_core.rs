@@ -49,11 +49,10 @@ async fn connected(settings: &str) -> Connected {
 /// As [`connected`]; `with_patient`: whether the SMART connection has a patient in context.
 async fn connected_as(settings: &str, with_patient: bool) -> Connected {
     let sandbox = sandbox_with(|c| c.admin = true).await;
-    let mut setup = BrokerSetup::new(&sandbox);
-    with_ehr_config(&mut setup, &sandbox, settings);
-    let broker = Broker::start(&setup).await;
-    let mut browser = Client::new(&broker);
-    connect(&mut browser, &sandbox, 4).await;
+    let (sandbox, setup, broker, mut browser, _) = signed_in_with(sandbox, 4, |setup, sandbox| {
+        with_ehr_config(setup, sandbox, settings);
+    })
+    .await;
     connect_ehr(&mut browser, &sandbox, 4).await;
     let session = browser.get("/v1/session").await.json();
     let patient = session["connections"]

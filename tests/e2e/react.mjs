@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { addUpEveryClaim, launchChromium, startServers } from './servers.mjs';
+import { addUpEveryClaim, launchChromium, signInAtSandbox, startServers } from './servers.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const artifacts = process.env.CM_E2E_ARTIFACTS ?? join(here, '..', 'artifacts');
@@ -88,16 +88,11 @@ async function connect(servers, { user = 'BBUser00000', share = true } = {}) {
   await page.goto(servers.app);
   const button = page.locator('connect-medicare-button button[part=button][aria-busy=false]:not([disabled])');
   await button.click();
-  await page.locator('#username, #allow').first().waitFor();
-  if (await page.locator('#username').count()) {
-    assert.equal(new URL(page.url()).origin, servers.login, "the sign-in page is the sandbox's Medicare login, on its own origin");
-    await page.fill('#username', user);
-    await page.fill('#password', user.replace('BBUser', 'PW') + '!');
-    await page.click('#login-submit');
-  }
-  await page.locator('#allow').waitFor();
-  if (!share) await page.locator('#share-demographics').uncheck();
-  await page.click('#allow');
+  await signInAtSandbox(page, {
+    user,
+    share,
+    atLogin: () => assert.equal(new URL(page.url()).origin, servers.login, "the sign-in page is the sandbox's Medicare login, on its own origin"),
+  });
 }
 
 /** The broker's count of answered POST /v1/flows/complete, whatever their status. */

@@ -34,18 +34,29 @@ export function launchChromium() {
   });
 }
 
+/** Fills in and submits the sandbox's Medicare login as `user` (password: BBUser00009's is PW00009!). */
+export async function logIn(page, user, password = user.replace('BBUser', 'PW') + '!') {
+  await page.fill('#username', user);
+  await page.fill('#password', password);
+  await page.click('#login-submit');
+}
+
 /**
- * Signs in at the sandbox as a beneficiary once the browser is there: the Medicare login when
- * it asks (BBUser00008), then the consent page's Allow.
+ * Signs in at the sandbox as a beneficiary once the browser is on its way there: the Medicare
+ * login when it asks (`user`, BBUser00008 unless given; `atLogin` runs first, for a test's own
+ * checks), then the consent page (`atConsent` runs first), where `share: false` unchecks the
+ * demographics and `allow: false` denies.
  */
-export async function signInAtSandbox(page) {
+export async function signInAtSandbox(page, { user = 'BBUser00008', password, allow = true, share = true, atLogin, atConsent } = {}) {
   await page.locator('#username, #allow').first().waitFor();
   if (await page.locator('#username').count()) {
-    await page.fill('#username', 'BBUser00008');
-    await page.fill('#password', 'PW00008!');
-    await page.click('#login-submit');
+    await atLogin?.();
+    await logIn(page, user, password);
   }
-  await page.click('#allow');
+  await page.locator('#allow').waitFor();
+  await atConsent?.();
+  if (!share) await page.locator('#share-demographics').uncheck();
+  await page.click(allow ? '#allow' : '#deny');
 }
 
 function freePort() {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { after, before, test } from 'node:test';
 
-import { launchChromium, startServers } from './servers.mjs';
+import { launchChromium, signInAtSandbox, startServers } from './servers.mjs';
 
 const COOKIE = '__Host-cm-session';
 let servers;
@@ -45,13 +45,7 @@ async function page(context) {
 async function signIn(page, user) {
   await page.goto(servers.app);
   await page.locator('#connect connect-medicare-button button[part=button][aria-busy=false]:not([disabled])').click();
-  await page.locator('#username, #allow').first().waitFor();
-  if (await page.locator('#username').count()) {
-    await page.fill('#username', user);
-    await page.fill('#password', user.replace('BBUser', 'PW') + '!');
-    await page.click('#login-submit');
-  }
-  await page.click('#allow');
+  await signInAtSandbox(page, { user });
   await page.locator('#claims tbody tr').first().waitFor();
 }
 

@@ -17,9 +17,11 @@ import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
+import { logIn, signInAtSandbox, startServers } from './servers.mjs';
+
 const arg = process.argv.slice(2).find((a) => a.startsWith('http'));
 const given = arg ?? process.env.CM_SLICE_URL;
-const servers = given ? undefined : await (await import('./servers.mjs')).startServers({ site: 'e2e/slice', redirectPath: '/' });
+const servers = given ? undefined : await startServers({ site: 'e2e/slice', redirectPath: '/' });
 const appUrl = given ?? servers.app;
 const app = new URL(appUrl);
 const user = process.env.CM_SANDBOX_USER ?? 'BBUser00000';
@@ -96,9 +98,7 @@ test('connect, sign in at the sandbox, consent, come back', async () => {
   await step('sign-in', async () => {
     await page.locator('#username').waitFor();
     assert.notEqual(new URL(page.url()).origin, app.origin, 'the sign-in page is the sandbox, cross-site');
-    await page.fill('#username', user);
-    await page.fill('#password', password);
-    await page.click('#login-submit');
+    await logIn(page, user, password);
   });
   await step('consent', async () => {
     await page.locator('#allow').click();
@@ -181,10 +181,7 @@ test('a form POST authorize request works too, where the provider accepts one', 
       const formAction = csp.split(';').map((d) => d.trim()).find((d) => d.startsWith('form-action '));
       assert.deepEqual(formAction?.split(' ').slice(1).sort(), ["'self'", servers.login, servers.sandbox].sort());
     }
-    await page.fill('#username', user);
-    await page.fill('#password', password);
-    await page.click('#login-submit');
-    await page.locator('#allow').click();
+    await signInAtSandbox(page, { user, password });
     await waitState('shown');
     await page.locator('connect-medicare-button button[part=disconnect][aria-busy=false]').click();
     await waitState('disconnected');
@@ -195,13 +192,7 @@ test('a declined consent is a typed access_denied', async () => {
   await step('deny', async () => {
     await page.locator('connect-medicare-button button[part=button][aria-busy=false]:not([disabled])').click();
     // The sandbox remembers the earlier sign-in (as Medicare.gov does): consent comes first.
-    await page.locator('#deny, #username').first().waitFor();
-    if (await page.locator('#username').count()) {
-      await page.fill('#username', user);
-      await page.fill('#password', password);
-      await page.click('#login-submit');
-    }
-    await page.locator('#deny').click();
+    await signInAtSandbox(page, { user, password, allow: false });
     await page.waitForFunction(() => window.__slice?.state === 'failed', null, { timeout: TIMEOUT });
     const s = await slice();
     assert.deepEqual([s.error.code, s.error.isError], ['access_denied', true]);

@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { addUpEveryClaim, launchChromium, startServers } from './servers.mjs';
+import { addUpEveryClaim, launchChromium, signInAtSandbox, startServers } from './servers.mjs';
 
 const artifacts = process.env.CM_E2E_ARTIFACTS ?? join(dirname(fileURLToPath(import.meta.url)), '..', 'artifacts');
 mkdirSync(artifacts, { recursive: true });
@@ -60,17 +60,13 @@ async function connect({ user = 'BBUser00000', allow = true, share = true, metho
   if (method) await page.locator('connect-medicare-button').evaluate((b, m) => b.setAttribute('method', m), method);
   const button = page.locator('connect-medicare-button button[part=button][aria-busy=false]:not([disabled])');
   await button.click();
-  await page.locator('#username, #allow').first().waitFor();
-  if (await page.locator('#username').count()) {
-    assert.equal(new URL(page.url()).origin, servers.login, "the sign-in page is the sandbox's Medicare login, on its own origin");
-    await page.fill('#username', user);
-    await page.fill('#password', user.replace('BBUser', 'PW') + '!');
-    await page.click('#login-submit');
-  }
-  await page.locator('#allow').waitFor();
-  assert.equal(new URL(page.url()).origin, servers.sandbox, 'the consent page is Blue Button');
-  if (!share) await page.locator('#share-demographics').uncheck();
-  await page.click(allow ? '#allow' : '#deny');
+  await signInAtSandbox(page, {
+    user,
+    allow,
+    share,
+    atLogin: () => assert.equal(new URL(page.url()).origin, servers.login, "the sign-in page is the sandbox's Medicare login, on its own origin"),
+    atConsent: () => assert.equal(new URL(page.url()).origin, servers.sandbox, 'the consent page is Blue Button'),
+  });
 }
 
 const text = (selector) => page.locator(selector).innerText();

@@ -158,32 +158,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn corrupt_rows_are_reported_not_trusted() {
-        let db = TestDatabase::create().await;
-        let store = PgStore::connect(&db.url()).await.unwrap();
-        sqlx::query(
-            "INSERT INTO flows (key, provider, code_challenge, redirect_uri, cookie_hash, \
-             created_at, expires_at, status) VALUES ($1, 'medicare', 'not-a-challenge', \
-             'http://localhost/cb', $1, 0, 10, 'pending')",
-        )
-        .bind("a".repeat(64))
-        .execute(&store.pool)
-        .await
-        .unwrap();
-        let key = FlowKey::from_hex(&"a".repeat(64)).unwrap();
-        let err = store.get_flow(&key).await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::Corrupt {
-                    what: "flows.code_challenge"
-                }
-            ),
-            "{err}"
-        );
-    }
-
-    #[tokio::test]
     async fn a_wrong_password_is_an_error_without_the_password() {
         let db = TestDatabase::create().await;
         let wrong = db

@@ -29,6 +29,19 @@
 /// expanded (the two store modules import the same ones).
 macro_rules! sql_store {
     ($store:ty, $db:ty) => {
+        #[cfg(test)]
+        impl $store {
+            /// Runs `statement` with `$1` bound to `value`: how the store suite writes a row no
+            /// store would (`suite.rs`).
+            pub(super) async fn execute_raw(&self, statement: &str, value: &str) {
+                sqlx::query(statement)
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await
+                    .unwrap();
+            }
+        }
+
         impl $store {
             /// Queues `revocation` (in the caller's transaction, or on the pool).
             async fn insert_revocation<'e, E>(

@@ -1,7 +1,8 @@
 //! One behavioural suite for every [`Store`]: `store_suite!` runs the same tests against each
-//! implementation (and, for stores that persist, the reopen tests too): memory, SQLite in
-//! memory and in a file, and PostgreSQL on a private server started by
-//! [`test_postgres`](super::test_postgres) (those tests fail, never skip, without one).
+//! implementation (and, for stores that persist, the reopen tests too; for the SQL stores, a
+//! corrupt row written in SQL): memory, SQLite in memory and in a file, and PostgreSQL on a
+//! private server started by [`test_postgres`](super::test_postgres) (those tests fail, never
+//! skip, without one).
 
 use std::sync::Arc;
 
@@ -26,6 +27,9 @@ trait Harness: Send {
     fn store(&self) -> Arc<dyn Store>;
     /// Drops the store and opens a new one on the same data.
     async fn reopen(&mut self);
+    /// Runs `statement` on the store's database with `$1` bound to `value`: a row no store
+    /// would write.
+    async fn execute_raw(&self, statement: &str, value: &str);
 }
 
 struct MemoryHarness(Arc<MemoryStore>);
@@ -38,6 +42,10 @@ impl Harness for MemoryHarness {
 
     async fn reopen(&mut self) {
         unreachable!("the memory store does not persist");
+    }
+
+    async fn execute_raw(&self, _: &str, _: &str) {
+        unreachable!("the memory store holds typed records, never a row that could be corrupt");
     }
 }
 
@@ -66,6 +74,10 @@ impl Harness for SqliteHarness {
         self.store.close().await;
         self.store = Arc::new(SqliteStore::open(&Self::path(&self.dir)).await.unwrap());
     }
+
+    async fn execute_raw(&self, statement: &str, value: &str) {
+        self.store.execute_raw(statement, value).await;
+    }
 }
 
 async fn sqlite_file() -> SqliteHarness {
@@ -84,6 +96,10 @@ impl Harness for SqliteMemoryHarness {
 
     async fn reopen(&mut self) {
         unreachable!("an in-memory database does not persist");
+    }
+
+    async fn execute_raw(&self, statement: &str, value: &str) {
+        self.0.execute_raw(statement, value).await;
     }
 }
 
@@ -111,6 +127,10 @@ impl Harness for PostgresHarness {
     async fn reopen(&mut self) {
         self.store.close().await;
         self.store = Arc::new(PgStore::connect(&self.url()).await.unwrap());
+    }
+
+    async fn execute_raw(&self, statement: &str, value: &str) {
+        self.store.execute_raw(statement, value).await;
     }
 }
 
@@ -1300,6 +1320,29 @@ async fn concurrent_lease_requests_have_one_winner(h: impl Harness) {
     assert_eq!(winners, 1);
 }
 
+/// A row that no longer parses (a code challenge that is not one) is reported as corrupt, never
+/// trusted. For the SQL stores only: the memory store cannot hold such a row.
+async fn corrupt_rows_are_reported_not_trusted(h: impl Harness) {
+    h.execute_raw(
+        "INSERT INTO flows (key, provider, code_challenge, redirect_uri, cookie_hash, \
+         created_at, expires_at, status) VALUES ($1, 'medicare', 'not-a-challenge', \
+         'http://localhost/cb', $1, 0, 10, 'pending')",
+        &"a".repeat(64),
+    )
+    .await;
+    let key = FlowKey::from_hex(&"a".repeat(64)).unwrap();
+    let err = h.store().get_flow(&key).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Corrupt {
+                what: "flows.code_challenge"
+            }
+        ),
+        "{err}"
+    );
+}
+
 // ---- migrations (from the previous schema version) ----
 
 /// A migrator holding only the migrations of `dir` up to `version`, as an older broker
@@ -1470,9 +1513,9 @@ async fn revocations_queued_by_disconnect_survive_reopening(mut h: impl Harness)
 }
 
 /// Runs the behavioural suite against one store (`$open` names an `async fn` giving its
-/// [`Harness`]); `persistent` adds the reopen tests.
+/// [`Harness`]); `persistent` adds the reopen tests, `sql` those that write rows in SQL.
 macro_rules! store_suite {
-    ($name:ident, $open:ident $(, $persistent:ident)?) => {
+    ($name:ident, $open:ident $(, $more:ident)*) => {
         mod $name {
             store_suite!(@tests $open, [
                 flow_round_trip,
@@ -1497,7 +1540,7 @@ macro_rules! store_suite {
                 refresh_lease_goes_with_its_connection,
                 concurrent_lease_requests_have_one_winner,
             ]);
-            $( store_suite!(@$persistent $open); )?
+            $( store_suite!(@$more $open); )*
         }
     };
     (@persistent $open:ident) => {
@@ -1505,6 +1548,9 @@ macro_rules! store_suite {
             everything_survives_reopening,
             revocations_queued_by_disconnect_survive_reopening,
         ]);
+    };
+    (@sql $open:ident) => {
+        store_suite!(@tests $open, [corrupt_rows_are_reported_not_trusted]);
     };
     (@tests $open:ident, [$($test:ident),* $(,)?]) => {
         $(
@@ -1517,6 +1563,6 @@ macro_rules! store_suite {
 }
 
 store_suite!(memory_store, memory);
-store_suite!(sqlite_memory_store, sqlite_memory);
-store_suite!(sqlite_file_store, sqlite_file, persistent);
-store_suite!(postgres_store, postgres, persistent);
+store_suite!(sqlite_memory_store, sqlite_memory, sql);
+store_suite!(sqlite_file_store, sqlite_file, persistent, sql);
+store_suite!(postgres_store, postgres, persistent, sql);

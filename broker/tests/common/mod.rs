@@ -4,6 +4,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+mod broker_toml;
+
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use connect_medicare_broker::{
@@ -22,6 +24,8 @@ use connect_medicare_sandbox::{
 use reqwest::{Method, StatusCode, header};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
+
+pub use self::broker_toml::{BrokerToml, smart_provider};
 
 pub const CLIENT_ID: &str = "broker-test-client";
 /// A canary: it must never appear in a response, a log or the browser.
@@ -45,22 +49,20 @@ pub async fn sandbox_with(change: impl FnOnce(&mut SandboxConfig)) -> Sandbox {
         .expect("sandbox starts")
 }
 
-/// Broker settings for a test.
+/// Broker settings for a test: its files' directory and its configuration.
 pub struct BrokerSetup {
     pub dir: tempfile::TempDir,
-    pub sandbox_origin: String,
-    pub extra: String,
-    /// More `[[providers]]` blocks, appended after Medicare's.
-    pub more_providers: String,
+    /// The configuration, its database the file [`BrokerSetup::database`].
+    pub toml: BrokerToml,
 }
 
 impl BrokerSetup {
     pub fn new(sandbox: &Sandbox) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database = format!("sqlite://{}", dir.path().join("broker.db").display());
         Self {
-            dir: tempfile::tempdir().unwrap(),
-            sandbox_origin: sandbox.origin().to_owned(),
-            extra: String::new(),
-            more_providers: String::new(),
+            toml: BrokerToml::new(sandbox.origin(), &database),
+            dir,
         }
     }
 
@@ -69,38 +71,20 @@ impl BrokerSetup {
     }
 
     pub fn config(&self) -> Config {
-        let text = format!(
-            r#"
-public_base_url = "{APP_ORIGIN}"
-database = "sqlite://{db}"
-{extra}
-[[keys]]
-id = "k1"
-key = "{KEY}"
-
-[[providers]]
-id = "medicare"
-name = "Medicare"
-kind = "blue_button"
-base_url = "{sandbox}"
-client_id = "{CLIENT_ID}"
-redirect_uri = "{REDIRECT_URI}"
-{more}
-"#,
-            more = self.more_providers,
-            db = self.database().display(),
-            extra = self.extra,
-            sandbox = self.sandbox_origin,
-        );
         let mut secrets = vec![(
             "CM_BROKER_PROVIDERS__MEDICARE__CLIENT_SECRET",
             CLIENT_SECRET,
         )];
-        if self.more_providers.contains(r#"id = "ehr""#) {
+        if self.toml.more_providers.contains(r#"id = "ehr""#) {
             secrets.push(("CM_BROKER_PROVIDERS__EHR__CLIENT_SECRET", CLIENT_SECRET));
         }
         let env = Env::from_pairs(secrets);
-        Config::parse(&text, &self.dir.path().join("broker.toml"), env).expect("valid config")
+        Config::parse(
+            &self.toml.render(),
+            &self.dir.path().join("broker.toml"),
+            env,
+        )
+        .expect("valid config")
     }
 }
 
@@ -111,19 +95,50 @@ pub fn with_ehr(setup: &mut BrokerSetup, sandbox: &Sandbox) {
 
 /// Adds the SMART provider `ehr` with more of its settings (`read = [...]`, `scopes = ...`).
 pub fn with_ehr_config(setup: &mut BrokerSetup, sandbox: &Sandbox, settings: &str) {
-    setup.more_providers = format!(
-        r#"
-[[providers]]
-id = "ehr"
-name = "Example EHR"
-kind = "smart"
-fhir_base_url = "{}"
-client_id = "{CLIENT_ID}"
-redirect_uri = "{REDIRECT_URI}"
-{settings}
-"#,
-        sandbox.smart_fhir_base()
+    setup.toml.more_providers = smart_provider(
+        "ehr",
+        "Example EHR",
+        &sandbox.smart_fhir_base(),
+        CLIENT_ID,
+        settings,
     );
+}
+
+/// A broker in front of `sandbox` and a fresh browser of it: the sandbox, the broker's setup
+/// (which holds its files: keep it as long as the broker), the broker and the browser.
+pub async fn stack(sandbox: Sandbox) -> (Sandbox, BrokerSetup, Broker, Client) {
+    stack_with(sandbox, |_, _| {}).await
+}
+
+/// As [`stack`], the broker's settings changed by `change` first (such as [`with_ehr`]).
+pub async fn stack_with(
+    sandbox: Sandbox,
+    change: impl FnOnce(&mut BrokerSetup, &Sandbox),
+) -> (Sandbox, BrokerSetup, Broker, Client) {
+    let mut setup = BrokerSetup::new(&sandbox);
+    change(&mut setup, &sandbox);
+    let broker = Broker::start(&setup).await;
+    let browser = Client::new(&broker);
+    (sandbox, setup, broker, browser)
+}
+
+/// As [`stack`], the browser [connected](connect) as `BBUser000NN`; and the session it got.
+pub async fn signed_in(
+    sandbox: Sandbox,
+    user: usize,
+) -> (Sandbox, BrokerSetup, Broker, Client, SessionResponse) {
+    signed_in_with(sandbox, user, |_, _| {}).await
+}
+
+/// As [`signed_in`], the broker's settings changed by `change` first.
+pub async fn signed_in_with(
+    sandbox: Sandbox,
+    user: usize,
+    change: impl FnOnce(&mut BrokerSetup, &Sandbox),
+) -> (Sandbox, BrokerSetup, Broker, Client, SessionResponse) {
+    let (sandbox, setup, broker, mut browser) = stack_with(sandbox, change).await;
+    let session = connect(&mut browser, &sandbox, user).await;
+    (sandbox, setup, broker, browser, session)
 }
 
 /// Connects `client` to the SMART face as `BBUser000NN`.
@@ -273,8 +288,14 @@ impl Reply {
 
 impl Client {
     pub fn new(broker: &Broker) -> Self {
+        Self::for_base(&broker.base)
+    }
+
+    /// A fresh browser of the broker at `base` (`http://host:port`), one this process may
+    /// not have started.
+    pub fn for_base(base: &str) -> Self {
         Self {
-            base: broker.base.clone(),
+            base: base.to_owned(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
@@ -495,11 +516,24 @@ pub async fn complete_with(
     reply
 }
 
+/// Starts a Medicare flow (`GET` authorize) and signs in at the sandbox as `BBUser000NN`
+/// with `consent`: the flow and the code its callback brought, not yet completed.
+pub async fn authorize(
+    client: &mut Client,
+    sandbox: &Sandbox,
+    user: usize,
+    consent: Consent,
+) -> (Flow, String) {
+    let flow = start_flow(client, "get").await;
+    let callback = sign_in(sandbox, &flow, user, consent).await;
+    let code = code_from(&callback, &flow);
+    (flow, code)
+}
+
 /// Connects `client` as `BBUser000NN` all the way to a session.
 pub async fn connect(client: &mut Client, sandbox: &Sandbox, user: usize) -> SessionResponse {
-    let flow = start_flow(client, "get").await;
-    let callback = sign_in(sandbox, &flow, user, Consent::ALLOW).await;
-    let reply = complete(client, &flow, &code_from(&callback, &flow)).await;
+    let (flow, code) = authorize(client, sandbox, user, Consent::ALLOW).await;
+    let reply = complete(client, &flow, &code).await;
     assert_eq!(
         reply.status,
         200,
