@@ -1,19 +1,18 @@
 //! UTC timestamps (unix seconds) and Blue Button's `access_grant_expiration`.
 //!
-//! The date math is written out here (Howard Hinnant's `days_from_civil` and its inverse) so
-//! the crate needs no date library: the only formats read are RFC 3339 and the variant Blue
-//! Button's docs print, with a space instead of `T`.
+//! RFC 3339 is read and written by the `time` crate (`no_std` with `alloc`, as the wasm SDK
+//! builds this crate; the SDK itself never links it). Beside it, two rules of this crate's own:
+//! the space Blue Button's docs print instead of `T` (RFC 3339 §5.6 allows it) is read too, and
+//! a leap second (`:60`) is refused, since unix time cannot represent it.
 
 use crate::prelude::*;
 
 use core::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::error::{Error, Result};
-
-/// Seconds in a day.
-const DAY: i64 = 86_400;
 
 /// A point in time: whole seconds since 1970-01-01T00:00:00Z (unix time, no leap seconds).
 ///
@@ -52,24 +51,53 @@ impl Timestamp {
     /// 30 February, surrounding whitespace — is refused with [`Error::InvalidTimestamp`].
     /// Leap seconds (`:60`) are refused too: unix time cannot represent them.
     pub fn parse_rfc3339(raw: &str) -> Result<Self> {
-        parse(raw.as_bytes()).ok_or_else(|| Error::InvalidTimestamp(raw.to_owned()))
+        let invalid = || Error::InvalidTimestamp(raw.to_owned());
+        let bytes = raw.as_bytes();
+        // RFC 3339 puts `T` (or `t`, or a space: §5.6) between date and time; `time` takes
+        // any character there, so the separator is checked here, and a space made a `T`.
+        let spaced = match bytes.get(10) {
+            Some(b'T' | b't') => false,
+            Some(b' ') => true,
+            _ => return Err(invalid()),
+        };
+        let normalized;
+        let text = if spaced {
+            normalized = [&raw[..10], "T", &raw[11..]].concat();
+            normalized.as_str()
+        } else {
+            raw
+        };
+        // `time` reads `23:59:60` as the last instant of the day; unix time has no leap second.
+        if bytes.get(16..19).is_some_and(|s| s == b":60") {
+            return Err(invalid());
+        }
+        let at = OffsetDateTime::parse(text, &Rfc3339).map_err(|_| invalid())?;
+        Ok(Self(at.unix_timestamp()))
     }
 }
 
 impl fmt::Display for Timestamp {
     /// `YYYY-MM-DDTHH:MM:SSZ`. Years outside 0000–9999 (which RFC 3339 cannot express) are
-    /// written with a sign and at least four digits, ISO 8601 style, and do not parse back.
+    /// written with a sign and at least five digits, ISO 8601's expanded form, and do not parse
+    /// back; an instant beyond year ±999,999 is written as its unix seconds (`@…`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let days = self.0.div_euclid(DAY);
-        let secs = self.0.rem_euclid(DAY);
-        let (year, month, day) = civil_from_days(days);
-        let (hour, minute, second) = (secs / 3600, secs % 3600 / 60, secs % 60);
-        if (0..=9999).contains(&year) {
-            write!(f, "{year:04}")?;
-        } else {
-            write!(f, "{year:+05}")?;
+        let Ok(at) = OffsetDateTime::from_unix_timestamp(self.0) else {
+            return write!(f, "@{}", self.0);
+        };
+        if let Ok(text) = at.format(&Rfc3339) {
+            return f.write_str(&text);
         }
-        write!(f, "-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+        let (date, time) = (at.date(), at.time());
+        write!(
+            f,
+            "{:+05}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            date.year(),
+            u8::from(date.month()),
+            date.day(),
+            time.hour(),
+            time.minute(),
+            time.second()
+        )
     }
 }
 
@@ -155,106 +183,6 @@ impl<'de> Deserialize<'de> for GrantExpiration {
             Some(raw) => GrantExpiration::parse(&raw).map_err(serde::de::Error::custom),
         }
     }
-}
-
-/// Parses `YYYY-MM-DD[Tt ]HH:MM:SS[.fff][Zz|±HH:MM]`, or `None`.
-fn parse(b: &[u8]) -> Option<Timestamp> {
-    if b.len() < 20 {
-        return None;
-    }
-    let year = digits(b, 0, 4)?;
-    let month = digits(b, 5, 2)?;
-    let day = digits(b, 8, 2)?;
-    let hour = digits(b, 11, 2)?;
-    let minute = digits(b, 14, 2)?;
-    let second = digits(b, 17, 2)?;
-    let separators_ok = b[4] == b'-'
-        && b[7] == b'-'
-        && matches!(b[10], b'T' | b't' | b' ')
-        && b[13] == b':'
-        && b[16] == b':';
-    if !separators_ok
-        || !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return None;
-    }
-
-    let mut rest = &b[19..];
-    if let [b'.', fraction @ ..] = rest {
-        let n = fraction.iter().take_while(|c| c.is_ascii_digit()).count();
-        if n == 0 {
-            return None;
-        }
-        rest = &fraction[n..];
-    }
-    let offset = match rest {
-        [b'Z' | b'z'] => 0,
-        [sign @ (b'+' | b'-'), zone @ ..] if zone.len() == 5 && zone[2] == b':' => {
-            let (h, m) = (digits(zone, 0, 2)?, digits(zone, 3, 2)?);
-            if h > 23 || m > 59 {
-                return None;
-            }
-            let offset = h * 3600 + m * 60;
-            if *sign == b'-' { -offset } else { offset }
-        }
-        _ => return None,
-    };
-
-    let days = days_from_civil(year, month, day);
-    let local = days * DAY + hour * 3600 + minute * 60 + second;
-    Some(Timestamp(local - offset))
-}
-
-/// The `len` ASCII digits at `b[at..]` as a number, or `None`.
-fn digits(b: &[u8], at: usize, len: usize) -> Option<i64> {
-    b.get(at..at + len)?.iter().try_fold(0i64, |acc, c| {
-        c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0'))
-    })
-}
-
-/// Whether `year` is a Gregorian leap year.
-fn is_leap(year: i64) -> bool {
-    year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-}
-
-/// Days in `month` (1–12) of `year`.
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if is_leap(year) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of the proleptic Gregorian date `year-month-day`.
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400; // [0, 399]
-    let mp = (month + 9) % 12; // March = 0
-    let doy = (153 * mp + 2) / 5 + day - 1; // [0, 365]
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy; // [0, 146096]
-    era * 146_097 + doe - 719_468
-}
-
-/// The proleptic Gregorian `(year, month, day)` of `days` since 1970-01-01.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097; // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11]
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
@@ -416,18 +344,6 @@ mod tests {
         assert_eq!(parse(r#""""#).unwrap(), GrantExpiration::Never);
         assert_eq!(parse(r#""2027-12-22T10:11:42Z""#).unwrap(), grant);
         assert!(parse(r#""tomorrow""#).is_err());
-    }
-
-    #[test]
-    fn civil_round_trip_by_day() {
-        // Every day from 1600 to 2400 maps back to itself.
-        let start = days_from_civil(1600, 1, 1);
-        let end = days_from_civil(2400, 12, 31);
-        for days in start..=end {
-            let (y, m, d) = civil_from_days(days);
-            assert!((1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m));
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
     }
 }
 

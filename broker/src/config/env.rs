@@ -74,6 +74,14 @@ pub(super) fn env_provider_id(id: &str) -> String {
     id.to_ascii_uppercase().replace('-', "_")
 }
 
+// Hand-written rather than figment's `Env::prefixed("CM_BROKER_").split("__")` merged over the
+// TOML file, for three reasons: a provider's secret is addressed by the provider's id
+// (`PROVIDERS__<ID>__CLIENT_SECRET`, the documented operator interface), while `providers` is an
+// array, which figment's key paths can only index by position; every bad value is reported at
+// once (`config/tests.rs::env_mistakes_are_refused`), where figment's extraction stops at
+// serde's first error; and half the variables have a syntax of their own (the comma list of
+// `ALLOWED_ORIGINS`, `KEYS`' `id:key` list, `*_FILE` variables read from disk), which would need
+// this code after figment anyway. The match below is the whole mapping, one arm per variable.
 impl RawConfig {
     /// Layers `env` onto the file, each variable replacing its field; what is wrong (an unknown
     /// variable, a value that does not parse) is added to `problems`.
