@@ -5,6 +5,8 @@
 // servers' links are opaque: the broker relays them sealed for this session as `_page=<sealed>`
 // (broker/src/pages.rs), and the next page is the search sent again with that alone, one page
 // after another. Here they only shape requests to the app's own broker, which checks them again.
+// The rules are shared with the protocol crate and pinned by fixtures/paging/vectors.json, which
+// both sides are tested against; this copy exists because the data page loads no wasm.
 import { fail } from './error.js';
 
 /** Pages a search may have: a plan may hold no more, nor an iteration go further. */
@@ -58,14 +60,16 @@ export const nextPage = (bundle) => pageAt(linksOf(bundle).get('next'));
 
 /**
  * Every page after `bundle` (which starts at `start`), planned from its `last` link: `null`
- * without one, or when the links do not tell the page size (then page with `nextPage`).
+ * without one, or when the links do not tell the page size (then page with `nextPage`); `[]`
+ * on the last page (no `next` link), whatever its `last` link says.
  */
 export function pagePlan(bundle, start = -1) {
   const links = linksOf(bundle);
+  if (!links.has('last')) return null;
   const next = pageAt(links.get('next'));
-  if (next === null) return links.has('last') ? [] : null;
+  if (next === null) return [];
   // Opaque links are followed one after another.
-  if (next.token !== undefined || !links.has('last')) return null;
+  if (next.token !== undefined) return null;
   const last = pageOf(links.get('last'));
   if (last.token !== undefined) return null;
   if (next.startIndex <= start) throw unusable();

@@ -3,6 +3,9 @@
 //! Blue Button passes its backend's `Bundle.link` URLs through unchanged, so their host is
 //! not the API's. The next page is the *same* search re-sent through the broker with the
 //! `startIndex` and `_count` read from the link's query; scheme, host and path are ignored.
+//!
+//! The npm package keeps a JS copy of these rules (`npm/src/paging.js`), since its data page
+//! loads no wasm; `fixtures/paging/vectors.json` pins them as one set, both sides tested on it.
 
 use crate::prelude::*;
 
@@ -185,15 +188,16 @@ impl BundleLinks {
 
     /// Every page after this one, planned from the `last` link so they can be fetched in
     /// parallel. `Ok(None)` when there is no `last` link (page sequentially with
-    /// [`Self::next_page`] instead); an empty plan when this is the last page.
+    /// [`Self::next_page`] instead); an empty plan when this is the last page (no `next` link),
+    /// whatever its `last` link says.
     pub fn page_plan(&self) -> Result<Option<Vec<PageRequest>>> {
         let Some(last) = self.last.as_deref() else {
             return Ok(None);
         };
-        let last = PageRequest::from_link(last)?;
         let Some(next) = self.next_page()? else {
             return Ok(Some(Vec::new()));
         };
+        let last = PageRequest::from_link(last)?;
         let current = match (self.this.as_deref(), self.first.as_deref()) {
             (Some(link), _) | (None, Some(link)) => Some(PageRequest::from_link(link)?),
             (None, None) => None,
@@ -224,6 +228,9 @@ impl BundleLinks {
         Ok(Some(plan))
     }
 }
+
+#[cfg(test)]
+mod vectors;
 
 #[cfg(test)]
 mod tests {
