@@ -13,7 +13,9 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
-use connect_medicare_protocol::contract::{CSRF_HEADER, CSRF_VALUE, ConfigResponse, ErrorCode};
+use connect_medicare_protocol::contract::{
+    CSRF_HEADER, CSRF_VALUE, ConfigResponse, ErrorCode, routes,
+};
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer},
@@ -24,7 +26,7 @@ use crate::{
     config::Config,
     error::{ApiError, ApiJson, log_failures},
     fhir, flows,
-    http::{method_not_allowed, no_store, not_found},
+    http::{method_not_allowed, no_store, not_found, under_v1},
     metrics::Metrics,
     ops, session, site,
     state::AppState,
@@ -52,7 +54,7 @@ fn api(state: &AppState) -> Router<AppState> {
         ])
         .max_age(Duration::from_secs(600));
     Router::new()
-        .route("/config", get(config_route))
+        .route(under_v1(routes::CONFIG), get(config_route))
         .merge(flows::routes())
         .merge(session::routes())
         .merge(fhir::routes())

@@ -1,11 +1,17 @@
-//! Small HTTP pieces every router shares: the `Cache-Control: no-store` layer and the JSON
-//! answers for an unknown route or method.
+//! Small HTTP pieces every router shares: the `/v1` paths from the contract, the
+//! `Cache-Control: no-store` layer and the JSON answers for an unknown route or method.
 
 use axum::http::{HeaderValue, header};
 use connect_medicare_protocol::contract::ErrorCode;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::error::ApiError;
+
+/// A contract route (`protocol/src/contract.rs`, `routes`) as the `/v1` router, nested under
+/// `/v1`, names it: the router's paths come from the contract, not from a second spelling.
+pub(crate) fn under_v1(route: &'static str) -> &'static str {
+    route.strip_prefix("/v1").unwrap_or(route)
+}
 
 /// `Cache-Control: no-store` on every answer of the routes it wraps: the whole `/v1` API (what
 /// it answers is about a session, and often personal data) and the health probes. The static

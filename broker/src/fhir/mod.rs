@@ -20,7 +20,10 @@ use axum::{
     response::Response,
     routing::get,
 };
-use connect_medicare_protocol::{ProviderKind, contract::ErrorCode};
+use connect_medicare_protocol::{
+    ProviderKind,
+    contract::{ErrorCode, routes},
+};
 
 #[cfg(feature = "fuzzing")]
 pub(crate) use self::allow::search_target;
@@ -33,6 +36,7 @@ use crate::{
     config::Access,
     cookies::SessionCookie,
     error::ApiError,
+    http::under_v1,
     pages,
     refresh::{self, Live},
     session,
@@ -41,10 +45,14 @@ use crate::{
 
 /// The proxy's routes, under `/v1`.
 pub(crate) fn routes() -> Router<AppState> {
+    let (fhir, userinfo_) = (under_v1(routes::FHIR), under_v1(routes::USERINFO));
     Router::new()
-        .route("/fhir/{provider}/{resource}", get(search))
-        .route("/fhir/{provider}/{resource}/{id}", get(read))
-        .route("/userinfo/{provider}", get(userinfo))
+        .route(&format!("{fhir}{{provider}}/{{resource}}"), get(search))
+        .route(
+            &format!("{fhir}{{provider}}/{{resource}}/{{id}}"),
+            get(read),
+        )
+        .route(&format!("{userinfo_}{{provider}}"), get(userinfo))
 }
 
 /// `GET /v1/fhir/{provider}/{type}` — a search (or `metadata`).

@@ -16,7 +16,7 @@ use connect_medicare_protocol::{
     AuthorizeRequest, PkceChallenge, Timestamp,
     contract::{
         AuthorizeMethod, CompleteFlowRequest, CompleteFlowResponse, CreateFlowRequest,
-        CreateFlowResponse, ErrorCode, SessionProof,
+        CreateFlowResponse, ErrorCode, SessionProof, routes,
     },
 };
 use secrecy::SecretString;
@@ -25,6 +25,7 @@ use crate::{
     cookies::{self, SessionCookie},
     crypto::{Aad, TokenKind},
     error::{ApiError, ApiJson},
+    http::under_v1,
     ids::{FlowCookie, FlowKey, ProofHash, SessionHash, SessionId},
     session::{self, connections, session_response},
     state::AppState,
@@ -38,8 +39,8 @@ const REPLAY_WAIT: Duration = Duration::from_secs(20);
 /// The flow routes, under `/v1`.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/flows", post(create))
-        .route("/flows/complete", post(complete))
+        .route(under_v1(routes::FLOWS), post(create))
+        .route(under_v1(routes::FLOWS_COMPLETE), post(complete))
 }
 
 /// `POST /v1/flows`: `{provider, state, code_challenge, redirect_uri, method?}` → the

@@ -15,7 +15,7 @@ use connect_medicare_protocol::{
     DisconnectKind, Timestamp,
     contract::{
         Connection, ConnectionStatus, DisconnectRequest, DisconnectResponse, ErrorCode, ProviderId,
-        ProviderRevocation, RevocationStatus, SessionResponse,
+        ProviderRevocation, RevocationStatus, SessionResponse, routes,
     },
 };
 
@@ -24,6 +24,7 @@ use crate::{
     cookies::{self, SessionCookie},
     crypto::TokenKind,
     error::{ApiError, ApiJson, Result},
+    http::under_v1,
     ids::SessionHash,
     refresh::not_connected,
     state::AppState,
@@ -33,8 +34,8 @@ use crate::{
 /// The session routes, under `/v1`.
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/session", get(get_session))
-        .route("/session/disconnect", post(disconnect))
+        .route(under_v1(routes::SESSION), get(get_session))
+        .route(under_v1(routes::DISCONNECT), post(disconnect))
 }
 
 /// The browser's session, as its session cookie presents it: looked up in the store before
