@@ -1,9 +1,10 @@
 //! UTC timestamps (unix seconds) and Blue Button's `access_grant_expiration`.
 //!
-//! RFC 3339 is read and written by the `time` crate (`no_std` with `alloc`, as the wasm SDK
-//! builds this crate; the SDK itself never links it). Beside it, two rules of this crate's own:
-//! the space Blue Button's docs print instead of `T` (RFC 3339 §5.6 allows it) is read too, and
-//! a leap second (`:60`) is refused, since unix time cannot represent it.
+//! RFC 3339 is read by the `time` crate, and written from its calendar fields (`no_std`: the
+//! wasm SDK builds this crate so, and `time`'s own formatting needs `std`). Beside it, two
+//! rules of this crate's own: the space Blue Button's docs print instead of `T` (RFC 3339 §5.6
+//! allows it) is read too, and a leap second (`:60`) is refused, since unix time cannot
+//! represent it.
 
 use crate::prelude::*;
 
@@ -77,26 +78,29 @@ impl Timestamp {
 }
 
 impl fmt::Display for Timestamp {
-    /// `YYYY-MM-DDTHH:MM:SSZ`. Years outside 0000–9999 (which RFC 3339 cannot express) are
-    /// written with a sign and at least five digits, ISO 8601's expanded form, and do not parse
-    /// back; an instant beyond year ±999,999 is written as its unix seconds (`@…`).
+    /// `YYYY-MM-DDTHH:MM:SSZ`, from `time`'s calendar fields (its formatting needs `std`,
+    /// which the wasm SDK's build of this crate has not). Years outside 0000–9999 (which
+    /// RFC 3339 cannot express) are written with a sign and at least four digits, ISO 8601
+    /// style, and do not parse back; an instant beyond year ±999,999 is written as its unix
+    /// seconds (`@…`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Ok(at) = OffsetDateTime::from_unix_timestamp(self.0) else {
             return write!(f, "@{}", self.0);
         };
-        if let Ok(text) = at.format(&Rfc3339) {
-            return f.write_str(&text);
+        let year = at.year();
+        if (0..=9999).contains(&year) {
+            write!(f, "{year:04}")?;
+        } else {
+            write!(f, "{year:+05}")?;
         }
-        let (date, time) = (at.date(), at.time());
         write!(
             f,
-            "{:+05}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-            date.year(),
-            u8::from(date.month()),
-            date.day(),
-            time.hour(),
-            time.minute(),
-            time.second()
+            "-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            u8::from(at.month()),
+            at.day(),
+            at.hour(),
+            at.minute(),
+            at.second()
         )
     }
 }
