@@ -1,5 +1,7 @@
 //! The sandbox's clock: the system time (or a frozen instant) plus an offset that tests move
-//! forward, so grants, tokens and rate-limit windows can be aged without waiting.
+//! forward, so grants, tokens and rate-limit windows can be aged without waiting; and the
+//! calendar the emulator's data needs (day numbers, months added, the date and time forms Blue
+//! Button writes), on the `time` crate.
 
 use std::{
     sync::{
@@ -7,6 +9,11 @@ use std::{
         atomic::{AtomicI64, Ordering},
     },
     time::{SystemTime, UNIX_EPOCH},
+};
+
+use time::{
+    Date, Month, OffsetDateTime, Time, format_description::BorrowedFormatItem,
+    macros::format_description,
 };
 
 /// A shared, adjustable clock with millisecond precision. Clones share the same state.
@@ -125,107 +132,118 @@ impl Clock {
     }
 }
 
+/// The unix epoch's Julian day number: day numbers here count days since 1970-01-01.
+const EPOCH_JULIAN_DAY: i64 = 2_440_588;
+
+/// The date of a day number, or `None` past `time`'s range (years ±9999).
+fn date_of(days: i64) -> Option<Date> {
+    let julian = i32::try_from(days.checked_add(EPOCH_JULIAN_DAY)?).ok()?;
+    Date::from_julian_day(julian).ok()
+}
+
+/// The instant of a unix time in seconds (UTC), clamped to `time`'s range.
+fn instant(at: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(at).unwrap_or(if at < 0 {
+        OffsetDateTime::new_utc(Date::MIN, Time::MIDNIGHT)
+    } else {
+        OffsetDateTime::new_utc(Date::MAX, Time::MIDNIGHT)
+    })
+}
+
+/// Writes `at` with `format`; the formats here are all numeric, so writing cannot fail.
+fn write(at: OffsetDateTime, format: &[BorrowedFormatItem<'_>]) -> String {
+    at.format(format).unwrap_or_default()
+}
+
 /// `at` plus `months` calendar months, the day clamped to the target month's length
 /// (Blue Button's 13-month grants end on the same day of the month, 13 months on).
 pub(crate) fn add_months(at: i64, months: u32) -> i64 {
-    let days = at.div_euclid(86_400);
-    let secs = at.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let total = y * 12 + i64::from(m - 1) + i64::from(months);
-    let (ny, nm) = (total.div_euclid(12), (total.rem_euclid(12) + 1) as u32);
-    let nd = d.min(days_in_month(ny, nm));
-    days_from_civil(ny, nm, nd) * 86_400 + secs
+    let start = instant(at);
+    let total =
+        i64::from(start.year()) * 12 + i64::from(u8::from(start.month())) - 1 + i64::from(months);
+    let (Ok(year), Ok(month)) = (
+        i32::try_from(total.div_euclid(12)),
+        Month::try_from(u8::try_from(total.rem_euclid(12) + 1).unwrap_or(1)),
+    ) else {
+        return at;
+    };
+    let day = start.day().min(time::util::days_in_month(month, year));
+    Date::from_calendar_date(year, month, day)
+        .map(|date| start.replace_date(date).unix_timestamp())
+        .unwrap_or(at)
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`, or with a space instead of `T`.
 pub(crate) fn format_rfc3339(at: i64, separator: char) -> String {
-    let (y, m, d) = civil_from_days(at.div_euclid(86_400));
-    let secs = at.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}{separator}{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    let text = write(
+        instant(at),
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z"),
+    );
+    if separator == 'T' {
+        text
+    } else {
+        text.replacen('T', &separator.to_string(), 1)
+    }
 }
 
 /// A FHIR `instant` with milliseconds, as the backend writes `meta.lastUpdated`:
 /// `2020-11-09T22:52:58.934+00:00`.
 pub(crate) fn format_instant_millis(at_millis: i64) -> String {
-    let secs = at_millis.div_euclid(1000);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let in_day = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}+00:00",
-        in_day / 3600,
-        in_day / 60 % 60,
-        in_day % 60,
-        at_millis.rem_euclid(1000)
+    let at = instant(at_millis.div_euclid(1000))
+        .replace_millisecond(u16::try_from(at_millis.rem_euclid(1000)).unwrap_or(0))
+        .unwrap_or_else(|_| instant(at_millis.div_euclid(1000)));
+    write(
+        at,
+        format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]+00:00"
+        ),
     )
 }
 
 /// A FHIR `dateTime` to the second with an explicit offset, as the backend writes
 /// `ExplanationOfBenefit.created`: `2021-03-08T23:28:09+00:00`.
 pub(crate) fn format_datetime(at: i64) -> String {
-    let mut out = format_rfc3339(at, 'T');
-    out.pop();
-    out.push_str("+00:00");
-    out
+    write(
+        instant(at),
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]+00:00"),
+    )
 }
 
 /// `YYYY-MM-DD` of a day number (days since 1970-01-01).
 pub(crate) fn format_date(days: i64) -> String {
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}")
+    date_of(days)
+        .and_then(|date| {
+            date.format(format_description!("[year]-[month]-[day]"))
+                .ok()
+        })
+        .unwrap_or_default()
 }
 
-/// The day number of a `YYYY-MM-DD` date.
+/// The day number of a `YYYY-MM-DD` date (anything after the day, such as a time, is ignored).
 pub(crate) fn parse_date(raw: &str) -> Option<i64> {
-    let mut parts = raw.splitn(3, '-');
-    let y: i64 = parts.next()?.parse().ok()?;
-    let m: u32 = parts.next()?.parse().ok()?;
-    let d: u32 = parts.next()?.get(..2)?.parse().ok()?;
-    ((1..=12).contains(&m) && d >= 1 && d <= days_in_month(y, m)).then(|| days_from_civil(y, m, d))
+    let date = Date::parse(raw.get(..10)?, format_description!("[year]-[month]-[day]")).ok()?;
+    Some(i64::from(date.to_julian_day()) - EPOCH_JULIAN_DAY)
 }
 
-pub(crate) fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        4 | 6 | 9 | 11 => 30,
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        _ => 31,
+/// Days in `month` (1–12) of `year`.
+pub(crate) fn days_in_month(year: i64, month: u32) -> u32 {
+    match (
+        i32::try_from(year),
+        u8::try_from(month).map(Month::try_from),
+    ) {
+        (Ok(year), Ok(Ok(month))) => u32::from(time::util::days_in_month(month, year)),
+        _ => 0,
     }
 }
 
-// Howard Hinnant's days_from_civil / civil_from_days.
-pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
+/// The day number of a calendar date (days since 1970-01-01); callers pass a real date (a day
+/// that does not exist counts as the epoch).
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let date = (|| {
+        let month = Month::try_from(u8::try_from(month).ok()?).ok()?;
+        Date::from_calendar_date(i32::try_from(year).ok()?, month, u8::try_from(day).ok()?).ok()
+    })();
+    date.map_or(0, |date| i64::from(date.to_julian_day()) - EPOCH_JULIAN_DAY)
 }
 
 #[cfg(test)]
