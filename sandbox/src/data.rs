@@ -7,14 +7,19 @@
 //! eight types (carrier, dme, hha, hospice, inpatient, outpatient, pde, snf); three users
 //! have hundreds of claims. Claims are generated on demand from a light index
 //! ([`ClaimMeta`]), so a user with hundreds of claims costs nothing until a page of them is
-//! asked for. The users and that index are in `users.rs`; how a claim is built is in
+//! asked for, and kept once built, so a page asked for again costs a copy. The users and that index are in `users.rs`; how a claim is built is in
 //! `claims/`.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+};
 
 use serde_json::{Value, json};
 
 use crate::{
     claims::{self, Templates},
-    clock::{add_months, format_date, format_instant_millis, parse_date},
+    clock::{add_months, format_date, format_datetime, format_instant_millis, parse_date},
     samples::{TEMPLATE_PATIENT, replace_strings, template},
     users::{ClaimMeta, USER_COUNT, User, make_user},
 };
@@ -30,6 +35,10 @@ pub struct Dataset {
     coverages: Vec<Value>,
     templates: Templates,
     capability: Value,
+    /// Claims built once and kept, by user and claim: building a claim from its sample is most
+    /// of what a page of claims costs the emulator, and a claim never changes but for
+    /// `created`, written per answer. Bounded by the data set (every claim of every user).
+    built: Mutex<HashMap<(usize, usize), Arc<Value>>>,
 }
 
 impl Dataset {
@@ -51,6 +60,7 @@ impl Dataset {
             coverages,
             templates: Templates::new(),
             capability: template(include_str!("../../fixtures/bb2-samples/fhir_meta_v2.json")),
+            built: Mutex::default(),
         }
     }
 
@@ -181,9 +191,23 @@ impl Dataset {
         self.eob_at(user, claim, claim.last_updated_millis.div_euclid(1000))
     }
 
-    /// One of the user's ExplanationOfBenefit resources, `created` at `now` (unix seconds).
+    /// One of the user's ExplanationOfBenefit resources, `created` at `now` (unix seconds):
+    /// built the first time it is asked for, then copied from the kept one.
     pub fn eob_at(&self, user: &User, claim: &ClaimMeta, now: i64) -> Value {
-        claims::build(&self.templates, user, claim, now)
+        let key = (user.index, claim.index);
+        let kept = self.built_claims().get(&key).cloned();
+        let built = kept.unwrap_or_else(|| {
+            let built = Arc::new(claims::build(&self.templates, user, claim, now));
+            self.built_claims().insert(key, built.clone());
+            built
+        });
+        let mut eob = Value::clone(&built);
+        eob["created"] = Value::String(format_datetime(now));
+        eob
+    }
+
+    fn built_claims(&self) -> std::sync::MutexGuard<'_, HashMap<(usize, usize), Arc<Value>>> {
+        self.built.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -203,6 +227,26 @@ mod tests {
     use connect_medicare_protocol::EobType;
 
     use super::*;
+
+    #[test]
+    fn a_kept_claim_is_the_claim_built_afresh_with_this_answers_created() {
+        let data = Dataset::new();
+        let user = &data.users()[2];
+        for claim in user.claims().iter().take(20) {
+            let first = data.eob_at(user, claim, 1_700_000_000);
+            let later = data.eob_at(user, claim, 1_800_000_000);
+            assert_eq!(
+                first,
+                claims::build(&data.templates, user, claim, 1_700_000_000)
+            );
+            assert_eq!(
+                later,
+                claims::build(&data.templates, user, claim, 1_800_000_000)
+            );
+            assert_ne!(first["created"], later["created"]);
+        }
+        assert_eq!(data.built_claims().len(), 20.min(user.claims().len()));
+    }
 
     #[test]
     fn thirty_users_with_credentials_and_ids() {
