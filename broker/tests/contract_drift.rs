@@ -5,8 +5,8 @@
 //!
 //! - the error codes, exactly and in order (the `error_codes!` table);
 //! - every body's fields: each OpenAPI schema names exactly the fields of its Rust type, read
-//!   from the type's own `Deserialize` (the field list serde derives), and the TypeScript
-//!   interfaces the SDK returns name the same fields in camelCase;
+//!   from the type's own `Deserialize` (the field list serde derives, through `serde-aux`), and
+//!   the TypeScript interfaces the SDK returns name the same fields in camelCase;
 //! - every enumerated value (statuses, kinds, methods), in OpenAPI and TypeScript.
 //!
 //! The routes are held by `operations.rs::the_openapi_description_matches_the_routes` (every
@@ -24,10 +24,8 @@ use connect_medicare_protocol::{
         RevocationStatus, SessionResponse,
     },
 };
-use serde::{
-    Deserialize,
-    de::{self, Deserializer, Visitor},
-};
+use serde::Deserialize;
+use serde_aux::serde_introspection::serde_introspect;
 use serde_json::Value;
 
 /// The codes the broker answers with (the SDK-only ones have no HTTP status).
@@ -74,73 +72,10 @@ fn the_typescript_error_code_lists_exactly_the_contracts_codes() {
     assert_eq!(listed, all, "npm/index.d.ts's ErrorCode");
 }
 
-/// What serde's derive says a type is: a struct's field names or an enum's variant names, as
-/// they are spelt on the wire (after `rename_all`). A deserializer that answers nothing: it
-/// records the names serde hands it and stops.
-#[derive(Default)]
-struct Shape(Option<&'static [&'static str]>);
-
-#[derive(Debug)]
-struct Stop;
-
-impl std::fmt::Display for Stop {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("stop")
-    }
-}
-
-impl std::error::Error for Stop {}
-
-impl de::Error for Stop {
-    fn custom<T: std::fmt::Display>(_: T) -> Self {
-        Stop
-    }
-}
-
-impl<'de> Deserializer<'de> for &mut Shape {
-    type Error = Stop;
-
-    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
-        Err(Stop)
-    }
-
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        fields: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value, Stop> {
-        self.0 = Some(fields);
-        Err(Stop)
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        _: &'static str,
-        variants: &'static [&'static str],
-        _: V,
-    ) -> Result<V::Value, Stop> {
-        self.0 = Some(variants);
-        Err(Stop)
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        option unit unit_struct newtype_struct seq tuple tuple_struct map identifier
-        ignored_any
-    }
-}
-
-/// The wire names of `T`'s fields (a struct) or values (an enum).
+/// The wire names of `T`'s fields (a struct) or values (an enum), after `rename_all`: the list
+/// serde's derive hands a deserializer (`serde_aux`'s `serde_introspect`).
 fn names<'de, T: Deserialize<'de>>() -> BTreeSet<&'static str> {
-    let mut shape = Shape::default();
-    let _ = T::deserialize(&mut shape);
-    shape
-        .0
-        .expect("a struct or an enum derived by serde")
-        .iter()
-        .copied()
-        .collect()
+    serde_introspect::<T>().iter().copied().collect()
 }
 
 fn openapi() -> Value {
