@@ -109,20 +109,26 @@ export async function startServers({ site, redirectPath = '/callback', sandboxAr
   const appDir = join(dir, 'site');
   cpSync(join(repo, 'tests', site), appDir, { recursive: true, dereference: false, filter: (src) => !src.endsWith('connect-medicare') });
   execFileSync(join(repo, 'scripts', 'stage-npm.sh'), [join(appDir, 'connect-medicare')], { stdio: 'inherit' });
-  const appPort = await freePort();
-  const app = `http://localhost:${appPort}`;
-  const redirect = `${app}${redirectPath}`;
-  const sandbox = await start(
-    'connect-medicare-sandbox',
-    ['serve', '--listen', '127.0.0.1:0', '--login-listen', '127.0.0.1:0', '--admin', '--app', `${CLIENT_ID}:${CLIENT_SECRET}:${redirect}`, ...sandboxArgs],
-    { RUST_LOG: 'info' },
-    /listening on (http:\/\/127\.0\.0\.1:\d+) .*Medicare login at (http:\/\/127\.0\.0\.1:\d+)/,
-  );
-  // Blue Button's sign-in is on another origin (Medicare.gov's); a form POST sign-in goes
-  // through it, so the app's CSP form-action must list it.
-  const login = sandbox.match[2];
-  const key = execFileSync(join(targetDir, 'debug', 'connect-medicare-broker'), ['gen-key', '--id', 'e2e']).toString();
-  writeFileSync(join(dir, 'broker.toml'), `
+  // The app's port goes into the redirect URI the sandbox registers, so it is chosen before
+  // either server starts; the sandbox's own ephemeral ports can then land on it in between
+  // (seen once in CI: the broker's bind failed with EADDRINUSE). Both start again on a new
+  // port then, at most three times.
+  let app, redirect, sandbox, login, broker, startBroker;
+  for (let attempt = 1; ; attempt++) {
+    const appPort = await freePort();
+    app = `http://localhost:${appPort}`;
+    redirect = `${app}${redirectPath}`;
+    sandbox = await start(
+      'connect-medicare-sandbox',
+      ['serve', '--listen', '127.0.0.1:0', '--login-listen', '127.0.0.1:0', '--admin', '--app', `${CLIENT_ID}:${CLIENT_SECRET}:${redirect}`, ...sandboxArgs],
+      { RUST_LOG: 'info' },
+      /listening on (http:\/\/127\.0\.0\.1:\d+) .*Medicare login at (http:\/\/127\.0\.0\.1:\d+)/,
+    );
+    // Blue Button's sign-in is on another origin (Medicare.gov's); a form POST sign-in goes
+    // through it, so the app's CSP form-action must list it.
+    login = sandbox.match[2];
+    const key = execFileSync(join(targetDir, 'debug', 'connect-medicare-broker'), ['gen-key', '--id', 'e2e']).toString();
+    writeFileSync(join(dir, 'broker.toml'), `
 listen = "127.0.0.1:${appPort}"
 public_base_url = "${app}"
 database = "sqlite://broker.db"
@@ -138,20 +144,26 @@ redirect_uri = "${redirect}"
 sign_in_origins = ["${login}"]
 ${providers.replaceAll('{sandbox}', sandbox.value).replaceAll('{redirect}', redirect)}
 `);
-  let broker;
-  const startBroker = async () => {
-    broker = await start(
-      'connect-medicare-broker',
-      ['serve', '--config', join(dir, 'broker.toml')],
-      {
-        CM_BROKER_PROVIDERS__MEDICARE__CLIENT_SECRET: CLIENT_SECRET,
-        ...(providers.includes('id = "ehr"') ? { CM_BROKER_PROVIDERS__EHR__CLIENT_SECRET: CLIENT_SECRET } : {}),
-        CM_BROKER_LOG: 'info',
-      },
-      /serving address=(\S+)/,
-    );
-  };
-  await startBroker();
+    startBroker = async () => {
+      broker = await start(
+        'connect-medicare-broker',
+        ['serve', '--config', join(dir, 'broker.toml')],
+        {
+          CM_BROKER_PROVIDERS__MEDICARE__CLIENT_SECRET: CLIENT_SECRET,
+          ...(providers.includes('id = "ehr"') ? { CM_BROKER_PROVIDERS__EHR__CLIENT_SECRET: CLIENT_SECRET } : {}),
+          CM_BROKER_LOG: 'info',
+        },
+        /serving address=(\S+)/,
+      );
+    };
+    try {
+      await startBroker();
+      break;
+    } catch (e) {
+      sandbox.child.kill();
+      if (attempt >= 3 || !/Address already in use/.test(e.message)) throw e;
+    }
+  }
   return {
     app: `${app}/`,
     redirect,
