@@ -195,7 +195,7 @@ async fn record(State(metrics): State<Arc<Metrics>>, request: Request, next: Nex
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
     let response = next.run(request).await;
-    metrics.request(&method, &route, response.status().as_u16());
+    metrics.request(method, route, response.status().as_u16());
     response
 }
 

@@ -127,10 +127,10 @@ impl Default for Metrics {
 
 impl Metrics {
     /// One request answered: its method, matched route template and status.
-    pub(crate) fn request(&self, method: &str, route: &str, status: u16) {
+    pub(crate) fn request(&self, method: String, route: String, status: u16) {
         let labels = RequestLabels {
-            method: method.to_owned(),
-            route: route.to_owned(),
+            method,
+            route,
             status,
         };
         self.requests.get_or_create(&labels).inc();
@@ -189,8 +189,8 @@ mod tests {
     #[test]
     fn renders_the_exposition_format() {
         let metrics = Metrics::default();
-        metrics.request("GET", "/v1/fhir/{provider}/{resource}", 200);
-        metrics.request("GET", "/v1/fhir/{provider}/{resource}", 200);
+        metrics.request("GET".into(), "/v1/fhir/{provider}/{resource}".into(), 200);
+        metrics.request("GET".into(), "/v1/fhir/{provider}/{resource}".into(), 200);
         metrics.upstream(UpstreamCall::Fhir, Duration::from_millis(30));
         metrics.refresh(true);
         metrics.throttled();

@@ -192,17 +192,9 @@ async fn usable(state: &AppState, connection: &ConnectionRecord) -> Result<(), A
         return Err(reconnect_required());
     }
     if grant_over(connection, state.now()) {
-        // The grant's end date passed: no refresh can help. Record it (compare-and-set: a
-        // concurrent change wins) and ask the user to connect again.
-        let _ = state
-            .store()
-            .mark_reconnect_required(
-                &connection.session_hash,
-                &connection.provider,
-                connection.generation,
-                state.now(),
-            )
-            .await;
+        // The grant's end date passed: no refresh can help. Record it and ask the user to
+        // connect again.
+        mark_ended(state, connection).await;
         return Err(reconnect_required());
     }
     Ok(())
