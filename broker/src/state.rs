@@ -21,7 +21,7 @@ use crate::{
     flows::replays::Completions,
     metrics::Metrics,
     refresh::locks::Locks,
-    store::Store,
+    store::{CachedStore, Store},
     upstream::{Credentials, Upstream},
 };
 
@@ -86,6 +86,10 @@ impl AppState {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
+        let store: Arc<dyn Store> = match config.connection_cache() {
+            Some(window) => Arc::new(CachedStore::new(store, window)),
+            None => store,
+        };
         let metrics = Arc::new(Metrics::default());
         let upstream = Upstream::new(config.upstream_timeouts(), metrics.clone()).map_err(|e| {
             Error::InvalidConfig {

@@ -26,7 +26,7 @@ use common::*;
 use connect_medicare_broker::{
     ConnectionRecord, PgStore, PostgresUrl, SessionHash, SqliteStore, Store,
 };
-use connect_medicare_protocol::contract::{ConnectionStatus, ProviderId};
+use connect_medicare_protocol::contract::{ConnectionStatus, ErrorCode, ProviderId};
 use connect_medicare_sandbox::{FaultConfig, Sandbox};
 
 /// Runs the broker (`$0 "$@"`) and kills it as soon as standard input closes: when the
@@ -343,8 +343,86 @@ async fn a_kill_9_of_one_replica_on_postgres_loses_no_session() {
     assert_eq!(lost, 0, "sessions lost to a replica's kill -9");
 }
 
+/// Two replicas on PostgreSQL, each keeping proxied reads' lookups for a second
+/// (`connection_cache_ms`): a disconnect answered by one is honoured by the other at once,
+/// although it kept the connection moments before — the disconnect waited out the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_on_one_caching_replica_is_honoured_by_the_other_at_once() {
+    let sandbox = sandbox().await;
+    let db = test_postgres::TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut toml = BrokerToml::new(sandbox.origin(), "sqlite::memory:");
+    toml.listen = Some("127.0.0.1:0".to_owned());
+    toml.extra = "connection_cache_ms = 1000\n".to_owned();
+    let config = toml.write(dir.path());
+    let (mut a, mut b) = (
+        Replica::spawn(&config, &db.url_string()),
+        Replica::spawn(&config, &db.url_string()),
+    );
+    a.wait_ready();
+    b.wait_ready();
+    let mut first = Client::for_base(&a.base);
+    connect(&mut first, &sandbox, 5).await;
+    let mut second = Client {
+        base: b.base.clone(),
+        ..first.clone()
+    };
+    // Both replicas read, and so keep the session's connection.
+    for client in [&first, &second] {
+        let reply = client.clone().get("/v1/fhir/medicare/Coverage").await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+    let relayed = upstream_reads_at(&a.base).await;
+    assert_eq!(relayed, 1.0, "the first replica's one read went upstream");
+    let started = std::time::Instant::now();
+    let reply = second
+        .post(
+            "/v1/session/disconnect",
+            serde_json::json!({"provider": "medicare"}),
+        )
+        .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "the window was waited out"
+    );
+    let reply = first.get("/v1/fhir/medicare/Coverage").await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.code()),
+        (401, ErrorCode::NotConnected),
+        "the first replica relayed a disconnected connection's token"
+    );
+    // Refused before anything went upstream: Blue Button never saw the token again (it would
+    // have refused it, revoked, and the broker would have answered the same).
+    assert_eq!(upstream_reads_at(&a.base).await, relayed);
+}
+
 /// How many proxied reads the replica at `base` has answered.
 async fn metric_at(base: &str) -> f64 {
+    metric_sum(
+        base,
+        "cm_broker_requests_total{method=\"GET\",route=\"/v1/fhir/{provider}/{resource}\",status=\"200\"}",
+    )
+    .await
+}
+
+/// How many FHIR reads the replica at `base` has sent upstream.
+async fn upstream_reads_at(base: &str) -> f64 {
+    metric_sum(base, "cm_broker_upstream_seconds_count{call=\"fhir\"}").await
+}
+
+/// The sum of the replica's metric lines that start with `series`.
+async fn metric_sum(base: &str, series: &str) -> f64 {
     let text = reqwest::get(format!("{base}/metrics"))
         .await
         .unwrap()
@@ -352,7 +430,7 @@ async fn metric_at(base: &str) -> f64 {
         .await
         .unwrap();
     text.lines()
-        .filter(|line| line.starts_with("cm_broker_requests_total{method=\"GET\",route=\"/v1/fhir/{provider}/{resource}\",status=\"200\"}"))
+        .filter(|line| line.starts_with(series))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }

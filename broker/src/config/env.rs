@@ -131,6 +131,7 @@ impl RawConfig {
                 "MAX_PENDING_FLOWS" => self.max_pending_flows = number(problems),
                 "SESSION_TTL_SECONDS" => self.session_ttl_seconds = number(problems),
                 "REFRESH_SKEW_SECONDS" => self.refresh_skew_seconds = number(problems),
+                "CONNECTION_CACHE_MS" => self.connection_cache_ms = number(problems),
                 "UPSTREAM__CONNECT_TIMEOUT_SECONDS" => {
                     self.upstream.connect_timeout_seconds = number(problems);
                 }

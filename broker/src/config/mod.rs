@@ -83,6 +83,7 @@ pub struct Config {
     max_pending_flows: usize,
     session_ttl_seconds: i64,
     refresh_skew_seconds: i64,
+    connection_cache: Option<Duration>,
     upstream: UpstreamTimeouts,
     providers: Vec<ProviderConfig>,
     warnings: Vec<String>,
@@ -304,6 +305,13 @@ impl Config {
     /// How long before an access token's expiry it is refreshed, in seconds.
     pub fn refresh_skew_seconds(&self) -> i64 {
         self.refresh_skew_seconds
+    }
+
+    /// How long a proxied read's lookup (a session and its connection) is kept per replica
+    /// (`connection_cache_ms`; `None`, the default, keeps none). See
+    /// [`CachedStore`](crate::CachedStore) for what it keeps and what it costs the writes.
+    pub fn connection_cache(&self) -> Option<Duration> {
+        self.connection_cache
     }
 
     /// Timeouts of upstream requests.

@@ -25,6 +25,7 @@ pub(super) struct RawConfig {
     pub(super) max_pending_flows: Option<u64>,
     pub(super) session_ttl_seconds: Option<u64>,
     pub(super) refresh_skew_seconds: Option<u64>,
+    pub(super) connection_cache_ms: Option<u64>,
     #[serde(default)]
     pub(super) upstream: RawUpstream,
     #[serde(default)]

@@ -27,6 +27,8 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_MAX_CONNECTIONS: u64 = 4_096;
 const DEFAULT_HEADER_READ_TIMEOUT: u64 = 10;
 const DEFAULT_FLOW_TTL: u64 = 600;
+/// The longest `connection_cache_ms`: every disconnect and refresh waits this long.
+const MAX_CONNECTION_CACHE_MS: u64 = 5_000;
 const DEFAULT_MAX_PENDING_FLOWS: u64 = 10_000;
 const DEFAULT_SESSION_TTL: u64 = 30 * 24 * 3600;
 const DEFAULT_REFRESH_SKEW: u64 = 60;
@@ -92,6 +94,13 @@ impl RawConfig {
             0,
             3_600,
         );
+        let connection_cache = bounded(
+            "connection_cache_ms",
+            self.connection_cache_ms,
+            0,
+            0,
+            MAX_CONNECTION_CACHE_MS,
+        );
         let max_connections = bounded(
             "max_connections",
             self.max_connections,
@@ -152,6 +161,8 @@ impl RawConfig {
             max_pending_flows: usize::try_from(max_pending_flows?).ok()?,
             session_ttl_seconds: i64::try_from(session_ttl?).ok()?,
             refresh_skew_seconds: i64::try_from(refresh_skew?).ok()?,
+            connection_cache: Some(Duration::from_millis(connection_cache?))
+                .filter(|window| !window.is_zero()),
             upstream: UpstreamTimeouts {
                 connect: Duration::from_secs(connect_timeout?),
                 request: Duration::from_secs(request_timeout?),

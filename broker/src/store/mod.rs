@@ -23,6 +23,7 @@
 //! embedded at compile time) when they open; both are tested from an empty database and from
 //! the previous schema version.
 
+mod cached;
 mod memory;
 mod postgres;
 mod rows;
@@ -36,6 +37,7 @@ pub(crate) mod test_postgres;
 use std::{fmt, sync::Arc};
 
 use async_trait::async_trait;
+pub use cached::CachedStore;
 use connect_medicare_protocol::{
     PatientId, PkceChallenge, RedirectUri, Scopes, Timestamp,
     contract::{ConnectionStatus, ProviderId},

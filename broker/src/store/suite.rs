@@ -32,7 +32,8 @@ trait Harness: Send {
     async fn execute_raw(&self, statement: &str, value: &str);
 }
 
-struct MemoryHarness(Arc<MemoryStore>);
+/// A store that does not persist and holds typed records: the memory store, alone or cached.
+struct MemoryHarness(Arc<dyn Store>);
 
 #[async_trait]
 impl Harness for MemoryHarness {
@@ -51,6 +52,16 @@ impl Harness for MemoryHarness {
 
 async fn memory() -> MemoryHarness {
     MemoryHarness(Arc::new(MemoryStore::new()))
+}
+
+/// The memory store behind a [`CachedStore`]: the suite holds of a store that keeps proxied
+/// reads' lookups as of any other (its writes wait out a 20 ms window).
+async fn cached() -> MemoryHarness {
+    let inner = Arc::new(MemoryStore::new());
+    MemoryHarness(Arc::new(CachedStore::new(
+        inner,
+        std::time::Duration::from_millis(20),
+    )))
 }
 
 struct SqliteHarness {
@@ -147,11 +158,11 @@ async fn postgres() -> PostgresHarness {
 
 const T0: i64 = 1_750_000_000;
 
-fn at(offset: i64) -> Timestamp {
+pub(super) fn at(offset: i64) -> Timestamp {
     Timestamp::from_unix_seconds(T0 + offset)
 }
 
-fn medicare() -> ProviderId {
+pub(super) fn medicare() -> ProviderId {
     ProviderId::new("medicare").unwrap()
 }
 
@@ -159,11 +170,11 @@ fn epic() -> ProviderId {
     ProviderId::new("epic").unwrap()
 }
 
-fn session(n: u8) -> SessionHash {
+pub(super) fn session(n: u8) -> SessionHash {
     SessionId::from_random_bytes([n; 32]).hash()
 }
 
-fn proof(n: u8) -> ProofHash {
+pub(super) fn proof(n: u8) -> ProofHash {
     ProofHash::from_hex(&format!("{n:02x}").repeat(32)).unwrap()
 }
 
@@ -197,7 +208,7 @@ fn ct(tag: &str) -> Ciphertext {
     Ciphertext::from_bytes([&[1u8, 0, 255][..], tag.as_bytes()].concat())
 }
 
-fn connection(session_hash: SessionHash, provider: ProviderId) -> ConnectionRecord {
+pub(super) fn connection(session_hash: SessionHash, provider: ProviderId) -> ConnectionRecord {
     ConnectionRecord {
         session_hash,
         provider,
@@ -214,7 +225,7 @@ fn connection(session_hash: SessionHash, provider: ProviderId) -> ConnectionReco
     }
 }
 
-fn update(tag: &str) -> TokenUpdate {
+pub(super) fn update(tag: &str) -> TokenUpdate {
     TokenUpdate {
         access_token_ct: ct(&format!("access-{tag}")),
         refresh_token_ct: Some(ct(&format!("refresh-{tag}"))),
@@ -223,7 +234,7 @@ fn update(tag: &str) -> TokenUpdate {
     }
 }
 
-fn revoke_refresh(_: &ConnectionRecord) -> Option<TokenKind> {
+pub(super) fn revoke_refresh(_: &ConnectionRecord) -> Option<TokenKind> {
     Some(TokenKind::RefreshToken)
 }
 
@@ -1563,6 +1574,7 @@ macro_rules! store_suite {
 }
 
 store_suite!(memory_store, memory);
+store_suite!(cached_memory_store, cached);
 store_suite!(sqlite_memory_store, sqlite_memory, sql);
 store_suite!(sqlite_file_store, sqlite_file, persistent, sql);
 store_suite!(postgres_store, postgres, persistent, sql);

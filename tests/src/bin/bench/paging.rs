@@ -24,7 +24,7 @@ pub async fn paging(broker_bin: &Path, repeats: usize) -> Result<String> {
         SandboxConfig::with_app(AppConfig::new(CLIENT_ID, CLIENT_SECRET, &redirect_uri));
     config.faults.latency_ms = LATENCY_MS;
     let sandbox = Sandbox::start(config, Clock::new()).await?;
-    let _broker = start_broker(dir.path(), broker_bin, port, sandbox.origin(), None)?;
+    let _broker = start_broker(dir.path(), broker_bin, port, sandbox.origin(), None, "")?;
     wait_ready(&format!("{origin}/readyz")).await?;
     let (cookie, _) = sign_in(&origin, &sandbox, &redirect_uri).await?;
     let output = tokio::process::Command::new("node")

@@ -86,29 +86,24 @@ pub fn proxy(stack: &mut Stack, runs: Runs) -> Result<Table> {
         ),
     ];
     let mut table = Table::new(
-        "Proxy: req/s and CPU per request, broker vs nginx as a token-attaching proxy (static upstream)",
+        "Proxy: req/s and CPU per request through each proxy, against nginx as a token-attaching proxy (static upstream)",
         &[
             "what",
-            "direct req/s",
-            "nginx req/s",
-            "axum + reqwest req/s",
-            "broker req/s",
-            "broker / nginx req/s",
-            "axum + reqwest / nginx req/s",
-            "p50 ms nginx → broker",
-            "p99 ms nginx → broker",
-            "CPU µs/req nginx worker → axum + reqwest → broker",
-            "broker / nginx CPU",
-            "broker / axum + reqwest CPU",
+            "through",
+            "req/s",
+            "req/s / nginx",
+            "p50 ms",
+            "p99 ms",
+            "CPU µs/req",
+            "CPU / nginx",
+            "CPU / axum + reqwest",
         ],
     );
     let reference_pid = stack.reference_worker()?;
     let upstream_pid = stack.upstream_worker()?;
-    let broker_pid = stack.broker.pid();
-    let bare_pid = stack.bare.pid();
     for (label, page, gzip) in pages {
-        let bare_url = stack.bare_url(page);
         let [direct_url, reference_url, broker_url] = stack.urls(page);
+        let (bare_url, cached_url) = (stack.bare_url(page), stack.cached_url(page));
         let mut plain = Vec::new();
         if gzip {
             plain.push("Accept-Encoding: gzip".to_owned());
@@ -122,33 +117,43 @@ pub fn proxy(stack: &mut Stack, runs: Runs) -> Result<Table> {
             seconds: runs.seconds,
             cpu,
         };
-        // Direct: the upstream on its core, the load on the other.
+        // Direct: the upstream on its core, the load on the other. Every proxy runs on the
+        // upstream's other core, the load beside the upstream.
         let direct = measure(&load(&direct_url, &plain, PROXY_CPU), upstream_pid, runs)?;
         let reference = measure(&load(&reference_url, &plain, LOAD_CPU), reference_pid, runs)?;
+        let bare = measure(&load(&bare_url, &plain, LOAD_CPU), stack.bare.pid(), runs)?;
         let broker = measure(
             &load(&broker_url, &with_session, LOAD_CPU),
-            broker_pid,
+            stack.broker.pid(),
             runs,
         )?;
-        let bare = measure(&load(&bare_url, &plain, LOAD_CPU), bare_pid, runs)?;
+        let cached = measure(
+            &load(&cached_url, &with_session, LOAD_CPU),
+            stack.cached.pid(),
+            runs,
+        )?;
         stack.broker.check_alive()?;
-        table.row(vec![
-            label,
-            format!("{:.0}", direct.per_second),
-            format!("{:.0}", reference.per_second),
-            format!("{:.0}", bare.per_second),
-            format!("{:.0}", broker.per_second),
-            ratio(broker.per_second / reference.per_second),
-            ratio(bare.per_second / reference.per_second),
-            format!("{:.2} → {:.2}", reference.p50_ms, broker.p50_ms),
-            format!("{:.2} → {:.2}", reference.p99_ms, broker.p99_ms),
-            format!(
-                "{:.0} → {:.0} → {:.0}",
-                reference.cpu_us, bare.cpu_us, broker.cpu_us
-            ),
-            ratio(broker.cpu_us / reference.cpu_us),
-            ratio(broker.cpu_us / bare.cpu_us),
-        ]);
+        stack.cached.check_alive()?;
+        let rows = [
+            ("direct (no proxy; CPU: the upstream's)", &direct),
+            ("nginx, one worker (reference)", &reference),
+            ("axum + reqwest alone", &bare),
+            ("broker", &broker),
+            ("broker, `connection_cache_ms = 1000`", &cached),
+        ];
+        for (through, figures) in rows {
+            table.row(vec![
+                label.clone(),
+                through.to_owned(),
+                format!("{:.0}", figures.per_second),
+                ratio(figures.per_second / reference.per_second),
+                format!("{:.2}", figures.p50_ms),
+                format!("{:.2}", figures.p99_ms),
+                format!("{:.0}", figures.cpu_us),
+                ratio(figures.cpu_us / reference.cpu_us),
+                ratio(figures.cpu_us / bare.cpu_us),
+            ]);
+        }
     }
     Ok(table)
 }

@@ -59,6 +59,9 @@ pub struct Stack {
     pub reference_origin: String,
     pub broker: Process,
     pub broker_origin: String,
+    /// The broker again, keeping proxied reads' lookups (`connection_cache_ms = 1000`).
+    pub cached: Process,
+    pub cached_origin: String,
     /// The design's floor (`bare.rs`): axum and reqwest passing reads through, nothing else.
     pub bare: Process,
     pub bare_origin: String,
@@ -117,9 +120,23 @@ impl Stack {
             broker_port,
             &upstream_origin,
             Some(0),
+            "",
         )?;
         wait_ready(&format!("{broker_origin}/readyz")).await?;
         let (cookie, patient) = sign_in(&broker_origin, &sandbox, &redirect_uri).await?;
+        // The same broker keeping proxied reads' lookups for a second (`connection_cache_ms`),
+        // on the same store: the session signed in above is its too.
+        let cached_port = free_port()?;
+        let cached_origin = format!("http://127.0.0.1:{cached_port}");
+        let cached = start_broker(
+            dir.path(),
+            broker_bin,
+            cached_port,
+            &upstream_origin,
+            Some(0),
+            "connection_cache_ms = 1000\n",
+        )?;
+        wait_ready(&format!("{cached_origin}/readyz")).await?;
 
         let bare_port = free_port()?;
         let bare_origin = format!("http://127.0.0.1:{bare_port}");
@@ -143,6 +160,8 @@ impl Stack {
             reference_origin,
             broker,
             broker_origin,
+            cached,
+            cached_origin,
             bare,
             bare_origin,
             broker_headers,
@@ -164,6 +183,12 @@ impl Stack {
             format!("{}{upstream_path}", self.reference_origin),
             format!("{}/v1/fhir/medicare/{page}", self.broker_origin),
         ]
+    }
+
+    /// The URL of `page` through the broker that keeps proxied reads' lookups.
+    pub fn cached_url(&self, page: &str) -> String {
+        let page = page.replace("{patient}", &self.patient);
+        format!("{}/v1/fhir/medicare/{page}", self.cached_origin)
     }
 
     /// The URL of `page` through the bare axum + reqwest proxy.
@@ -344,19 +369,24 @@ fn nginx_binary() -> Result<PathBuf> {
 }
 
 /// The broker on `port` with Blue Button at `upstream`, paced at `pacing` requests per second
-/// per connection (`None`: the broker's default for Blue Button).
+/// per connection (`None`: the broker's default for Blue Button), with `settings` (top-level
+/// TOML lines) besides. Brokers started in one `dir` share its store and keys, so a session
+/// signed in through one is served by all.
 pub fn start_broker(
     dir: &Path,
     bin: &Path,
     port: u16,
     upstream: &str,
     pacing: Option<u32>,
+    settings: &str,
 ) -> Result<Process> {
-    let keys = std::process::Command::new(bin).arg("gen-key").output()?;
-    if !keys.status.success() {
-        bail!("gen-key failed");
+    if !dir.join("keys.toml").exists() {
+        let keys = std::process::Command::new(bin).arg("gen-key").output()?;
+        if !keys.status.success() {
+            bail!("gen-key failed");
+        }
+        std::fs::write(dir.join("keys.toml"), &keys.stdout)?;
     }
-    std::fs::write(dir.join("keys.toml"), &keys.stdout)?;
     let pacing = pacing
         .map(|n| format!("requests_per_second = {n}\n"))
         .unwrap_or_default();
@@ -365,7 +395,7 @@ pub fn start_broker(
 public_base_url = "http://127.0.0.1:{port}"
 database = "sqlite://broker.db"
 keys_file = "keys.toml"
-
+{settings}
 [[providers]]
 id = "medicare"
 name = "Medicare"
@@ -375,7 +405,7 @@ client_id = "{CLIENT_ID}"
 redirect_uri = "http://127.0.0.1:{port}/callback"
 {pacing}"#
     );
-    let path = dir.join("broker.toml");
+    let path = dir.join(format!("broker-{port}.toml"));
     std::fs::write(&path, config)?;
     let path = path.display().to_string();
     Process::pinned_with(
@@ -387,7 +417,7 @@ redirect_uri = "http://127.0.0.1:{port}/callback"
             "CM_BROKER_PROVIDERS__MEDICARE__CLIENT_SECRET",
             CLIENT_SECRET,
         )],
-        Some(&dir.join("broker.log")),
+        Some(&dir.join(format!("broker-{port}.log"))),
     )
 }
 
