@@ -86,7 +86,7 @@ fn minimal_config_gets_defaults() {
     assert_eq!(config.max_pending_flows(), 10_000);
     assert_eq!(config.session_ttl_seconds(), 30 * 24 * 3600);
     assert_eq!(config.refresh_skew_seconds(), 60);
-    assert_eq!(config.connection_cache(), None);
+    assert_eq!(config.connection_cache(), Some(Duration::from_millis(250)));
     assert_eq!(config.upstream_timeouts().connect(), Duration::from_secs(5));
     assert_eq!(
         config.upstream_timeouts().request(),
@@ -421,7 +421,7 @@ fn env_overrides() {
         ("CM_BROKER_MAX_PENDING_FLOWS", "5"),
         ("CM_BROKER_SESSION_TTL_SECONDS", "3600"),
         ("CM_BROKER_REFRESH_SKEW_SECONDS", "0"),
-        ("CM_BROKER_CONNECTION_CACHE_MS", "250"),
+        ("CM_BROKER_CONNECTION_CACHE_MS", "0"),
         ("CM_BROKER_UPSTREAM__CONNECT_TIMEOUT_SECONDS", "2"),
         ("CM_BROKER_UPSTREAM__REQUEST_TIMEOUT_SECONDS", "9"),
         ("CM_BROKER_PROVIDERS__MEDICARE__CLIENT_ID", "client-2"),
@@ -449,7 +449,7 @@ fn env_overrides() {
     assert_eq!(config.max_pending_flows(), 5);
     assert_eq!(config.session_ttl_seconds(), 3600);
     assert_eq!(config.refresh_skew_seconds(), 0);
-    assert_eq!(config.connection_cache(), Some(Duration::from_millis(250)));
+    assert_eq!(config.connection_cache(), None, "0 keeps nothing");
     assert_eq!(config.upstream_timeouts().connect(), Duration::from_secs(2));
     assert_eq!(config.upstream_timeouts().request(), Duration::from_secs(9));
     assert_eq!(config.providers()[0].client_id().as_str(), "client-2");

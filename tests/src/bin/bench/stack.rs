@@ -59,9 +59,9 @@ pub struct Stack {
     pub reference_origin: String,
     pub broker: Process,
     pub broker_origin: String,
-    /// The broker again, keeping proxied reads' lookups (`connection_cache_ms = 1000`).
-    pub cached: Process,
-    pub cached_origin: String,
+    /// The broker again, keeping no proxied read's lookup (`connection_cache_ms = 0`).
+    pub uncached: Process,
+    pub uncached_origin: String,
     /// The design's floor (`bare.rs`): axum and reqwest passing reads through, nothing else.
     pub bare: Process,
     pub bare_origin: String,
@@ -124,19 +124,19 @@ impl Stack {
         )?;
         wait_ready(&format!("{broker_origin}/readyz")).await?;
         let (cookie, patient) = sign_in(&broker_origin, &sandbox, &redirect_uri).await?;
-        // The same broker keeping proxied reads' lookups for a second (`connection_cache_ms`),
-        // on the same store: the session signed in above is its too.
-        let cached_port = free_port()?;
-        let cached_origin = format!("http://127.0.0.1:{cached_port}");
-        let cached = start_broker(
+        // The same broker keeping no proxied read's lookup (`connection_cache_ms = 0`), on the
+        // same store: the session signed in above is its too.
+        let uncached_port = free_port()?;
+        let uncached_origin = format!("http://127.0.0.1:{uncached_port}");
+        let uncached = start_broker(
             dir.path(),
             broker_bin,
-            cached_port,
+            uncached_port,
             &upstream_origin,
             Some(0),
-            "connection_cache_ms = 1000\n",
+            "connection_cache_ms = 0\n",
         )?;
-        wait_ready(&format!("{cached_origin}/readyz")).await?;
+        wait_ready(&format!("{uncached_origin}/readyz")).await?;
 
         let bare_port = free_port()?;
         let bare_origin = format!("http://127.0.0.1:{bare_port}");
@@ -160,8 +160,8 @@ impl Stack {
             reference_origin,
             broker,
             broker_origin,
-            cached,
-            cached_origin,
+            uncached,
+            uncached_origin,
             bare,
             bare_origin,
             broker_headers,
@@ -185,10 +185,10 @@ impl Stack {
         ]
     }
 
-    /// The URL of `page` through the broker that keeps proxied reads' lookups.
-    pub fn cached_url(&self, page: &str) -> String {
+    /// The URL of `page` through the broker that keeps no proxied read's lookup.
+    pub fn uncached_url(&self, page: &str) -> String {
         let page = page.replace("{patient}", &self.patient);
-        format!("{}/v1/fhir/medicare/{page}", self.cached_origin)
+        format!("{}/v1/fhir/medicare/{page}", self.uncached_origin)
     }
 
     /// The URL of `page` through the bare axum + reqwest proxy.
