@@ -83,6 +83,7 @@ export class ConnectMedicareButton extends Base {
 
   #client;
   #creating;
+  #disconnecting = false;
   #els;
   #strings;
   #status;
@@ -131,6 +132,10 @@ export class ConnectMedicareButton extends Base {
   async refresh() {
     // No client yet and no broker to make one from: wait for the `client` property.
     if (!this.#client && !this.hasAttribute('broker')) return;
+    // Its own disconnect is under way and will show what came of it: a refresh meanwhile (the
+    // page's, after a read found the connection already gone) would end the busy state early
+    // and blank the outcome the user is waiting for.
+    if (this.#disconnecting) return;
     // Busy, silently: the live region speaks only of what the user did and what came of it.
     this.#busy(true, '');
     try {
@@ -146,6 +151,8 @@ export class ConnectMedicareButton extends Base {
       }
       const id = this.#provider()?.id;
       const session = await client.session();
+      // A disconnect begun meanwhile shows its own outcome.
+      if (this.#disconnecting) return;
       const connection = session.connections.find((c) => c.provider === id);
       this.#show(connection?.status);
       if (connection?.status === 'connected') this.#emit('connect-medicare-connected', connection);
@@ -154,6 +161,7 @@ export class ConnectMedicareButton extends Base {
         this.#emit('connect-medicare-error', redirectError);
       }
     } catch (e) {
+      if (this.#disconnecting) return;
       if (e?.code === 'not_connected') this.#show(undefined);
       else this.#fail(e);
     }
@@ -263,6 +271,7 @@ export class ConnectMedicareButton extends Base {
 
   async #disconnect() {
     this.#busy(true, this.#t().disconnecting);
+    this.#disconnecting = true;
     try {
       const client = await this.#ready();
       const result = await client.disconnect({ provider: this.getAttribute('provider') ?? undefined });
@@ -275,6 +284,8 @@ export class ConnectMedicareButton extends Base {
       this.#els.button.focus();
     } catch (e) {
       this.#fail(e);
+    } finally {
+      this.#disconnecting = false;
     }
   }
 

@@ -151,3 +151,29 @@ test('by keyboard alone: Tab reaches it, Enter connects, focus stays while busy'
   assert.deepEqual(await violations(page), []);
   await context.close();
 });
+
+test('a refresh while its own disconnect is under way leaves it busy until the outcome is shown', async () => {
+  const { context, page } = await open();
+  const button = medicare(page);
+  await button.locator('button[part=button][aria-busy=false]').click();
+  await signInAtSandbox(page);
+  await button.locator('button[part=disconnect]:not([hidden])[aria-busy=false]').waitFor();
+  // The disconnect is held back; meanwhile the page refreshes the button, as the example app
+  // does when a read finds the connection already gone (the broker drops it before it answers).
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  await page.route('**/v1/session/disconnect', async (route) => {
+    await held;
+    await route.continue();
+  });
+  await button.locator('button[part=disconnect]').click();
+  await button.locator('button[part=disconnect][aria-busy=true]').waitFor();
+  await button.evaluate((el) => el.refresh());
+  assert.equal(await button.locator('button[part=disconnect]').getAttribute('aria-busy'), 'true', 'still busy');
+  assert.equal(await button.locator('[part=status]').innerText(), 'Disconnecting…');
+  assert.equal(await button.locator('button[part=button]').isHidden(), true, 'no Connect button before the outcome');
+  release();
+  await button.locator('button[part=button]:not([hidden])[aria-busy=false]').waitFor();
+  assert.match(await button.locator('[part=status]').innerText(), /Medicare accepted the request to stop sharing your data/);
+  await context.close();
+});
