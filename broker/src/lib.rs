@@ -101,8 +101,8 @@ pub use session::drain_revocations;
 pub use site::{content_security_policy, form_action_sources};
 pub use state::AppState;
 pub use store::{
-    BeginOutcome, CachedStore, ConnectionRecord, ConnectionStore, Disconnected, FlowRecord,
-    FlowStatus, FlowStore, LeaseHolder, MemoryStore, NewRevocation, PendingRevocation, PgStore,
+    BeginOutcome, ConnectionRecord, ConnectionStore, Disconnected, FlowRecord, FlowStatus,
+    FlowStore, LeaseHolder, MemoryStore, NewRevocation, PendingRevocation, PgStore,
     RevocationStore, RevokePolicy, Rotation, SessionRecord, SessionStore, SqliteStore, Store,
     TokenUpdate, open_store,
 };

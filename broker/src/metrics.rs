@@ -36,6 +36,28 @@ impl EncodeLabelValue for UpstreamCall {
     }
 }
 
+/// Whether a proxied read's lookup was answered from the connection cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum CacheLookup {
+    Hit,
+    Miss,
+}
+
+impl EncodeLabelValue for CacheLookup {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let name = match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+        };
+        EncodeLabelValue::encode(&name, encoder)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct CacheLabels {
+    result: CacheLookup,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct RequestLabels {
     method: String,
@@ -64,6 +86,7 @@ pub(crate) struct Metrics {
     requests: Family<RequestLabels, Counter>,
     upstream: Family<CallLabels, Histogram, fn() -> Histogram>,
     store: Histogram,
+    connection_cache: Family<CacheLabels, Counter>,
     refreshes: Counter,
     refresh_failures: Counter,
     upstream_429: Counter,
@@ -77,6 +100,7 @@ impl Default for Metrics {
             requests: Family::default(),
             upstream: Family::new_with_constructor(histogram as fn() -> Histogram),
             store: histogram(),
+            connection_cache: Family::default(),
             refreshes: Counter::default(),
             refresh_failures: Counter::default(),
             upstream_429: Counter::default(),
@@ -100,8 +124,13 @@ impl Default for Metrics {
         );
         registry.register(
             "cm_broker_store_seconds",
-            "Store call latency",
+            "Store call latency (session lookups; a connection-cache hit is not a store call)",
             metrics.store.clone(),
+        );
+        registry.register(
+            "cm_broker_connection_cache",
+            "Proxied reads' session lookups, by whether the connection cache answered them",
+            metrics.connection_cache.clone(),
         );
         registry.register(
             "cm_broker_refreshes",
@@ -146,6 +175,13 @@ impl Metrics {
     /// One store call and how long it took.
     pub(crate) fn store(&self, took: Duration) {
         self.store.observe(took.as_secs_f64());
+    }
+
+    /// A proxied read's lookup, answered by the connection cache or not.
+    pub(crate) fn connection_cache(&self, result: CacheLookup) {
+        self.connection_cache
+            .get_or_create(&CacheLabels { result })
+            .inc();
     }
 
     /// A refresh finished, well or not.
@@ -194,7 +230,12 @@ mod tests {
         metrics.upstream(UpstreamCall::Fhir, Duration::from_millis(30));
         metrics.refresh(true);
         metrics.throttled();
+        metrics.connection_cache(CacheLookup::Hit);
+        metrics.connection_cache(CacheLookup::Hit);
+        metrics.connection_cache(CacheLookup::Miss);
         let text = metrics.render();
+        assert!(text.contains("cm_broker_connection_cache_total{result=\"hit\"} 2"));
+        assert!(text.contains("cm_broker_connection_cache_total{result=\"miss\"} 1"));
         assert!(text.contains(
             "cm_broker_requests_total{method=\"GET\",route=\"/v1/fhir/{provider}/{resource}\",status=\"200\"} 2"
         ));

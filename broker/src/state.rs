@@ -86,11 +86,12 @@ impl AppState {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        let store: Arc<dyn Store> = match config.connection_cache() {
-            Some(window) => Arc::new(CachedStore::new(store, window)),
-            None => store,
-        };
         let metrics = Arc::new(Metrics::default());
+        let store: Arc<dyn Store> = Arc::new(CachedStore::new(
+            store,
+            config.connection_cache(),
+            metrics.clone(),
+        ));
         let upstream = Upstream::new(config.upstream_timeouts(), metrics.clone()).map_err(|e| {
             Error::InvalidConfig {
                 problems: vec![format!("cannot build the HTTP client: {e}")],

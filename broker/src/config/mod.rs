@@ -309,7 +309,7 @@ impl Config {
 
     /// How long a proxied read's lookup (a session and its connection) is kept per replica
     /// (`connection_cache_ms`, 250 by default; `None` when set to 0, which keeps none). See
-    /// [`CachedStore`](crate::CachedStore) for what it keeps and what it costs the writes.
+    /// `store/cached.rs` for what it keeps and what it costs the writes.
     pub fn connection_cache(&self) -> Option<Duration> {
         self.connection_cache
     }

@@ -84,8 +84,9 @@ pub(crate) async fn connection_to(
         SessionCookie::Id(id) => id,
     };
     let (now, hash) = (state.now(), id.hash());
+    // Timed by the store itself, which may answer from the connection cache.
     let lookup = state.store().get_session_connection(&hash, provider, now);
-    let Some((record, connection)) = timed(state, lookup).await? else {
+    let Some((record, connection)) = lookup.await.map_err(ApiError::from)? else {
         return Err(invalid_cookie());
     };
     slide(state, &record, now).await?;

@@ -39,6 +39,7 @@ use super::{
 use crate::{
     error::Result,
     ids::{FlowCookieHash, FlowKey, ProofHash, SessionHash},
+    metrics::{CacheLookup, Metrics},
 };
 
 /// How many (cookie, provider) lookups one replica keeps at most.
@@ -55,31 +56,58 @@ struct Entry {
     found: Arc<(SessionRecord, ConnectionRecord)>,
 }
 
-/// A [`Store`] that keeps proxied reads' lookups for `ttl` (see the module's documentation for
-/// the invariant and what it costs).
-pub struct CachedStore {
+/// A [`Store`] that keeps proxied reads' lookups for a window (see the module's documentation
+/// for the invariant and what it costs), and counts them (`cm_broker_connection_cache_total`,
+/// and the misses' latency in `cm_broker_store_seconds`). The broker's store is always one:
+/// without a window it keeps nothing, counts every lookup a miss and makes no write wait.
+pub(crate) struct CachedStore {
     inner: Arc<dyn Store>,
-    ttl: Duration,
+    ttl: Option<Duration>,
     entries: Cache<(SessionHash, ProviderId), Entry>,
+    metrics: Arc<Metrics>,
 }
 
 impl CachedStore {
-    /// `inner`, its proxied reads' lookups kept for `ttl`.
-    pub fn new(inner: Arc<dyn Store>, ttl: Duration) -> Self {
+    /// `inner`, its proxied reads' lookups kept for `ttl` (`None`: not kept).
+    pub(crate) fn new(inner: Arc<dyn Store>, ttl: Option<Duration>, metrics: Arc<Metrics>) -> Self {
         Self {
             inner,
             ttl,
-            entries: Cache::new(CAPACITY),
+            entries: Cache::new(if ttl.is_some() { CAPACITY } else { 1 }),
+            metrics,
         }
     }
 
     /// After a write to `session`: drops this replica's entries for it, then waits until
     /// every replica's entry from before the write has run out.
     async fn written(&self, session: &SessionHash) {
+        let Some(ttl) = self.ttl else {
+            return;
+        };
         let committed = Instant::now();
         self.entries
             .retain(|_, entry| entry.found.0.session_hash != *session);
-        tokio::time::sleep_until(committed + self.ttl).await;
+        tokio::time::sleep_until(committed + ttl).await;
+    }
+
+    /// The kept lookup for `key`, if it may still answer at `began` (monotonic) and `now`.
+    fn kept(
+        &self,
+        key: &(SessionHash, ProviderId),
+        ttl: Duration,
+        began: Instant,
+        now: Timestamp,
+    ) -> Option<(SessionRecord, Option<ConnectionRecord>)> {
+        let entry = self.entries.get(key)?;
+        let window = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+        let in_window = began < entry.usable_until
+            && now.unix_seconds() <= entry.looked_up_at.unix_seconds().saturating_add(window);
+        if !in_window || entry.found.0.expires_at <= now {
+            self.entries.remove(key);
+            return None;
+        }
+        let (session, connection) = &*entry.found;
+        Some((session.clone(), Some(connection.clone())))
     }
 }
 
@@ -113,23 +141,21 @@ impl SessionStore for CachedStore {
     ) -> Result<Option<(SessionRecord, Option<ConnectionRecord>)>> {
         let key = (*cookie, provider.clone());
         let began = Instant::now();
-        if let Some(entry) = self.entries.get(&key) {
-            let window = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
-            let in_window = began < entry.usable_until
-                && now.unix_seconds() <= entry.looked_up_at.unix_seconds().saturating_add(window);
-            if in_window && entry.found.0.expires_at > now {
-                let (session, connection) = &*entry.found;
-                return Ok(Some((session.clone(), Some(connection.clone()))));
+        if let Some(ttl) = self.ttl {
+            if let Some(found) = self.kept(&key, ttl, began, now) {
+                self.metrics.connection_cache(CacheLookup::Hit);
+                return Ok(Some(found));
             }
-            self.entries.remove(&key);
+            self.metrics.connection_cache(CacheLookup::Miss);
         }
         let found = self
             .inner
             .get_session_connection(cookie, provider, now)
             .await?;
-        if let Some((session, Some(connection))) = &found {
+        self.metrics.store(began.elapsed());
+        if let (Some(ttl), Some((session, Some(connection)))) = (self.ttl, &found) {
             let entry = Entry {
-                usable_until: began + self.ttl,
+                usable_until: began + ttl,
                 looked_up_at: now,
                 found: Arc::new((session.clone(), connection.clone())),
             };
@@ -154,8 +180,10 @@ impl SessionStore for CachedStore {
         // dropped so that its next lookup sees the new `last_seen_at` (and does not touch
         // again).
         let touched = self.inner.touch_session(session, now, expires_at).await?;
-        self.entries
-            .retain(|_, entry| entry.found.0.session_hash != *session);
+        if self.ttl.is_some() {
+            self.entries
+                .retain(|_, entry| entry.found.0.session_hash != *session);
+        }
         Ok(touched)
     }
 
@@ -359,6 +387,10 @@ mod tests {
         suite::{at, connection, medicare, proof, revoke_refresh, session, update},
     };
 
+    fn cache(store: Arc<dyn Store>, window: Duration) -> CachedStore {
+        CachedStore::new(store, Some(window), Arc::new(Metrics::default()))
+    }
+
     /// Two replicas on one SQLite file: each its own store (its own connections) behind its
     /// own cache, as two broker processes sharing the file are.
     async fn replicas(window: Duration) -> (tempfile::TempDir, [Arc<dyn Store>; 2], CachedStore) {
@@ -373,7 +405,7 @@ mod tests {
         b.upsert_connection(&connection(s, medicare()))
             .await
             .unwrap();
-        let cached_b = CachedStore::new(b.clone(), window);
+        let cached_b = cache(b.clone(), window);
         (dir, [a, b], cached_b)
     }
 
@@ -388,13 +420,25 @@ mod tests {
     #[tokio::test]
     async fn a_kept_lookup_answers_without_asking_the_store() {
         let (_dir, [a, b], _) = replicas(Duration::from_secs(60)).await;
-        let cached_a = CachedStore::new(a, Duration::from_secs(60));
+        let metrics = Arc::new(Metrics::default());
+        let cached_a = CachedStore::new(a, Some(Duration::from_secs(60)), metrics.clone());
         assert!(lookup(&cached_a).await.is_some());
         // Gone from the store behind the cache's back (no replica writes like this: each
         // write goes through its replica's cache and waits): the kept entry still answers,
         // so the second lookup did not reach the store.
         assert!(b.delete_session(&session(1)).await.unwrap());
         assert!(lookup(&cached_a).await.is_some());
+        // Counted so: one miss, timed as a store call, and one hit, which is not.
+        let text = metrics.render();
+        assert!(
+            text.contains("cm_broker_connection_cache_total{result=\"hit\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("cm_broker_connection_cache_total{result=\"miss\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("cm_broker_store_seconds_count 1"), "{text}");
         // Not once the caller's clock is past the window, nor after the session's expiry.
         let later = cached_a
             .get_session_connection(&session(1), &medicare(), at(80))
@@ -406,7 +450,7 @@ mod tests {
     #[tokio::test]
     async fn a_session_without_its_connection_is_not_kept() {
         let (_dir, [a, b], _) = replicas(Duration::from_secs(60)).await;
-        let cached_a = CachedStore::new(a, Duration::from_secs(60));
+        let cached_a = cache(a, Duration::from_secs(60));
         let s = session(2);
         b.create_session(&s, Some(&proof(2)), at(0), at(1_000))
             .await
@@ -427,7 +471,7 @@ mod tests {
     async fn a_write_answers_only_once_every_replica_dropped_what_it_kept() {
         let window = Duration::from_millis(300);
         let (_dir, [a, _], cached_b) = replicas(window).await;
-        let cached_a = CachedStore::new(a, window);
+        let cached_a = cache(a, window);
 
         let kept = lookup(&cached_a).await.unwrap();
         let started = Instant::now();

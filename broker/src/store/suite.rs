@@ -60,7 +60,8 @@ async fn cached() -> MemoryHarness {
     let inner = Arc::new(MemoryStore::new());
     MemoryHarness(Arc::new(CachedStore::new(
         inner,
-        std::time::Duration::from_millis(20),
+        Some(std::time::Duration::from_millis(20)),
+        Arc::default(),
     )))
 }
 
