@@ -1,6 +1,7 @@
 //! [`CachedStore`]: a store that keeps, for a short while, what a proxied read looks up — a
 //! session with its connection to one provider — so that a session reading often asks the
-//! store once per window instead of once per read (`connection_cache_ms`, 250 by default, 0 for none).
+//! store once per window instead of once per read (`connection_cache_ms`: 250 by default, 0
+//! for none).
 //!
 //! The invariant it keeps, across every replica sharing the store: **once a disconnect, a
 //! token rotation or any other change to a connection has answered, no replica relays the
