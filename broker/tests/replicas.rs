@@ -367,8 +367,9 @@ async fn a_disconnect_on_one_caching_replica_is_honoured_by_the_other_at_once() 
         base: b.base.clone(),
         ..first.clone()
     };
-    // Both replicas read, and so keep the session's connection.
-    for client in [&first, &second] {
+    // Both replicas read, and so keep the session's connection; the first reads twice, the
+    // second time from what it kept.
+    for client in [&first, &first, &second] {
         let reply = client.clone().get("/v1/fhir/medicare/Coverage").await;
         assert_eq!(
             reply.status,
@@ -377,8 +378,13 @@ async fn a_disconnect_on_one_caching_replica_is_honoured_by_the_other_at_once() 
             String::from_utf8_lossy(&reply.body)
         );
     }
+    assert_eq!(
+        metric_sum(&a.base, "cm_broker_connection_cache_total{result=\"hit\"}").await,
+        1.0,
+        "the first replica's second read came from its cache"
+    );
     let relayed = upstream_reads_at(&a.base).await;
-    assert_eq!(relayed, 1.0, "the first replica's one read went upstream");
+    assert_eq!(relayed, 2.0, "the first replica's two reads went upstream");
     let started = std::time::Instant::now();
     let reply = second
         .post(

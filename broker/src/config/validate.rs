@@ -27,10 +27,10 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_MAX_CONNECTIONS: u64 = 4_096;
 const DEFAULT_HEADER_READ_TIMEOUT: u64 = 10;
 const DEFAULT_FLOW_TTL: u64 = 600;
-/// How long each replica keeps a proxied read's lookup by default (`CachedStore`): long enough
-/// that a page's burst of reads costs one lookup, short enough that no one waits on a
-/// disconnect.
-const DEFAULT_CONNECTION_CACHE_MS: u64 = 250;
+/// How long each replica keeps a proxied read's lookup by default (`store/cached.rs`): long
+/// enough that a page's burst of reads costs one lookup, short enough that no one waits on a
+/// disconnect. Every write that changes a connection waits at least this long.
+const DEFAULT_CONNECTION_CACHE_MS: u64 = crate::store::DEFAULT_CONNECTION_CACHE.as_millis() as u64;
 /// The longest `connection_cache_ms`: every disconnect and refresh waits this long.
 const MAX_CONNECTION_CACHE_MS: u64 = 5_000;
 const DEFAULT_MAX_PENDING_FLOWS: u64 = 10_000;

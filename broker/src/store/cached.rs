@@ -4,26 +4,36 @@
 //! for none).
 //!
 //! The invariant it keeps, across every replica sharing the store: **once a disconnect, a
-//! token rotation or any other change to a connection has answered, no replica relays the
-//! token it replaced.** A replica cannot hear of another's writes, so the writes wait instead:
+//! token rotation or any other change to a connection has answered, no lookup begun after that
+//! relays the token it replaced**, on any replica. (A read that had already looked its token up
+//! still sends it, as it did without a cache.) A replica cannot hear of another's writes, so the
+//! writes wait instead:
 //!
-//! - an entry is used only until `ttl` after its lookup *began* (the store's answer can be no
-//!   older than that), by the monotonic clock;
-//! - every write that can change or remove what a lookup returns drops this replica's entries
-//!   for the session, then returns only once `ttl` has passed since the write was committed:
+//! - an entry is used only until the window has passed since its lookup *began* (the store's
+//!   answer can be no older than that), by the monotonic clock;
+//! - every write that can change or remove what a lookup returns answers only once the wait has
+//!   passed since it was committed (or failed: a commit whose acknowledgement was lost counts):
 //!   by then every replica's entry from before the write has run out, whichever replica holds
-//!   it — provided every replica is configured with the same window (or a shorter one).
+//!   it. The wait is the window, but never less than [`DEFAULT_WINDOW`]: replicas whose windows
+//!   are all at most the default are safe together, `0` (keep nothing) included — which is how
+//!   to roll the cache out over replicas of a version without it. Windows above the default
+//!   must be the same on every replica.
+//!
+//! This replica's own entries for a session are not served once it has written to that
+//! session (`changed`), so its next lookup reads the write — and a touch, which only extends a
+//! session and waits for nothing, is not repeated by every read of the window.
 //!
 //! What is kept: only a session *with* its connection. A session without one (or no session at
 //! all) is looked up afresh every time, so a sign-in is seen at once and a flood of made-up
-//! cookies fills nothing. A kept entry answers only while the session has not expired and
-//! within the window by the caller's clock as well. The one thing a kept entry can be late
-//! for is the end of a retired cookie id's grace (after a rotation, the old id keeps working
-//! for a short grace): it can be honoured up to the window past it.
+//! cookies fills nothing. A kept entry answers only while the session has not expired by the
+//! caller's clock and the caller's clock is within the window of the lookup (rounded up to the
+//! next second). A session's rotation waits only when it ends its old cookie ids' grace within
+//! the wait; a longer grace leaves them usable for longer anyway.
 //!
-//! The cost is on the writes: a disconnect, a refresh, a sign-in that rotates a session and a
-//! reconnect each take `ttl` longer to answer. Housekeeping deletes of expired sessions and
-//! flows do not wait (an expired session is refused from the cache by its own expiry).
+//! The cost is on the writes: a disconnect, a refresh, a reconnect, a session's deletion and a
+//! rotation without a grace each answer the wait later. Housekeeping deletes of expired
+//! sessions and flows do not wait (an expired session is refused from the cache by its own
+//! expiry).
 
 use std::{sync::Arc, time::Duration};
 
@@ -43,13 +53,20 @@ use crate::{
     metrics::{CacheLookup, Metrics},
 };
 
-/// How many (cookie, provider) lookups one replica keeps at most.
-const CAPACITY: usize = 100_000;
+/// The default window (`connection_cache_ms`), and the least any write waits, whatever the
+/// window: so that replicas keeping nothing or keeping for the default are safe together.
+pub(crate) const DEFAULT_WINDOW: Duration = Duration::from_millis(250);
+
+/// How many (cookie, provider) lookups one replica keeps at most: sessions that read within one
+/// window of each other. An entry holds two ciphertexts (a SMART server's JWTs are a few KB).
+const CAPACITY: usize = 10_000;
 
 /// A session with its connection to one provider, and until when it may be used.
 #[derive(Clone)]
 struct Entry {
-    /// When the lookup began, plus the window, by the monotonic clock.
+    /// When the lookup began, by the monotonic clock.
+    looked_up: Instant,
+    /// When the lookup began, plus the window.
     usable_until: Instant,
     /// The caller's time of the lookup: the entry answers only callers whose time is within
     /// the window of it too, so a clock the caller moves (tests do) moves past it as well.
@@ -65,30 +82,45 @@ pub(crate) struct CachedStore {
     inner: Arc<dyn Store>,
     ttl: Option<Duration>,
     entries: Cache<(SessionHash, ProviderId), Entry>,
+    /// When this replica last wrote to a session (monotonic): an entry whose lookup began
+    /// earlier is not served. Losing a record early costs at most a repeated touch: a write
+    /// that changes a connection waits until every older entry has run out anyway.
+    changed: Cache<SessionHash, Instant>,
     metrics: Arc<Metrics>,
 }
 
 impl CachedStore {
     /// `inner`, its proxied reads' lookups kept for `ttl` (`None`: not kept).
     pub(crate) fn new(inner: Arc<dyn Store>, ttl: Option<Duration>, metrics: Arc<Metrics>) -> Self {
+        let capacity = if ttl.is_some() { CAPACITY } else { 1 };
         Self {
             inner,
             ttl,
-            entries: Cache::new(if ttl.is_some() { CAPACITY } else { 1 }),
+            entries: Cache::new(capacity),
+            changed: Cache::new(capacity),
             metrics,
         }
     }
 
-    /// After a write to `session`: drops this replica's entries for it, then waits until
-    /// every replica's entry from before the write has run out.
+    /// The wait of a write that changes a connection (see the module's documentation).
+    fn wait(&self) -> Duration {
+        self.ttl.unwrap_or_default().max(DEFAULT_WINDOW)
+    }
+
+    /// After a write to `session` (committed, or failed): this replica's entries for it are
+    /// no longer served, and the write answers once every replica's entry from before it has
+    /// run out.
     async fn written(&self, session: &SessionHash) {
-        let Some(ttl) = self.ttl else {
-            return;
-        };
         let committed = Instant::now();
-        self.entries
-            .retain(|_, entry| entry.found.0.session_hash != *session);
-        tokio::time::sleep_until(committed + ttl).await;
+        self.touched(session, committed);
+        tokio::time::sleep_until(committed + self.wait()).await;
+    }
+
+    /// Marks `session` written at `at` by this replica.
+    fn touched(&self, session: &SessionHash, at: Instant) {
+        if self.ttl.is_some() {
+            self.changed.insert(*session, at);
+        }
     }
 
     /// The kept lookup for `key`, if it may still answer at `began` (monotonic) and `now`.
@@ -100,10 +132,15 @@ impl CachedStore {
         now: Timestamp,
     ) -> Option<(SessionRecord, Option<ConnectionRecord>)> {
         let entry = self.entries.get(key)?;
-        let window = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+        let window = i64::try_from(ttl.as_secs().saturating_add(1)).unwrap_or(i64::MAX);
         let in_window = began < entry.usable_until
             && now.unix_seconds() <= entry.looked_up_at.unix_seconds().saturating_add(window);
-        if !in_window || entry.found.0.expires_at <= now {
+        let session = &entry.found.0;
+        let rewritten = self
+            .changed
+            .get(&session.session_hash)
+            .is_some_and(|at| at >= entry.looked_up);
+        if !in_window || rewritten || session.expires_at <= now {
             self.entries.remove(key);
             return None;
         }
@@ -156,6 +193,7 @@ impl SessionStore for CachedStore {
         self.metrics.store(began.elapsed());
         if let (Some(ttl), Some((session, Some(connection)))) = (self.ttl, &found) {
             let entry = Entry {
+                looked_up: began,
                 usable_until: began + ttl,
                 looked_up_at: now,
                 found: Arc::new((session.clone(), connection.clone())),
@@ -166,9 +204,16 @@ impl SessionStore for CachedStore {
     }
 
     async fn rotate_session(&self, rotation: &Rotation, now: Timestamp) -> Result<bool> {
-        let rotated = self.inner.rotate_session(rotation, now).await?;
-        self.written(&rotation.session).await;
-        Ok(rotated)
+        let rotated = self.inner.rotate_session(rotation, now).await;
+        // The old ids' grace ending within the wait is the one thing a kept entry could be
+        // late for; a longer grace leaves them usable for longer anyway.
+        let grace = rotation.old_ids_until.unix_seconds() - now.unix_seconds();
+        let short =
+            u64::try_from(grace).map_or(true, |grace| Duration::from_secs(grace) < self.wait());
+        if short && !matches!(rotated, Ok(false)) {
+            self.written(&rotation.session).await;
+        }
+        rotated
     }
 
     async fn touch_session(
@@ -180,18 +225,15 @@ impl SessionStore for CachedStore {
         // Only moves the expiry later: nothing to wait for. This replica's entries are
         // dropped so that its next lookup sees the new `last_seen_at` (and does not touch
         // again).
-        let touched = self.inner.touch_session(session, now, expires_at).await?;
-        if self.ttl.is_some() {
-            self.entries
-                .retain(|_, entry| entry.found.0.session_hash != *session);
-        }
-        Ok(touched)
+        let touched = self.inner.touch_session(session, now, expires_at).await;
+        self.touched(session, Instant::now());
+        touched
     }
 
     async fn delete_session(&self, session: &SessionHash) -> Result<bool> {
-        let deleted = self.inner.delete_session(session).await?;
+        let deleted = self.inner.delete_session(session).await;
         self.written(session).await;
-        Ok(deleted)
+        deleted
     }
 
     async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64> {
@@ -202,12 +244,12 @@ impl SessionStore for CachedStore {
 #[async_trait]
 impl ConnectionStore for CachedStore {
     async fn upsert_connection(&self, connection: &ConnectionRecord) -> Result<i64> {
-        let generation = self.inner.upsert_connection(connection).await?;
+        let generation = self.inner.upsert_connection(connection).await;
         // A new connection was never kept; a replaced one was, with the tokens it replaced.
-        if generation > 1 {
+        if !matches!(generation, Ok(1)) {
             self.written(&connection.session_hash).await;
         }
-        Ok(generation)
+        generation
     }
 
     async fn get_connection(
@@ -227,9 +269,9 @@ impl ConnectionStore for CachedStore {
         session: &SessionHash,
         provider: &ProviderId,
     ) -> Result<bool> {
-        let deleted = self.inner.delete_connection(session, provider).await?;
+        let deleted = self.inner.delete_connection(session, provider).await;
         self.written(session).await;
-        Ok(deleted)
+        deleted
     }
 
     async fn update_tokens(
@@ -243,11 +285,11 @@ impl ConnectionStore for CachedStore {
         let updated = self
             .inner
             .update_tokens(session, provider, expected_generation, update, now)
-            .await?;
-        if updated {
+            .await;
+        if !matches!(updated, Ok(false)) {
             self.written(session).await;
         }
-        Ok(updated)
+        updated
     }
 
     async fn mark_reconnect_required(
@@ -260,11 +302,11 @@ impl ConnectionStore for CachedStore {
         let marked = self
             .inner
             .mark_reconnect_required(session, provider, expected_generation, now)
-            .await?;
-        if marked {
+            .await;
+        if !matches!(marked, Ok(false)) {
             self.written(session).await;
         }
-        Ok(marked)
+        marked
     }
 
     async fn disconnect(
@@ -274,12 +316,9 @@ impl ConnectionStore for CachedStore {
         revoke: RevokePolicy<'_>,
         now: Timestamp,
     ) -> Result<Vec<Disconnected>> {
-        let removed = self
-            .inner
-            .disconnect(session, provider, revoke, now)
-            .await?;
+        let removed = self.inner.disconnect(session, provider, revoke, now).await;
         self.written(session).await;
-        Ok(removed)
+        removed
     }
 
     async fn try_acquire_refresh_lease(
@@ -384,7 +423,7 @@ mod tests {
 
     use super::*;
     use crate::store::{
-        SqliteStore,
+        Rotation, SqliteStore,
         suite::{at, connection, medicare, proof, revoke_refresh, session, update},
     };
 
@@ -506,5 +545,98 @@ mod tests {
             "the disconnect waited out the window"
         );
         assert_eq!(lookup(&cached_a).await, None);
+    }
+
+    /// Every write that changes or removes a kept connection waits, and afterwards the other
+    /// replica sees it — each on a fresh pair of replicas.
+    #[tokio::test]
+    async fn every_write_that_changes_a_connection_waits_out_the_window() {
+        let window = Duration::from_millis(300);
+        for write in [
+            "update_tokens",
+            "mark_reconnect_required",
+            "reconnect",
+            "delete_connection",
+            "delete_session",
+            "disconnect one provider",
+            "rotation without a grace",
+        ] {
+            let (_dir, [a, _], b) = replicas(window).await;
+            let cached_a = cache(a, window);
+            let kept = lookup(&cached_a).await.unwrap();
+            let (s, provider) = (session(1), medicare());
+            let started = Instant::now();
+            let done = match write {
+                "update_tokens" => b
+                    .update_tokens(&s, &provider, kept.generation, &update("2"), at(5))
+                    .await
+                    .unwrap(),
+                "mark_reconnect_required" => b
+                    .mark_reconnect_required(&s, &provider, kept.generation, at(5))
+                    .await
+                    .unwrap(),
+                "reconnect" => b.upsert_connection(&connection(s, provider)).await.unwrap() == 2,
+                "delete_connection" => b.delete_connection(&s, &provider).await.unwrap(),
+                "delete_session" => b.delete_session(&s).await.unwrap(),
+                "disconnect one provider" => {
+                    let removed = b.disconnect(&s, Some(&provider), &revoke_refresh, at(5));
+                    removed.await.unwrap().len() == 1
+                }
+                _ => {
+                    let rotation = Rotation {
+                        session: s,
+                        expected_proof: proof(1),
+                        new_cookie: session(9),
+                        new_proof: proof(9),
+                        old_ids_until: at(10),
+                    };
+                    b.rotate_session(&rotation, at(10)).await.unwrap()
+                }
+            };
+            assert!(done, "{write} changed nothing");
+            assert!(
+                started.elapsed() >= window,
+                "{write} answered before the window"
+            );
+            assert_ne!(lookup(&cached_a).await, Some(kept), "{write} was not seen");
+        }
+    }
+
+    /// A replica that keeps nothing still waits the default window before its writes answer,
+    /// so it is safe beside replicas keeping for the default.
+    #[tokio::test]
+    async fn a_replica_keeping_nothing_still_waits_for_those_that_keep() {
+        let (_dir, [a, b], _) = replicas(DEFAULT_WINDOW).await;
+        let cached_a = cache(a, DEFAULT_WINDOW);
+        let keeping_nothing = CachedStore::new(b, None, Arc::default());
+        assert!(lookup(&cached_a).await.is_some());
+        let started = Instant::now();
+        let removed = keeping_nothing
+            .disconnect(&session(1), None, &revoke_refresh, at(5))
+            .await
+            .unwrap();
+        assert_eq!(removed.len(), 1);
+        assert!(started.elapsed() >= DEFAULT_WINDOW);
+        assert_eq!(lookup(&cached_a).await, None);
+    }
+
+    /// A replica's own touch is read by its next lookup, not hidden by what it kept (or every
+    /// read of the window would touch again).
+    #[tokio::test]
+    async fn a_replicas_own_touch_is_seen_at_once() {
+        let (_dir, [a, _], _) = replicas(Duration::from_secs(60)).await;
+        let cached_a = cache(a, Duration::from_secs(60));
+        let (s, provider) = (session(1), medicare());
+        let seen = |now| cached_a.get_session_connection(&s, &provider, now);
+        let (before, _) = seen(at(10)).await.unwrap().unwrap();
+        assert!(
+            cached_a
+                .touch_session(&session(1), at(11), at(2_000))
+                .await
+                .unwrap()
+        );
+        let (after, _) = seen(at(11)).await.unwrap().unwrap();
+        assert_eq!(before.last_seen_at, at(0));
+        assert_eq!((after.last_seen_at, after.expires_at), (at(11), at(2_000)));
     }
 }

@@ -37,7 +37,7 @@ pub(crate) mod test_postgres;
 use std::{fmt, sync::Arc};
 
 use async_trait::async_trait;
-pub(crate) use cached::CachedStore;
+pub(crate) use cached::{CachedStore, DEFAULT_WINDOW as DEFAULT_CONNECTION_CACHE};
 use connect_medicare_protocol::{
     PatientId, PkceChallenge, RedirectUri, Scopes, Timestamp,
     contract::{ConnectionStatus, ProviderId},
