@@ -181,8 +181,9 @@ impl MakeRequestId for NewRequestId {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
         let mut bytes = [0u8; 12];
         getrandom::fill(&mut bytes).ok()?;
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        HeaderValue::from_str(&hex).ok().map(RequestId::new)
+        HeaderValue::try_from(crate::ids::to_hex(&bytes))
+            .ok()
+            .map(RequestId::new)
     }
 }
 

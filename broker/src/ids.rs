@@ -25,33 +25,16 @@ pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     Ok(bytes)
 }
 
-/// Lowercase hex of `bytes`.
-fn to_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
+/// Lowercase hex of `bytes` (RustCrypto's `base16ct`).
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    base16ct::lower::encode_string(bytes)
 }
 
-/// The 32 bytes of 64 lowercase hex digits, or `None`.
+/// The 32 bytes of 64 lowercase hex digits, or `None` (uppercase digits are refused too).
 fn from_hex(hex: &str) -> Option<[u8; 32]> {
-    let digit = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
-    };
-    let hex = hex.as_bytes();
-    if hex.len() != 64 {
-        return None;
-    }
     let mut out = [0u8; 32];
-    for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
-        *byte = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
-    Some(out)
+    let decoded = base16ct::lower::decode(hex, &mut out).ok()?.len();
+    (decoded == out.len()).then_some(out)
 }
 
 macro_rules! digest_type {

@@ -31,7 +31,7 @@ const DEFAULT_FLOW_TTL: u64 = 600;
 /// enough that a page's burst of reads costs one lookup, short enough that no one waits on a
 /// disconnect. Every write that changes a connection waits at least this long.
 const DEFAULT_CONNECTION_CACHE_MS: u64 = crate::store::DEFAULT_CONNECTION_CACHE.as_millis() as u64;
-/// The longest `connection_cache_ms`: every disconnect and refresh waits this long.
+/// The longest `connection_cache_ms` (every disconnect and refresh would then wait as long).
 const MAX_CONNECTION_CACHE_MS: u64 = 5_000;
 const DEFAULT_MAX_PENDING_FLOWS: u64 = 10_000;
 const DEFAULT_SESSION_TTL: u64 = 30 * 24 * 3600;

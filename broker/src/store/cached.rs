@@ -26,8 +26,8 @@
 //! What is kept: only a session *with* its connection. A session without one (or no session at
 //! all) is looked up afresh every time, so a sign-in is seen at once and a flood of made-up
 //! cookies fills nothing. A kept entry answers only while the session has not expired by the
-//! caller's clock and the caller's clock is within the window of the lookup (rounded up to the
-//! next second). A session's rotation waits only when it ends its old cookie ids' grace within
+//! caller's clock and the caller's clock is within the window of the lookup (plus a second:
+//! it counts whole seconds). A session's rotation waits only when it ends its old cookie ids' grace within
 //! the wait; a longer grace leaves them usable for longer anyway.
 //!
 //! The cost is on the writes: a disconnect, a refresh, a reconnect, a session's deletion and a
@@ -77,7 +77,8 @@ struct Entry {
 /// A [`Store`] that keeps proxied reads' lookups for a window (see the module's documentation
 /// for the invariant and what it costs), and counts them (`cm_broker_connection_cache_total`,
 /// and the misses' latency in `cm_broker_store_seconds`). The broker's store is always one:
-/// without a window it keeps nothing, counts every lookup a miss and makes no write wait.
+/// without a window it keeps and counts nothing, and its writes still wait [`DEFAULT_WINDOW`]
+/// for the replicas that keep.
 pub(crate) struct CachedStore {
     inner: Arc<dyn Store>,
     ttl: Option<Duration>,

@@ -75,7 +75,7 @@ impl LeaseHolder {
 
     /// 32 lowercase hex digits, as stored.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        crate::ids::to_hex(&self.0)
     }
 }
 
