@@ -117,6 +117,19 @@ impl CachedStore {
         tokio::time::sleep_until(committed + self.wait()).await;
     }
 
+    /// After a write that may have changed nothing: waits as [`Self::written`] unless it
+    /// answered that it changed nothing (a failed write may still have committed).
+    async fn written_unless_unchanged(
+        &self,
+        session: &SessionHash,
+        changed: Result<bool>,
+    ) -> Result<bool> {
+        if !matches!(changed, Ok(false)) {
+            self.written(session).await;
+        }
+        changed
+    }
+
     /// Marks `session` written at `at` by this replica.
     fn touched(&self, session: &SessionHash, at: Instant) {
         if self.ttl.is_some() {
@@ -223,9 +236,9 @@ impl SessionStore for CachedStore {
         now: Timestamp,
         expires_at: Timestamp,
     ) -> Result<bool> {
-        // Only moves the expiry later: nothing to wait for. This replica's entries are
-        // dropped so that its next lookup sees the new `last_seen_at` (and does not touch
-        // again).
+        // Only moves the expiry later: nothing to wait for. This replica's entries for the
+        // session are no longer served, so its next lookup sees the new `last_seen_at` (and
+        // does not touch again).
         let touched = self.inner.touch_session(session, now, expires_at).await;
         self.touched(session, Instant::now());
         touched
@@ -233,8 +246,7 @@ impl SessionStore for CachedStore {
 
     async fn delete_session(&self, session: &SessionHash) -> Result<bool> {
         let deleted = self.inner.delete_session(session).await;
-        self.written(session).await;
-        deleted
+        self.written_unless_unchanged(session, deleted).await
     }
 
     async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64> {
@@ -271,8 +283,7 @@ impl ConnectionStore for CachedStore {
         provider: &ProviderId,
     ) -> Result<bool> {
         let deleted = self.inner.delete_connection(session, provider).await;
-        self.written(session).await;
-        deleted
+        self.written_unless_unchanged(session, deleted).await
     }
 
     async fn update_tokens(
@@ -287,10 +298,7 @@ impl ConnectionStore for CachedStore {
             .inner
             .update_tokens(session, provider, expected_generation, update, now)
             .await;
-        if !matches!(updated, Ok(false)) {
-            self.written(session).await;
-        }
-        updated
+        self.written_unless_unchanged(session, updated).await
     }
 
     async fn mark_reconnect_required(
@@ -304,10 +312,7 @@ impl ConnectionStore for CachedStore {
             .inner
             .mark_reconnect_required(session, provider, expected_generation, now)
             .await;
-        if !matches!(marked, Ok(false)) {
-            self.written(session).await;
-        }
-        marked
+        self.written_unless_unchanged(session, marked).await
     }
 
     async fn disconnect(
@@ -318,7 +323,10 @@ impl ConnectionStore for CachedStore {
         now: Timestamp,
     ) -> Result<Vec<Disconnected>> {
         let removed = self.inner.disconnect(session, provider, revoke, now).await;
-        self.written(session).await;
+        // Nothing removed (disconnect is idempotent): nothing to wait for.
+        if !matches!(&removed, Ok(none) if none.is_empty()) {
+            self.written(session).await;
+        }
         removed
     }
 
